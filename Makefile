@@ -1,0 +1,21 @@
+# `make run` and `make test` build .venv on first use from constraints.txt.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)  ## train both sides on the built-in data, write runs/demo/
+	$(BIN)/lockstep run --out runs/demo --overwrite
+
+test: $(STAMP)  ## the whole suite except tests marked slow
+	$(BIN)/python -m pytest -q -m "not slow"
+
+clean:
+	rm -rf $(VENV) runs
