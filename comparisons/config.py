@@ -1,0 +1,61 @@
+"""The run configuration: one frozen dataclass; the CLI maps a flag onto each field."""
+import math
+from dataclasses import asdict, dataclass, fields
+
+from comparisons.errors import InputError
+
+DTYPES = ("float32", "float64")
+MODES = ("free", "synced")
+QUANTITIES = ("loss", "accuracy", "disagreements", "grad", "param", "momentum")
+
+
+@dataclass(frozen=True)
+class Config:
+    hidden: tuple[int, ...] = (1000,)   # hidden widths; with 784 inputs, 10 classes: the assignment's 784-1000-10
+    epochs: int = 10                    # passes over the training split
+    batch_size: int = 100               # samples per step; 0 = the whole training split (full batch)
+    lr: float = 0.01                    # alpha in v <- gamma v + alpha g (torch's lr)
+    momentum: float = 0.9               # gamma (torch's momentum); the assignment uses 0.99
+    init_velocity: float = 0.0          # every velocity element before step 1; the assignment uses 1e-5
+    dtype: str = "float32"              # float32 | float64, both sides
+    seed: int = 0                       # seeds the initial weights and the per-epoch batch order
+    mode: str = "free"                  # free: both sides evolve alone; synced: torch reset to manual after each step
+    data: str = "builtin"               # builtin (generated, no download), or a notMNIST .npz / IDX file or directory
+    tol: tuple[tuple[str, float], ...] = ()   # overrides of the tolerance table: (("grad", 1e-3), ...)
+    fail_fast: bool = False             # stop at the first failed check instead of recording the whole run
+
+    def validate(self) -> None:
+        """Raise InputError naming the first bad field; called before any work starts."""
+        if not self.hidden or any(not isinstance(h, int) or h < 1 for h in self.hidden):
+            raise InputError(f"hidden must be positive integers, got {self.hidden}")
+        if self.epochs < 1:
+            raise InputError(f"epochs must be >= 1, got {self.epochs}")
+        if self.batch_size < 0:
+            raise InputError(f"batch_size must be >= 0 (0 = full batch), got {self.batch_size}")
+        for name in ("lr", "momentum", "init_velocity"):
+            if not math.isfinite(getattr(self, name)):
+                raise InputError(f"{name} must be finite, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise InputError(f"lr must be > 0, got {self.lr}")
+        if not 0 <= self.momentum < 1:
+            raise InputError(f"momentum must be in [0, 1), got {self.momentum}")
+        if self.dtype not in DTYPES:
+            raise InputError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        if self.mode not in MODES:
+            raise InputError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if not self.data:
+            raise InputError("data must be 'builtin' or a path")
+        for quantity, value in self.tol:
+            if quantity not in QUANTITIES:
+                raise InputError(f"unknown tolerance {quantity!r}; choose from {', '.join(QUANTITIES)}")
+            if not (value >= 0 and math.isfinite(value)):
+                raise InputError(f"tolerance for {quantity} must be a finite number >= 0, got {value}")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["hidden"], d["tol"] = list(self.hidden), dict(self.tol)
+        return d
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]

@@ -1,0 +1,167 @@
+"""Train both sides on the same batches and compare them at every step.
+
+config -> shared init -> (manual, torch) steps -> checks -> record -> RunResult
+"""
+import math
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from comparisons import checks
+from comparisons.config import Config
+from comparisons.data import Dataset, load_data, validate
+from comparisons.errors import NonFiniteError
+from comparisons.record import SUMMARY, Recorder, prepare_out, write_json_atomic
+from comparisons.shared_init import make_sides
+from comparisons.summary import Tracker, build_summary
+from comparisons.tolerances import tolerances_for
+
+
+@dataclass(frozen=True)
+class RunResult:
+    status: str                 # passed | failed | interrupted
+    first_failure: dict | None  # {step, epoch, phase, quantity, name, message}
+    frame: pd.DataFrame         # every Row, the content of steps.csv
+    summary: dict               # the content of summary.json
+    out: Path | None
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+
+def _batches(n: int, batch_size: int, rng: np.random.Generator):
+    """Index arrays of one epoch: one slice (full batch) or a seeded permutation cut in batches."""
+    if batch_size == 0 or batch_size >= n:
+        yield slice(None)
+        return
+    order = rng.permutation(n)
+    for i in range(0, n, batch_size):
+        yield order[i:i + batch_size]
+
+
+def run(config: Config, data: Dataset | None = None, out: str | Path | None = None, *,
+        overwrite: bool = False, progress: bool = False, manual_loss=None) -> RunResult:
+    """Train the manual and torch sides in lockstep and check every step.
+
+    ``data`` replaces ``config.data`` (the dataset the config names) when given.
+    Raises InputError (before any work) for a bad config, data or output directory.
+    A NaN/Inf during the run ends it with status "failed" and the first
+    non-finite step, tensor and side as the first failure.
+    """
+    config.validate()
+    data = (data if data is not None else load_data(config.data)).astype(np.dtype(config.dtype))
+    validate(data)
+    out = Path(out) if out is not None else None
+    if out is not None:
+        prepare_out(out, overwrite)
+    tol_run = tolerances_for(config)
+    # Both sides start from one state: the epoch-0 evaluation and step 1 measure a
+    # single step's error even in free mode, so they are held to the synced tolerances.
+    tol_start = tolerances_for(replace(config, mode="synced"))
+    sizes = (data.n_features, *config.hidden, data.n_classes)
+    init_rng, order_rng = np.random.default_rng(config.seed).spawn(2)
+    manual, ref = make_sides(sizes, config, init_rng, loss=manual_loss)
+    recorder = Recorder(out)
+    tracker = Tracker()
+    train = data.train
+    steps_per_epoch = sum(1 for _ in _batches(len(train.y), config.batch_size, np.random.default_rng(0)))
+    bar = tqdm(total=config.epochs * steps_per_epoch, disable=not (progress and sys.stderr.isatty()), unit="step",
+               dynamic_ncols=True, leave=False)
+
+    def evaluate(step: int, epoch: int) -> None:
+        for phase, split in data.splits().items():
+            loss_m, logits_m = manual.evaluate(split.x, split.y)
+            loss_r, logits_r = ref.evaluate(split.x, split.y)
+            tracker.final[phase] = {"manual": _metrics(loss_m, logits_m, split.y),
+                                    "torch": _metrics(loss_r, logits_r, split.y)}
+            tol = tol_start if step == 0 else tol_run
+            record(_outputs_rows(step, epoch, phase, loss_m, loss_r, logits_m, logits_r, split.y, tol))
+
+    def record(results) -> None:
+        rows = [row for row, _ in results]
+        recorder.add(rows)
+        tracker.add(results)
+        _raise_if_nonfinite(rows)
+
+    status = "failed"
+    step = 0
+    try:
+        evaluate(0, 0)
+        for epoch in range(1, config.epochs + 1):
+            for idx in _batches(len(train.y), config.batch_size, order_rng):
+                step += 1
+                x, y = train.x[idx], train.y[idx]
+                t0 = time.perf_counter()
+                loss_m, logits_m = manual.step(x, y)
+                t1 = time.perf_counter()
+                loss_r, logits_r = ref.step(x, y)
+                t2 = time.perf_counter()
+                tol = tol_start if step == 1 else tol_run
+                results = _outputs_rows(step, epoch, "step", loss_m, loss_r, logits_m, logits_r, y, tol)
+                results += _state_rows(step, epoch, manual, ref, tol)
+                record(results)
+                if config.mode == "synced":
+                    ref.sync_from(manual.params, manual.velocity())
+                t3 = time.perf_counter()
+                tracker.seconds["manual"] += t1 - t0
+                tracker.seconds["torch"] += t2 - t1
+                tracker.seconds["compare"] += t3 - t2
+                bar.update()
+                if config.fail_fast and tracker.first_failure:
+                    break
+            if config.fail_fast and tracker.first_failure:
+                break
+            evaluate(step, epoch)
+        status = "failed" if tracker.first_failure else "passed"
+    except KeyboardInterrupt:
+        status = "interrupted"
+    except NonFiniteError as e:
+        tracker.fail_nonfinite(step, e)
+    finally:
+        bar.close()
+        recorder.close()
+        summary = build_summary(config, data, status, tracker, step)
+        if out is not None:
+            write_json_atomic(out / SUMMARY, summary)
+    return RunResult(status, tracker.first_failure, recorder.frame(), summary, out)
+
+
+def _metrics(loss: float, logits: np.ndarray, y: np.ndarray) -> dict:
+    return {"loss": loss, "accuracy": float(np.mean(logits.argmax(axis=1) == y))}
+
+
+def _outputs_rows(step, epoch, phase, loss_m, loss_r, logits_m, logits_r, y, tol):
+    """Loss, accuracy and prediction disagreements of one batch or split."""
+    return [checks.check_scalar(step, epoch, phase, "loss", loss_m, loss_r, tol.loss),
+            *checks.check_predictions(step, epoch, phase, logits_m.argmax(axis=1), logits_r.argmax(axis=1), y,
+                                      tol.accuracy, tol.disagreements)]
+
+
+def _state_rows(step, epoch, manual, ref, tol):
+    """Every parameter's gradient, value after the update, and velocity."""
+    results = []
+    for quantity, m, r in (("grad", manual.grads, ref.grads),
+                           ("param", manual.params, ref.params),
+                           ("momentum", manual.velocity(), ref.velocity())):
+        for name in m:
+            results.append(checks.check_tensor(step, epoch, "step", quantity, name, m[name], r[name],
+                                               getattr(tol, quantity), tol.elementwise))
+    return results
+
+
+def _raise_if_nonfinite(rows) -> None:
+    """Stop at the first loss or tensor (in recording order) that is NaN/Inf on either side."""
+    for row in rows:
+        if row.quantity in ("accuracy", "disagreements"):
+            continue
+        sides = [side for side, v in (("manual", row.manual), ("torch", row.reference)) if not math.isfinite(v)]
+        if sides:
+            what = row.quantity + (f" > {row.name}" if row.name else "")
+            raise NonFiniteError(f"{checks.where(row.step, row.epoch, row.phase)} > {what}: "
+                                 f"non-finite on the {' and '.join(sides)} side{'s' if len(sides) > 1 else ''}")

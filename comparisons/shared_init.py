@@ -1,0 +1,24 @@
+"""One initialisation, drawn on the NumPy side, copied into torch and verified bit-equal."""
+import numpy as np
+
+import manual
+from comparisons.config import Config
+from comparisons.sides import ManualSide, TorchSide
+
+
+def make_sides(sizes: tuple[int, ...], config: Config, rng: np.random.Generator, loss=None):
+    """(ManualSide, TorchSide) starting from the same Xavier draw of ``rng``.
+
+    Raises AssertionError if any torch parameter is not bit-equal to its manual twin.
+    ``loss`` replaces the manual loss object (tests use it to plant a wrong backward).
+    """
+    params = manual.init_params(sizes, rng, np.dtype(config.dtype))
+    m = ManualSide(params, config, loss=loss)
+    t = TorchSide(params, sizes, config)
+    for name, p in params.items():
+        q = t.params[name]
+        if p.dtype != q.dtype or p.shape != q.shape or not np.array_equal(p, q):
+            raise AssertionError(f"shared init: torch {name} is not bit-equal to manual {name}")
+        if np.shares_memory(p, q):
+            raise AssertionError(f"shared init: torch {name} aliases the manual array")
+    return m, t

@@ -1,0 +1,85 @@
+"""The two sides behind one small interface, so the lockstep loop reads symmetric.
+
+Each side exposes NumPy views keyed by state_dict names: ``params``,
+``grads`` (of the last step), ``velocity`` (assignment form: p <- p - v).
+For torch the views share memory with the tensors; only the velocity,
+lr * momentum_buffer, is a computed copy.
+"""
+import numpy as np
+import torch
+
+import manual
+import torch_ref
+from comparisons.config import Config
+
+
+class ManualSide:
+    name = "manual"
+
+    def __init__(self, params: dict[str, np.ndarray], config: Config, loss=None):
+        self.model = manual.MLP(params)
+        self.loss_fn = loss if loss is not None else manual.SoftmaxCrossEntropy()
+        self.opt = manual.SGDMomentum(params, config.lr, config.momentum, config.init_velocity)
+        self.params = params
+        self.grads: dict[str, np.ndarray] = {}
+
+    def step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        """One training step on (x (N, D), y (N,)). Returns (loss, logits) before the update."""
+        logits = self.model.forward(x)
+        loss = self.loss_fn.forward(logits, y)
+        self.grads = self.model.backward(self.loss_fn.backward())
+        self.opt.step(self.grads)
+        return loss, logits
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        """(mean loss, logits) without touching the parameters."""
+        logits = self.model.forward(x)
+        return manual.SoftmaxCrossEntropy().forward(logits, y), logits
+
+    def velocity(self) -> dict[str, np.ndarray]:
+        return self.opt.velocity
+
+
+class TorchSide:
+    name = "torch"
+
+    def __init__(self, params: dict[str, np.ndarray], sizes: tuple[int, ...], config: Config):
+        self.model = torch_ref.MLP(sizes, dtype=getattr(torch, config.dtype))
+        self.load_params(params)
+        self.opt = torch_ref.sgd_momentum(self.model, config.lr, config.momentum, config.init_velocity)
+        self.lr = config.lr
+        self.params = {n: p.detach().numpy() for n, p in self.model.named_parameters()}
+        self._buffers = {n: b.numpy() for n, b in torch_ref.momentum_buffers(self.model, self.opt).items()}
+        self.grads: dict[str, np.ndarray] = {}
+
+    @torch.no_grad()
+    def load_params(self, params: dict[str, np.ndarray]) -> None:
+        state = self.model.state_dict()
+        if set(state) != set(params):
+            raise ValueError(f"parameter names differ: manual {sorted(params)}, torch {sorted(state)}")
+        for name, p in self.model.named_parameters():
+            p.copy_(torch.from_numpy(params[name]))
+
+    def step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        self.opt.zero_grad(set_to_none=True)
+        logits = self.model(torch.from_numpy(x))
+        loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(y))
+        loss.backward()
+        self.opt.step()
+        self.grads = {n: p.grad.numpy() for n, p in self.model.named_parameters()}
+        return loss.item(), logits.detach().numpy()
+
+    @torch.no_grad()
+    def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        logits = self.model(torch.from_numpy(x))
+        return torch.nn.functional.cross_entropy(logits, torch.from_numpy(y)).item(), logits.numpy()
+
+    def velocity(self) -> dict[str, np.ndarray]:
+        """lr * momentum_buffer: torch's state in the assignment's units."""
+        return {n: b * self.lr for n, b in self._buffers.items()}
+
+    @torch.no_grad()
+    def sync_from(self, params: dict[str, np.ndarray], velocity: dict[str, np.ndarray]) -> None:
+        """Synced mode: overwrite parameters and momentum buffers with the manual side's."""
+        self.load_params(params)
+        torch_ref.set_velocity(self.model, self.opt, {n: torch.from_numpy(v) for n, v in velocity.items()})

@@ -1,0 +1,70 @@
+"""What a run found, as the dict written to summary.json."""
+import math
+import platform
+import sys
+from importlib import metadata
+
+import numpy as np
+import torch
+
+SCHEMA_VERSION = 1
+
+
+class Tracker:
+    """Follows the checks as they come: first failure, worst gated value per quantity,
+    seconds spent per side, and the last evaluation of both sides per split."""
+
+    def __init__(self):
+        self.first_failure: dict | None = None
+        self.worst: dict[str, dict] = {}
+        self.seconds = {"manual": 0.0, "torch": 0.0, "compare": 0.0}
+        self.final: dict[str, dict] = {}
+
+    def add(self, results) -> None:
+        for row, message in results:
+            worst = self.worst.get(row.quantity)
+            if _worse(row.value, worst["value"] if worst else None):
+                self.worst[row.quantity] = {"value": row.value, "tolerance": row.tolerance, "metric": row.metric,
+                                            "step": row.step, "phase": row.phase, "name": row.name}
+            if message and self.first_failure is None:
+                self.first_failure = {"step": row.step, "epoch": row.epoch, "phase": row.phase,
+                                      "quantity": row.quantity, "name": row.name, "message": message}
+
+    def fail_nonfinite(self, step: int, error: Exception) -> None:
+        if self.first_failure is None or self.first_failure["step"] >= step:
+            self.first_failure = {"step": step, "epoch": None, "phase": "step", "quantity": "nonfinite",
+                                  "name": "", "message": str(error)}
+
+
+def _worse(value: float, current: float | None) -> bool:
+    """NaN is the worst value; among equals the first is kept."""
+    if current is None:
+        return True
+    return not math.isnan(current) and (math.isnan(value) or value > current)
+
+
+def versions() -> dict:
+    def version(dist):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return None
+    return {"lockstep": version("lockstep"), "python": sys.version.split()[0], "numpy": np.__version__,
+            "torch": torch.__version__, "pandas": version("pandas"), "platform": platform.platform(),
+            "torch_threads": torch.get_num_threads()}
+
+
+def build_summary(config, data, status: str, tracker: Tracker, steps: int) -> dict:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "passed": status == "passed",
+        "status": status,
+        "first_failure": tracker.first_failure,
+        "steps": steps,
+        "final": tracker.final,
+        "worst": tracker.worst,
+        "seconds": {k: round(v, 3) for k, v in tracker.seconds.items()},
+        "config": config.to_dict(),
+        "data": {"name": data.name, **{k: len(s.y) for k, s in data.splits().items()}},
+        "versions": versions(),
+    }

@@ -1,0 +1,153 @@
+"""The lockstep run end to end on the tiny built-in data."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import manual
+from comparisons import Config, run
+from comparisons.checks import COLUMNS
+from comparisons.shared_init import make_sides
+
+SMALL = dict(hidden=(32,), epochs=2, batch_size=100, lr=0.05)
+N_PARAMS = 4            # hidden.weight, hidden.bias, output.weight, output.bias
+ROWS_PER_STEP = 3 + 3 * N_PARAMS   # loss, accuracy, disagreements + grad, param, momentum per parameter
+ROWS_PER_EVAL = 3 * 3   # (loss, accuracy, disagreements) x (train, valid, test)
+
+
+@pytest.mark.parametrize("mode", ["free", "synced"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_correct_implementation_passes(tiny_data, dtype, mode):
+    result = run(Config(**SMALL, dtype=dtype, mode=mode, momentum=0.9, init_velocity=1e-5), tiny_data)
+    assert result.passed, result.first_failure
+    assert result.first_failure is None
+    assert result.summary["status"] == "passed" and result.summary["passed"] is True
+
+
+@pytest.mark.parametrize("batch_size,steps", [(100, 6), (128, 6), (0, 2)], ids=["even", "ragged", "full-batch"])
+def test_step_count_and_row_layout(tiny_data, batch_size, steps):
+    df = run(Config(**{**SMALL, "batch_size": batch_size}), tiny_data).frame
+    assert list(df.columns) == COLUMNS
+    assert df["step"].max() == steps
+    assert (df["phase"] == "step").sum() == steps * ROWS_PER_STEP
+    assert (df["phase"] != "step").sum() == (SMALL["epochs"] + 1) * ROWS_PER_EVAL
+    assert set(df["quantity"]) == {"loss", "accuracy", "disagreements", "grad", "param", "momentum"}
+    assert set(df["phase"]) == {"step", "train", "valid", "test"}
+
+
+def test_csv_on_disk_equals_the_returned_frame_and_summary_is_complete(tiny_data, tmp_path):
+    config = Config(**SMALL)
+    result = run(config, tiny_data, out=tmp_path)
+    on_disk = pd.read_csv(tmp_path / "steps.csv", keep_default_na=False, na_values=[""])
+    assert list(on_disk.columns) == COLUMNS and len(on_disk) == len(result.frame)
+    pd.testing.assert_frame_equal(on_disk[["step", "quantity", "name", "rel_diff"]],
+                                  result.frame[["step", "quantity", "name", "rel_diff"]].replace("", np.nan),
+                                  check_dtype=False)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary == json.loads(json.dumps(result.summary))
+    for key in ("passed", "status", "first_failure", "final", "worst", "seconds", "config", "versions"):
+        assert key in summary
+    assert summary["config"]["hidden"] == [32]
+    assert set(summary["final"]) == {"train", "valid", "test"}
+    assert set(summary["final"]["test"]) == {"manual", "torch"}
+    assert summary["versions"]["torch"].startswith("2.")
+    assert summary["seconds"]["manual"] > 0 and summary["seconds"]["torch"] > 0
+
+
+def test_tensor_rows_hold_norms_and_scalar_rows_hold_values(tiny_data):
+    df = run(Config(**SMALL, dtype="float64"), tiny_data).frame
+    grad = df[(df.quantity == "grad") & (df.name == "output.weight")].iloc[0]
+    assert grad.manual > 0 and grad.cosine == pytest.approx(1.0) and grad.scale == pytest.approx(1.0)
+    assert grad.metric == "rel_l2" and grad.rel_diff < 1e-12
+    loss = df[(df.quantity == "loss") & (df.phase == "step")].iloc[0]
+    assert 2.0 < loss.manual < 2.6 and np.isnan(loss.cosine)   # ~log(10) at init
+
+
+def test_runs_are_deterministic_in_the_seed(tiny_data):
+    a = run(Config(**SMALL, seed=3), tiny_data).frame
+    b = run(Config(**SMALL, seed=3), tiny_data).frame
+    c = run(Config(**SMALL, seed=4), tiny_data).frame
+    pd.testing.assert_series_equal(a["manual"], b["manual"])
+    assert not np.allclose(a["manual"], c["manual"])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sync_copies_the_manual_state_into_torch(tiny_data, dtype):
+    config = Config(**SMALL, dtype=dtype, init_velocity=1e-5)
+    m, t = make_sides((784, 32, 10), config, np.random.default_rng(0))
+    x, y = tiny_data.train.x[:50].astype(dtype), tiny_data.train.y[:50]
+    m.step(x, y)
+    m.step(x, y)                 # the sides now differ: torch has taken no step
+    t.sync_from(m.params, m.velocity())
+    for name in m.params:
+        assert np.array_equal(t.params[name], m.params[name])
+        np.testing.assert_allclose(t.velocity()[name], m.velocity()[name], rtol=4 * np.finfo(dtype).eps)
+
+
+class ForgetsOneOverN(manual.SoftmaxCrossEntropy):
+    """A realistic derivation slip: dL/dlogits = p - y, the 1/N of the mean dropped."""
+    def backward(self):
+        return super().backward() * len(self.labels)
+
+
+@pytest.mark.parametrize("mode", ["free", "synced"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_wrong_backward_fails_naming_the_parameter(tiny_data, dtype, mode):
+    result = run(Config(**SMALL, dtype=dtype, mode=mode), tiny_data, manual_loss=ForgetsOneOverN())
+    assert result.status == "failed"
+    failure = result.first_failure
+    assert (failure["step"], failure["quantity"], failure["name"]) == (1, "grad", "hidden.weight")
+    assert failure["message"].startswith("step 1 > grad > hidden.weight: rel_l2 9.9e+01 (allowed ")
+    assert "elements differ, greatest abs diff" in failure["message"]
+    grad = result.frame[(result.frame.quantity == "grad") & (result.frame.step == 1)]
+    assert grad["scale"].to_numpy() == pytest.approx(100, rel=1e-4)   # the batch size: the missing 1/N
+
+
+def test_fail_fast_stops_at_the_first_failure(tiny_data):
+    result = run(Config(**SMALL, fail_fast=True), tiny_data, manual_loss=ForgetsOneOverN())
+    assert result.frame["step"].max() == 1 and result.status == "failed"
+
+
+class NaNAtStep3(manual.SoftmaxCrossEntropy):
+    calls = 0
+
+    def forward(self, logits, labels):
+        NaNAtStep3.calls += 1
+        loss = super().forward(logits, labels)
+        return float("nan") if NaNAtStep3.calls == 3 else loss
+
+
+def test_nan_mid_run_names_step_quantity_and_side(tiny_data, tmp_path):
+    NaNAtStep3.calls = 0
+    result = run(Config(**SMALL), tiny_data, out=tmp_path, manual_loss=NaNAtStep3())
+    assert result.status == "failed"
+    assert result.first_failure["message"] == "step 3 > loss: non-finite on the manual side"
+    assert json.loads((tmp_path / "summary.json").read_text())["first_failure"]["step"] == 3
+    assert pd.read_csv(tmp_path / "steps.csv")["step"].max() == 3
+
+
+class InterruptAtStep4(manual.SoftmaxCrossEntropy):
+    calls = 0
+
+    def forward(self, logits, labels):
+        InterruptAtStep4.calls += 1
+        if InterruptAtStep4.calls == 4:
+            raise KeyboardInterrupt
+        return super().forward(logits, labels)
+
+
+def test_interrupted_run_leaves_a_valid_record(tiny_data, tmp_path):
+    InterruptAtStep4.calls = 0
+    result = run(Config(**SMALL), tiny_data, out=tmp_path, manual_loss=InterruptAtStep4())
+    assert result.status == "interrupted"
+    df = pd.read_csv(tmp_path / "steps.csv")
+    assert list(df.columns) == COLUMNS and df["step"].max() == 3
+    assert (df[df.phase == "step"].groupby("step").size() == ROWS_PER_STEP).all()   # no half-written step
+    assert json.loads((tmp_path / "summary.json").read_text())["status"] == "interrupted"
+
+
+def test_tolerance_override_applies(tiny_data):
+    result = run(Config(**SMALL, tol=(("param", 0.0),)), tiny_data)
+    assert result.status == "failed" and result.first_failure["quantity"] == "param"
+    assert "(allowed 0.0e+00)" in result.first_failure["message"]
