@@ -45,6 +45,65 @@ def _batches(n: int, batch_size: int, rng: np.random.Generator):
         yield order[i:i + batch_size]
 
 
+class Lockstep:
+    """Both sides, their tolerances, and what the checks have found so far."""
+
+    def __init__(self, config: Config, data: Dataset, recorder: Recorder, manual_loss=None):
+        self.config, self.data, self.recorder = config, data, recorder
+        self.tol_run = tolerances_for(config)
+        # Both sides start from one state: the epoch-0 evaluation and step 1 measure a
+        # single step's error even in free mode, so they are held to the synced tolerances.
+        self.tol_start = tolerances_for(replace(config, mode="synced"))
+        sizes = (data.n_features, *config.hidden, data.n_classes)
+        init_rng, self.order_rng = np.random.default_rng(config.seed).spawn(2)
+        self.manual, self.ref = make_sides(sizes, config, init_rng, loss=manual_loss)
+        self.tracker = Tracker()
+        self.step = 0
+
+    def train(self, bar) -> None:
+        self.evaluate(epoch=0)
+        for epoch in range(1, self.config.epochs + 1):
+            for idx in _batches(len(self.data.train.y), self.config.batch_size, self.order_rng):
+                self.train_step(epoch, self.data.train.x[idx], self.data.train.y[idx])
+                bar.update()
+                if self.config.fail_fast and self.tracker.first_failure:
+                    return
+            self.evaluate(epoch)
+
+    def train_step(self, epoch: int, x: np.ndarray, y: np.ndarray) -> None:
+        self.step += 1
+        m, r, seconds = self.manual, self.ref, self.tracker.seconds
+        t0 = time.perf_counter()
+        loss_m, logits_m = m.step(x, y)
+        t1 = time.perf_counter()
+        loss_r, logits_r = r.step(x, y)
+        t2 = time.perf_counter()
+        tol = self.tol_start if self.step == 1 else self.tol_run
+        self.record(_outputs_rows(self.step, epoch, "step", loss_m, loss_r, logits_m, logits_r, y, tol)
+                    + _state_rows(self.step, epoch, m, r, tol))
+        if self.config.mode == "synced":
+            r.sync_from(m.params, m.velocity())
+        seconds["manual"] += t1 - t0
+        seconds["torch"] += t2 - t1
+        seconds["compare"] += time.perf_counter() - t2
+
+    def evaluate(self, epoch: int) -> None:
+        """Loss, accuracy and disagreements of both sides on every split."""
+        tol = self.tol_start if self.step == 0 else self.tol_run
+        for phase, split in self.data.splits().items():
+            loss_m, logits_m = self.manual.evaluate(split.x, split.y)
+            loss_r, logits_r = self.ref.evaluate(split.x, split.y)
+            self.tracker.final[phase] = {"manual": _metrics(loss_m, logits_m, split.y),
+                                         "torch": _metrics(loss_r, logits_r, split.y)}
+            self.record(_outputs_rows(self.step, epoch, phase, loss_m, loss_r, logits_m, logits_r, split.y, tol))
+
+    def record(self, results) -> None:
+        rows = [row for row, _ in results]
+        self.recorder.add(rows)
+        self.tracker.add(results)
+        _raise_if_nonfinite(rows)
+
+
 def run(config: Config, data: Dataset | None = None, out: str | Path | None = None, *,
         overwrite: bool = False, progress: bool = False, manual_loss=None) -> RunResult:
     """Train the manual and torch sides in lockstep and check every step.
@@ -60,76 +119,25 @@ def run(config: Config, data: Dataset | None = None, out: str | Path | None = No
     out = Path(out) if out is not None else None
     if out is not None:
         prepare_out(out, overwrite)
-    tol_run = tolerances_for(config)
-    # Both sides start from one state: the epoch-0 evaluation and step 1 measure a
-    # single step's error even in free mode, so they are held to the synced tolerances.
-    tol_start = tolerances_for(replace(config, mode="synced"))
-    sizes = (data.n_features, *config.hidden, data.n_classes)
-    init_rng, order_rng = np.random.default_rng(config.seed).spawn(2)
-    manual, ref = make_sides(sizes, config, init_rng, loss=manual_loss)
     recorder = Recorder(out)
-    tracker = Tracker()
-    train = data.train
-    steps_per_epoch = sum(1 for _ in _batches(len(train.y), config.batch_size, np.random.default_rng(0)))
-    bar = tqdm(total=config.epochs * steps_per_epoch, disable=not (progress and sys.stderr.isatty()), unit="step",
-               dynamic_ncols=True, leave=False)
-
-    def evaluate(step: int, epoch: int) -> None:
-        for phase, split in data.splits().items():
-            loss_m, logits_m = manual.evaluate(split.x, split.y)
-            loss_r, logits_r = ref.evaluate(split.x, split.y)
-            tracker.final[phase] = {"manual": _metrics(loss_m, logits_m, split.y),
-                                    "torch": _metrics(loss_r, logits_r, split.y)}
-            tol = tol_start if step == 0 else tol_run
-            record(_outputs_rows(step, epoch, phase, loss_m, loss_r, logits_m, logits_r, split.y, tol))
-
-    def record(results) -> None:
-        rows = [row for row, _ in results]
-        recorder.add(rows)
-        tracker.add(results)
-        _raise_if_nonfinite(rows)
-
+    lockstep = Lockstep(config, data, recorder, manual_loss)
+    n_steps = config.epochs * sum(1 for _ in _batches(len(data.train.y), config.batch_size, np.random.default_rng()))
     status = "failed"
-    step = 0
-    try:
-        evaluate(0, 0)
-        for epoch in range(1, config.epochs + 1):
-            for idx in _batches(len(train.y), config.batch_size, order_rng):
-                step += 1
-                x, y = train.x[idx], train.y[idx]
-                t0 = time.perf_counter()
-                loss_m, logits_m = manual.step(x, y)
-                t1 = time.perf_counter()
-                loss_r, logits_r = ref.step(x, y)
-                t2 = time.perf_counter()
-                tol = tol_start if step == 1 else tol_run
-                results = _outputs_rows(step, epoch, "step", loss_m, loss_r, logits_m, logits_r, y, tol)
-                results += _state_rows(step, epoch, manual, ref, tol)
-                record(results)
-                if config.mode == "synced":
-                    ref.sync_from(manual.params, manual.velocity())
-                t3 = time.perf_counter()
-                tracker.seconds["manual"] += t1 - t0
-                tracker.seconds["torch"] += t2 - t1
-                tracker.seconds["compare"] += t3 - t2
-                bar.update()
-                if config.fail_fast and tracker.first_failure:
-                    break
-            if config.fail_fast and tracker.first_failure:
-                break
-            evaluate(step, epoch)
-        status = "failed" if tracker.first_failure else "passed"
-    except KeyboardInterrupt:
-        status = "interrupted"
-    except NonFiniteError as e:
-        tracker.fail_nonfinite(step, e)
-    finally:
-        bar.close()
-        recorder.close()
-        summary = build_summary(config, data, status, tracker, step)
-        if out is not None:
-            write_json_atomic(out / SUMMARY, summary)
-    return RunResult(status, tracker.first_failure, recorder.frame(), summary, out)
+    with (np.errstate(over="ignore", invalid="ignore", divide="ignore"),   # NaN/Inf are checked per step
+          tqdm(total=n_steps, disable=not (progress and sys.stderr.isatty()), unit="step", leave=False) as bar):
+        try:
+            lockstep.train(bar)
+            status = "failed" if lockstep.tracker.first_failure else "passed"
+        except KeyboardInterrupt:
+            status = "interrupted"
+        except NonFiniteError as e:
+            lockstep.tracker.fail_nonfinite(lockstep.step, e)
+        finally:
+            recorder.close()
+            summary = build_summary(config, data, status, lockstep.tracker, lockstep.step)
+            if out is not None:
+                write_json_atomic(out / SUMMARY, summary)
+    return RunResult(status, lockstep.tracker.first_failure, recorder.frame(), summary, out)
 
 
 def _metrics(loss: float, logits: np.ndarray, y: np.ndarray) -> dict:

@@ -1,0 +1,93 @@
+"""lockstep run: exit codes, one-line errors, and the files it leaves."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from comparisons.cli import build_parser, main
+from comparisons.config import Config
+
+FAST = ["--hidden", "16", "--epochs", "1", "--batch-size", "1000", "--quiet"]
+
+
+def test_every_config_field_has_a_flag():
+    help_text = build_parser()._subparsers._group_actions[0].choices["run"].format_help()
+    for name in Config.field_names():
+        assert f"--{name.replace('_', '-')}" in help_text
+
+
+@pytest.mark.parametrize("argv,message", [
+    pytest.param(["run", "--out", "x", "--bogus"], "unrecognized arguments: --bogus", id="unknown-flag"),
+    pytest.param(["run"], "the following arguments are required: --out", id="missing-out"),
+    pytest.param(["run", "--out", "x", "--dtype", "float16"], "invalid choice: 'float16'", id="bad-dtype"),
+    pytest.param(["run", "--out", "x", "--mode", "loose"], "invalid choice: 'loose'", id="bad-mode"),
+    pytest.param(["run", "--out", "x", "--epochs", "0"], "epochs must be >= 1, got 0", id="zero-epochs"),
+    pytest.param(["run", "--out", "x", "--hidden", "10,x"], "expected comma-separated integers", id="bad-hidden"),
+    pytest.param(["run", "--out", "x", "--hidden", "0"], "hidden must be positive integers", id="zero-hidden"),
+    pytest.param(["run", "--out", "x", "--momentum", "1.5"], "momentum must be in [0, 1), got 1.5", id="momentum"),
+    pytest.param(["run", "--out", "x", "--lr", "nan"], "lr must be finite, got nan", id="nan-lr"),
+    pytest.param(["run", "--out", "x", "--lr", "-1"], "lr must be > 0, got -1.0", id="negative-lr"),
+    pytest.param(["run", "--out", "x", "--batch-size", "-5"], "batch_size must be >= 0", id="batch-size"),
+    pytest.param(["run", "--out", "x", "--tol", "speed=1"], "unknown tolerance 'speed'", id="tol-unknown"),
+    pytest.param(["run", "--out", "x", "--tol", "grad=abc"], "expected QUANTITY=VALUE, got 'grad=abc'", id="tol-value"),
+    pytest.param(["run", "--out", "x", "--tol", "grad"], "tolerance for grad must be a finite number", id="tol-missing"),
+    pytest.param(["run", "--out", "x", "--tol", "grad=-1"], "tolerance for grad must be a finite number >= 0",
+                 id="tol-negative"),
+    pytest.param(["run", "--out", "x", "--data", "/no/such/file.npz"], "/no/such/file.npz: file or directory not found",
+                 id="missing-data"),
+])
+def test_bad_usage_is_one_line_and_exit_2(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("lockstep: error: ")
+    assert message in err
+    assert not (tmp_path / "x").exists()          # validated before any work: nothing written
+
+
+def test_output_under_a_file_is_refused(tmp_path, capsys):
+    (tmp_path / "f").write_text("")
+    assert main(["run", "--out", str(tmp_path / "f" / "run"), *FAST]) == 2
+    assert "cannot create output directory" in capsys.readouterr().err
+
+
+def test_an_existing_run_is_never_clobbered_without_overwrite(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", "--out", str(out), *FAST]) == 0
+    before = (out / "steps.csv").read_bytes(), (out / "summary.json").read_bytes()
+    assert main(["run", "--out", str(out), *FAST, "--seed", "1"]) == 2
+    assert "already holds a run (steps.csv, summary.json); choose another --out or pass --overwrite" \
+        in capsys.readouterr().err
+    assert ((out / "steps.csv").read_bytes(), (out / "summary.json").read_bytes()) == before
+    assert main(["run", "--out", str(out), *FAST, "--seed", "1", "--overwrite"]) == 0
+    assert json.loads((out / "summary.json").read_text())["config"]["seed"] == 1
+
+
+def test_pass_prints_the_table_and_leaves_the_files(tmp_path, capsys):
+    assert main(["run", "--out", str(tmp_path), *[a for a in FAST if a != "--quiet"]]) == 0
+    out = capsys.readouterr().out
+    for text in ("manual loss", "torch acc", "worst", "PASSED", "steps.csv", "summary.json"):
+        assert text in out
+    assert (tmp_path / "steps.csv").stat().st_size > 0
+
+
+def test_failure_exits_1_with_an_assert_close_style_message(tmp_path, capsys):
+    assert main(["run", "--out", str(tmp_path), *FAST, "--tol", "param=0"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("step 1 > param > hidden.weight: rel_l2 ") and "(allowed 0.0e+00)" in err
+    assert json.loads((tmp_path / "summary.json").read_text())["status"] == "failed"
+
+
+def test_divergence_to_nan_exits_1_naming_step_and_side(tmp_path, capsys):
+    assert main(["run", "--out", str(tmp_path), *FAST, "--lr", "1e30", "--epochs", "3"]) == 1
+    err = capsys.readouterr().err
+    assert err == "step 2 > loss: non-finite on the manual and torch sides\n"   # and no NumPy warnings
+
+
+def test_console_script_gives_no_traceback(tmp_path):
+    """The installed entry point, as a user runs it."""
+    proc = subprocess.run([sys.executable, "-m", "comparisons.cli", "run", "--out", str(tmp_path), "--epochs", "-1"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr == "lockstep: error: epochs must be >= 1, got -1\n"
