@@ -88,14 +88,15 @@ def check_predictions(step, epoch, phase, pred_m: np.ndarray, pred_r: np.ndarray
 
 
 def check_tensor(step, epoch, phase, quantity, name, m: np.ndarray, r: np.ndarray, tolerance: float,
-                 elementwise: tuple[float, float]) -> tuple[Row, str | None]:
-    """``elementwise`` = (rtol, atol) defines which elements "differ" in the message only."""
-    d = tensor_diff(m, r)
+                 elementwise: tuple[float, float], r_scale: float = 1.0) -> tuple[Row, str | None]:
+    """Compare m with r_scale * r. ``elementwise`` = (rtol, atol) defines which
+    elements "differ", for the failure message only."""
+    d = tensor_diff(m, r, r_scale)
     row = Row(step, epoch, phase, quantity, name, d.manual_norm, d.reference_norm, d.max_abs_diff,
               d.rel_l2, d.cosine, d.scale, str(d.argmax), "rel_l2", tolerance, _passes(d.rel_l2, tolerance))
     if row.passed:
         return row, None
-    differ = count_differing(m, r, *elementwise)
+    differ = count_differing(m, r * r_scale, *elementwise)
     return row, (f"{where(step, epoch, phase)} > {quantity} > {name}: rel_l2 {d.rel_l2:.1e} "
                  f"(allowed {tolerance:.1e}), {differ}/{m.size} elements differ, "
                  f"greatest abs diff {d.max_abs_diff:.1e} at {d.argmax}")

@@ -13,7 +13,11 @@ def print_outcome(result: RunResult) -> None:
         place = f"step {w['step']}" if w["phase"] == "step" else f"{w['phase']} after step {w['step']}"
         if w["name"]:
             place += f" > {w['name']}"
-        lines.append(f"{quantity:<15}{w['value']:>10.1e}{w['tolerance']:>10.1e}  {w['metric']:<8} {place}")
+        if w["metric"] == "count":    # disagreements: samples, out of how many
+            value, allowed = f"{w['value']:.0f}/{w['samples']:.0f}", f"{w['tolerance']:.0f}"
+        else:
+            value, allowed = f"{w['value']:.1e}", f"{w['tolerance']:.1e}"
+        lines.append(f"{quantity:<15}{value:>10}{allowed:>10}  {w['metric']:<8} {place}")
     sec = s["seconds"]
     lines += ["", f"time: manual {sec['manual']:.1f} s, torch {sec['torch']:.1f} s, "
                   f"compare+record {sec['compare']:.1f} s over {s['steps']} steps"]

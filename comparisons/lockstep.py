@@ -152,14 +152,15 @@ def _outputs_rows(step, epoch, phase, loss_m, loss_r, logits_m, logits_r, y, tol
 
 
 def _state_rows(step, epoch, manual, ref, tol):
-    """Every parameter's gradient, value after the update, and velocity."""
+    """Every parameter's gradient, value after the update, and velocity (torch's: lr * buffer)."""
+    buffers, lr = ref.velocity_scaled()
     results = []
-    for quantity, m, r in (("grad", manual.grads, ref.grads),
-                           ("param", manual.params, ref.params),
-                           ("momentum", manual.velocity(), ref.velocity())):
+    for quantity, m, r, scale in (("grad", manual.grads, ref.grads, 1.0),
+                                  ("param", manual.params, ref.params, 1.0),
+                                  ("momentum", manual.velocity(), buffers, lr)):
         for name in m:
             results.append(checks.check_tensor(step, epoch, "step", quantity, name, m[name], r[name],
-                                               getattr(tol, quantity), tol.elementwise))
+                                               getattr(tol, quantity), tol.elementwise, scale))
     return results
 
 

@@ -41,15 +41,20 @@ def _dot(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.dot(a.ravel(), b.ravel()))
 
 
-def tensor_diff(m: np.ndarray, r: np.ndarray) -> TensorDiff:
-    """Compare manual ``m`` with reference ``r`` (same shape and dtype)."""
+def tensor_diff(m: np.ndarray, r: np.ndarray, r_scale: float = 1.0) -> TensorDiff:
+    """Compare manual ``m`` with reference ``r_scale * r`` (same shape and dtype).
+
+    ``r_scale`` lets a caller compare against a scaled tensor (torch's momentum
+    buffer times lr) without materialising it.
+    """
     if m.shape != r.shape:
         raise ValueError(f"shapes differ: manual {m.shape}, reference {r.shape}")
-    d = m - r
+    d = np.multiply(r, -r_scale) if r_scale != 1.0 else -r
+    d += m                                           # d = m - r_scale * r, one temporary
     with np.errstate(over="ignore"):
-        dd, dr, rr = _dot(d, d), _dot(d, r), _dot(r, r)
+        dd, dr, rr = _dot(d, d), r_scale * _dot(d, r), r_scale ** 2 * _dot(r, r)
     if not all(map(math.isfinite, (dd, dr, rr))):   # float32 overflow of a square: redo wide
-        d64, r64 = d.astype(np.float64), r.astype(np.float64)
+        d64, r64 = d.astype(np.float64), r.astype(np.float64) * r_scale
         dd, dr, rr = _dot(d64, d64), _dot(d64, r64), _dot(r64, r64)
     np.abs(d, out=d)
     flat = int(np.argmax(d)) if d.size else 0

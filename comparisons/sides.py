@@ -75,8 +75,12 @@ class TorchSide:
         return torch.nn.functional.cross_entropy(logits, torch.from_numpy(y)).item(), logits.numpy()
 
     def velocity(self) -> dict[str, np.ndarray]:
-        """lr * momentum_buffer: torch's state in the assignment's units."""
+        """lr * momentum_buffer: torch's state in the assignment's units (a computed copy)."""
         return {n: b * self.lr for n, b in self._buffers.items()}
+
+    def velocity_scaled(self) -> tuple[dict[str, np.ndarray], float]:
+        """(momentum buffers, lr): the velocity without the copy, for comparisons."""
+        return self._buffers, self.lr
 
     @torch.no_grad()
     def sync_from(self, params: dict[str, np.ndarray], velocity: dict[str, np.ndarray]) -> None:

@@ -23,9 +23,10 @@ class Tracker:
     def add(self, results) -> None:
         for row, message in results:
             worst = self.worst.get(row.quantity)
-            if _worse(row.value, worst["value"] if worst else None):
+            if _worse(row, worst):
                 self.worst[row.quantity] = {"value": row.value, "tolerance": row.tolerance, "metric": row.metric,
-                                            "step": row.step, "phase": row.phase, "name": row.name}
+                                            "step": row.step, "phase": row.phase, "name": row.name,
+                                            "samples": row.reference if row.metric == "count" else None}
             if message and self.first_failure is None:
                 self.first_failure = {"step": row.step, "epoch": row.epoch, "phase": row.phase,
                                       "quantity": row.quantity, "name": row.name, "message": message}
@@ -36,11 +37,17 @@ class Tracker:
                                   "name": "", "message": str(error)}
 
 
-def _worse(value: float, current: float | None) -> bool:
-    """NaN is the worst value; among equals the first is kept."""
-    if current is None:
-        return True
-    return not math.isnan(current) and (math.isnan(value) or value > current)
+def _usage(value: float, tolerance: float) -> tuple[float, float]:
+    """How much of its allowance a value uses; NaN ranks above everything."""
+    if math.isnan(value):
+        return (math.inf, math.inf)
+    share = value / tolerance if 0 < tolerance < math.inf else (math.inf if value > tolerance else 0.0)
+    return (share, value)
+
+
+def _worse(row, worst: dict | None) -> bool:
+    """Is ``row`` closer to failing than the worst so far? Among equals the first is kept."""
+    return worst is None or _usage(row.value, row.tolerance) > _usage(worst["value"], worst["tolerance"])
 
 
 def versions() -> dict:

@@ -151,3 +151,12 @@ def test_tolerance_override_applies(tiny_data):
     result = run(Config(**SMALL, tol=(("param", 0.0),)), tiny_data)
     assert result.status == "failed" and result.first_failure["quantity"] == "param"
     assert "(allowed 0.0e+00)" in result.first_failure["message"]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("mode", ["free", "synced"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_no_false_alarm_across_seeds(tiny_data, seed, dtype, mode):
+    result = run(Config(hidden=(48,), epochs=2, batch_size=50, lr=0.1, momentum=0.9, init_velocity=1e-5,
+                        seed=seed, dtype=dtype, mode=mode), tiny_data)
+    assert result.passed, result.first_failure

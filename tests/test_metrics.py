@@ -93,3 +93,13 @@ def test_count_differing_uses_assert_close_rule():
     m = np.array([1.0 + 2e-5, 1.0 + 5e-6, 100.0 + 5e-5])
     # allowed: atol 1e-5 + rtol 1e-6 * |r| -> 1.1e-5, 1.1e-5, 1.1e-4
     assert count_differing(m, r, rtol=1e-6, atol=1e-5) == 1
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_reference_scale_equals_comparing_the_scaled_tensor(r, dtype):
+    """Momentum is compared as v vs lr * buf without materialising lr * buf."""
+    m, buf, lr = (r * 0.01 + 1e-6).astype(dtype), r.astype(dtype), 0.01
+    folded, explicit = tensor_diff(m, buf, lr), tensor_diff(m, buf * dtype(lr))
+    for field in ("rel_l2", "cosine", "scale", "manual_norm", "reference_norm", "max_abs_diff"):
+        assert getattr(folded, field) == pytest.approx(getattr(explicit, field), rel=1e-4), field
+    assert folded.argmax == explicit.argmax
