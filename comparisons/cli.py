@@ -2,8 +2,8 @@
 import argparse
 import sys
 
-from comparisons.config import DTYPES, MODES, QUANTITIES, Config
-from comparisons.console import print_outcome
+from comparisons import presets
+from comparisons.config import DTYPES, MODES, QUANTITIES, REDUCTIONS, Config
 from comparisons.errors import InputError
 
 D = Config()   # the defaults, shown in --help
@@ -29,6 +29,36 @@ def _tol(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"expected QUANTITY=VALUE, got {text!r}") from None
 
 
+def _add_config_flags(r: argparse.ArgumentParser) -> None:
+    """One flag per Config field. Defaults are SUPPRESSed so that a preset sits between
+    Config's defaults and the flags actually given."""
+    def flag(name, help, **kw):
+        default = getattr(D, name)
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        r.add_argument(f"--{name.replace('_', '-')}", dest=name, default=argparse.SUPPRESS,
+                       help=f"{help} (default {shown})", **kw)
+
+    flag("hidden", "hidden widths, e.g. 1000 or 500,200", type=_ints)
+    flag("epochs", "passes over the training split", type=int)
+    flag("batch_size", "samples per step, 0 = full batch", type=int)
+    flag("lr", "learning rate alpha", type=float)
+    flag("momentum", "momentum gamma", type=float)
+    flag("init_velocity", "initial value of every velocity element", type=float)
+    flag("reduction", "training loss over the batch: mean, or sum (the gradient the assignment's "
+                      "gradCE = p - y descends)", choices=REDUCTIONS)
+    flag("dtype", "both sides' floating-point type", choices=DTYPES)
+    flag("seed", "seeds the initial weights and the batch order", type=int)
+    flag("mode", "free: each side evolves alone (end-to-end drift); synced: torch is reset to the "
+                 "manual state after each step (each step's own error)", choices=MODES)
+    flag("data", "'builtin' (generated notMNIST-like set, no download), an assignment notMNIST.npz, "
+                 "or an MNIST-IDX images file (.gz or raw) or its directory")
+    r.add_argument("--tol", dest="tol", type=_tol, action="append", default=argparse.SUPPRESS,
+                   metavar="QUANTITY=VALUE",
+                   help=f"override a tolerance; QUANTITY one of {', '.join(QUANTITIES)}; repeatable")
+    r.add_argument("--fail-fast", dest="fail_fast", action="store_true", default=argparse.SUPPRESS,
+                   help="stop at the first failed check")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="lockstep", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -40,31 +70,19 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", required=True, help="directory for steps.csv and summary.json")
     r.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     r.add_argument("--quiet", action="store_true", help="no progress bar and no table; the exit code tells")
-    r.add_argument("--hidden", type=_ints, default=D.hidden, help="hidden widths, e.g. 1000 or 500,200 (default 1000)")
-    r.add_argument("--epochs", type=int, default=D.epochs, help=f"passes over the training split (default {D.epochs})")
-    r.add_argument("--batch-size", type=int, default=D.batch_size,
-                   help=f"samples per step, 0 = full batch (default {D.batch_size})")
-    r.add_argument("--lr", type=float, default=D.lr, help=f"learning rate alpha (default {D.lr})")
-    r.add_argument("--momentum", type=float, default=D.momentum, help=f"momentum gamma (default {D.momentum})")
-    r.add_argument("--init-velocity", type=float, default=D.init_velocity,
-                   help=f"initial value of every velocity element (default {D.init_velocity})")
-    r.add_argument("--dtype", choices=DTYPES, default=D.dtype, help=f"(default {D.dtype})")
-    r.add_argument("--seed", type=int, default=D.seed, help=f"seeds init and batch order (default {D.seed})")
-    r.add_argument("--mode", choices=MODES, default=D.mode,
-                   help="free: each side evolves alone (end-to-end drift); synced: torch is reset to the "
-                        f"manual state after each step (each step's own error) (default {D.mode})")
-    r.add_argument("--data", default=D.data, help="'builtin' (generated notMNIST-like set, no download; the default), an assignment "
-                        "notMNIST.npz, or an MNIST-IDX images file (.gz or raw) or its directory")
-    r.add_argument("--tol", type=_tol, action="append", default=[], metavar="QUANTITY=VALUE",
-                   help=f"override a tolerance; QUANTITY one of {', '.join(QUANTITIES)}; repeatable")
-    r.add_argument("--fail-fast", action="store_true", help="stop at the first failed check")
+    r.add_argument("--preset", help=f"start from a named configuration ({', '.join(presets.names())}) "
+                                    "or a .toml file of Config fields; flags override it")
+    _add_config_flags(r)
     return p
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
-    values = {name: getattr(args, name) for name in Config.field_names()}
-    values["tol"] = tuple(args.tol)
-    config = Config(**values)
+    """Config defaults, then the preset's values, then the flags given; validated."""
+    values = presets.load_preset(args.preset) if args.preset else {}
+    given = {name: getattr(args, name) for name in Config.field_names() if hasattr(args, name)}
+    if "tol" in given:
+        given["tol"] = tuple((dict(values.get("tol", ())) | dict(given["tol"])).items())
+    config = Config(**(values | given))
     config.validate()
     return config
 
@@ -73,7 +91,8 @@ def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
         config = config_from_args(args)
-        from comparisons.lockstep import run   # after validation: bad flags answer before torch loads
+        from comparisons.console import print_outcome
+        from comparisons.lockstep import run   # torch loads only once the input is known good
         result = run(config, out=args.out, overwrite=args.overwrite, progress=not args.quiet)
     except InputError as e:
         print(f"lockstep: error: {e}", file=sys.stderr)

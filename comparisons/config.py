@@ -5,6 +5,7 @@ from dataclasses import asdict, dataclass, fields
 from comparisons.errors import InputError
 
 DTYPES = ("float32", "float64")
+REDUCTIONS = ("mean", "sum")
 MODES = ("free", "synced")
 QUANTITIES = ("loss", "accuracy", "disagreements", "grad", "param", "momentum")
 
@@ -17,6 +18,7 @@ class Config:
     lr: float = 0.01                    # alpha in v <- gamma v + alpha g (torch's lr)
     momentum: float = 0.9               # gamma (torch's momentum); the assignment uses 0.99
     init_velocity: float = 0.0          # every velocity element before step 1; the assignment uses 1e-5
+    reduction: str = "mean"             # training loss over the batch: mean, or sum (the assignment's gradient)
     dtype: str = "float32"              # float32 | float64, both sides
     seed: int = 0                       # seeds the initial weights and the per-epoch batch order
     mode: str = "free"                  # free: both sides evolve alone; synced: torch reset to manual after each step
@@ -41,6 +43,8 @@ class Config:
             raise InputError(f"momentum must be in [0, 1), got {self.momentum}")
         if self.dtype not in DTYPES:
             raise InputError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        if self.reduction not in REDUCTIONS:
+            raise InputError(f"reduction must be one of {', '.join(REDUCTIONS)}, got {self.reduction!r}")
         if self.mode not in MODES:
             raise InputError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if not self.data:

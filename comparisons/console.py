@@ -1,8 +1,7 @@
 """The table a run prints at its end: both sides' final metrics, worst differences, verdict."""
-from comparisons.lockstep import RunResult
 
-
-def print_outcome(result: RunResult) -> None:
+def print_outcome(result) -> None:
+    """``result``: a comparisons.lockstep.RunResult."""
     s = result.summary
     lines = ["", f"{'split':<8}{'manual loss':>13}{'torch loss':>13}{'manual acc':>12}{'torch acc':>11}"]
     for split, sides in s["final"].items():

@@ -18,7 +18,7 @@ class ManualSide:
 
     def __init__(self, params: dict[str, np.ndarray], config: Config, loss=None):
         self.model = manual.MLP(params)
-        self.loss_fn = loss if loss is not None else manual.SoftmaxCrossEntropy()
+        self.loss_fn = loss if loss is not None else manual.SoftmaxCrossEntropy(config.reduction)
         self.opt = manual.SGDMomentum(params, config.lr, config.momentum, config.init_velocity)
         self.params = params
         self.grads: dict[str, np.ndarray] = {}
@@ -32,7 +32,7 @@ class ManualSide:
         return loss, logits
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-        """(mean loss, logits) without touching the parameters."""
+        """(mean loss over the samples, whatever the training reduction; logits), parameters untouched."""
         logits = self.model.forward(x)
         return manual.SoftmaxCrossEntropy().forward(logits, y), logits
 
@@ -47,7 +47,7 @@ class TorchSide:
         self.model = torch_ref.MLP(sizes, dtype=getattr(torch, config.dtype))
         self.load_params(params)
         self.opt = torch_ref.sgd_momentum(self.model, config.lr, config.momentum, config.init_velocity)
-        self.lr = config.lr
+        self.lr, self.reduction = config.lr, config.reduction
         self.params = {n: p.detach().numpy() for n, p in self.model.named_parameters()}
         self._buffers = {n: b.numpy() for n, b in torch_ref.momentum_buffers(self.model, self.opt).items()}
         self.grads: dict[str, np.ndarray] = {}
@@ -63,7 +63,7 @@ class TorchSide:
     def step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         self.opt.zero_grad(set_to_none=True)
         logits = self.model(torch.from_numpy(x))
-        loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(y))
+        loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(y), reduction=self.reduction)
         loss.backward()
         self.opt.step()
         self.grads = {n: p.grad.numpy() for n, p in self.model.named_parameters()}

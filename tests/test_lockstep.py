@@ -16,10 +16,13 @@ ROWS_PER_STEP = 3 + 3 * N_PARAMS   # loss, accuracy, disagreements + grad, param
 ROWS_PER_EVAL = 3 * 3   # (loss, accuracy, disagreements) x (train, valid, test)
 
 
+@pytest.mark.parametrize("reduction,lr", [("mean", 0.05), ("sum", 5e-4)], ids=["mean", "sum"])
 @pytest.mark.parametrize("mode", ["free", "synced"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_correct_implementation_passes(tiny_data, dtype, mode):
-    result = run(Config(**SMALL, dtype=dtype, mode=mode, momentum=0.9, init_velocity=1e-5), tiny_data)
+def test_correct_implementation_passes(tiny_data, dtype, mode, reduction, lr):
+    config = Config(**{**SMALL, "lr": lr}, dtype=dtype, mode=mode, momentum=0.9, init_velocity=1e-5,
+                    reduction=reduction)
+    result = run(config, tiny_data)
     assert result.passed, result.first_failure
     assert result.first_failure is None
     assert result.summary["status"] == "passed" and result.summary["passed"] is True

@@ -98,17 +98,18 @@ def test_relu_backward_matches_autograd_including_the_kink(z):
     assert np.array_equal(dz, tz.grad.numpy())   # gradient 0 at z == 0, as torch
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
 @pytest.mark.parametrize("scale", [pytest.param(1.0, id="unit"), pytest.param(1e3, id="large-logits"),
                                    pytest.param(-1e4, id="huge-negative")])
 @pytest.mark.parametrize("n", [pytest.param(1, id="batch-of-one"), pytest.param(8, id="batch-8")])
-def test_softmax_cross_entropy_matches_torch(scale, n, rng):
+def test_softmax_cross_entropy_matches_torch(scale, n, reduction, rng):
     logits = rng.standard_normal((n, 10)) * scale
     y = rng.integers(0, 10, n)
-    loss_fn = manual.SoftmaxCrossEntropy()
+    loss_fn = manual.SoftmaxCrossEntropy(reduction)
     loss = loss_fn.forward(logits, y)
     grad = loss_fn.backward()
     t = torch.tensor(logits, requires_grad=True)
-    ref = torch.nn.functional.cross_entropy(t, torch.from_numpy(y))
+    ref = torch.nn.functional.cross_entropy(t, torch.from_numpy(y), reduction=reduction)
     ref.backward()
     assert np.isfinite(loss) and rel(loss, ref.item()) <= AUTOGRAD_RTOL
     assert rel(grad, t.grad.numpy()) <= AUTOGRAD_RTOL
