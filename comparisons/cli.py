@@ -80,8 +80,9 @@ def config_from_args(args: argparse.Namespace) -> Config:
     """Config defaults, then the preset's values, then the flags given; validated."""
     values = presets.load_preset(args.preset) if args.preset else {}
     given = {name: getattr(args, name) for name in Config.field_names() if hasattr(args, name)}
-    if "tol" in given:
-        given["tol"] = tuple((dict(values.get("tol", ())) | dict(given["tol"])).items())
+    if "tol" in given:   # a flag replaces the preset's entry; a quantity given twice by flags is refused
+        flagged = {q for q, _ in given["tol"]}
+        given["tol"] = tuple((q, v) for q, v in values.get("tol", ()) if q not in flagged) + tuple(given["tol"])
     config = Config(**(values | given))
     config.validate()
     return config

@@ -49,6 +49,10 @@ class Config:
             raise InputError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if not self.data:
             raise InputError("data must be 'builtin' or a path")
+        quantities = [q for q, _ in self.tol]
+        repeated = sorted({q for q in quantities if quantities.count(q) > 1})
+        if repeated:
+            raise InputError(f"tolerance for {repeated[0]} given more than once")
         for quantity, value in self.tol:
             if quantity not in QUANTITIES:
                 raise InputError(f"unknown tolerance {quantity!r}; choose from {', '.join(QUANTITIES)}")

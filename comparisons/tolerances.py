@@ -28,7 +28,11 @@ Measurements (784-1000-10, this repo, 2026-11-26; "max" over every step/row):
                   1/100 batch and 3/2000 split predictions flipped; full batch,
                   momentum 0.99, 200 steps: grad 9e-2, loss 7.4e-3, param 2.9e-3;
                   real notMNIST minibatch 100, 2400 steps: grad 1.7e-1, batch loss
-                  9e-3, param 1.4e-2 (still growing), 1/100 batch predictions flipped.
+                  9e-3, param 1.4e-2 (still growing), 1/100 batch predictions flipped;
+                  the assignment preset (sum loss, lr 1e-5, momentum 0.99, 200
+                  full-batch steps) on real notMNIST: training loss 4.4e-2 (as it
+                  falls to 0.007), param 1.3e-2, 25/2000 test predictions flipped,
+                  accuracy 4.5e-3.
 A derivation slip is far outside every entry: a dropped 1/N gives rel_l2 = N-1,
 a sign error 2, a transposed or wrongly masked gradient O(1).
 """
@@ -52,7 +56,7 @@ class Tolerances:
 # entries sit above that bound and >= 3e4 x the measured maxima, 1e9 x below a slip.
 # float32 synced: >= 100 x the measured maxima (grad: the issue reports ~1e-3 on
 # its setup, 10 x below the entry). float32 free is a drift monitor, not a
-# derivation check: loss, predictions and parameters are held to ~5-10 x the drift
+# derivation check: loss, predictions and parameters are held to ~4-8 x the drift
 # measured above; gradients and velocities of two trajectories that have drifted
 # apart differ by O(0.1) and grow with run length, so they are recorded, not
 # gated (inf). Step 1 and the epoch-0 evaluation start from one state and use
@@ -63,7 +67,7 @@ TABLE = {
     ("float64", "synced"): Tolerances(1e-11, 0.0, 0.0, 1e-10, 1e-12, 1e-10, (1e-7, 1e-7)),
     ("float64", "free"): Tolerances(1e-9, 0.0, 0.0, 1e-8, 1e-10, 1e-8, (1e-7, 1e-7)),
     ("float32", "synced"): Tolerances(1e-5, 1e-3, 1e-3, 1e-2, 1e-4, 1e-2, (1.3e-6, 1e-5)),
-    ("float32", "free"): Tolerances(5e-2, 2e-2, 2e-2, INF, 1e-1, INF, (1.3e-6, 1e-5)),
+    ("float32", "free"): Tolerances(2e-1, 2e-2, 5e-2, INF, 1e-1, INF, (1.3e-6, 1e-5)),
 }
 
 

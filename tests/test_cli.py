@@ -34,6 +34,8 @@ def test_every_config_field_has_a_flag():
     pytest.param(["run", "--out", "x", "--tol", "grad"], "tolerance for grad must be a finite number", id="tol-missing"),
     pytest.param(["run", "--out", "x", "--tol", "grad=-1"], "tolerance for grad must be a finite number >= 0",
                  id="tol-negative"),
+    pytest.param(["run", "--out", "x", "--tol", "grad=1e-3", "--tol", "grad=1e-2"],
+                 "tolerance for grad given more than once", id="tol-twice"),
     pytest.param(["run", "--out", "x", "--data", "/no/such/file.npz"], "/no/such/file.npz: file or directory not found",
                  id="missing-data"),
 ])
