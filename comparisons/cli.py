@@ -52,6 +52,8 @@ def _add_config_flags(r: argparse.ArgumentParser) -> None:
                  "manual state after each step (each step's own error)", choices=MODES)
     flag("data", "'builtin' (generated notMNIST-like set, no download), an assignment notMNIST.npz, "
                  "or an MNIST-IDX images file (.gz or raw) or its directory")
+    flag("manual", "the manual side: builtin (manual/), seed (the assignment's code as written), or "
+                   "pkg.module:Class implementing the protocol in comparisons/byo.py")
     r.add_argument("--tol", dest="tol", type=_tol, action="append", default=argparse.SUPPRESS,
                    metavar="QUANTITY=VALUE",
                    help=f"override a tolerance; QUANTITY one of {', '.join(QUANTITIES)}; repeatable")

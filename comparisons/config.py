@@ -23,6 +23,7 @@ class Config:
     seed: int = 0                       # seeds the initial weights and the per-epoch batch order
     mode: str = "free"                  # free: both sides evolve alone; synced: torch reset to manual after each step
     data: str = "builtin"               # builtin (generated, no download), or a notMNIST .npz / IDX file or directory
+    manual: str = "builtin"             # the manual side: builtin (manual/), seed (the assignment's code), or pkg.module:Class
     tol: tuple[tuple[str, float], ...] = ()   # overrides of the tolerance table: (("grad", 1e-3), ...)
     fail_fast: bool = False             # stop at the first failed check instead of recording the whole run
 
@@ -49,6 +50,8 @@ class Config:
             raise InputError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if not self.data:
             raise InputError("data must be 'builtin' or a path")
+        if not self.manual:
+            raise InputError("manual must be 'builtin', 'seed' or pkg.module:Class")
         quantities = [q for q, _ in self.tol]
         repeated = sorted({q for q in quantities if quantities.count(q) > 1})
         if repeated:

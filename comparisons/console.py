@@ -24,6 +24,9 @@ def print_outcome(result) -> None:
                "failed": "FAILED: " + (result.first_failure or {}).get("message", ""),
                "interrupted": "INTERRUPTED: the record so far is complete and valid"}[result.status]
     lines.append(verdict)
+    if s.get("diagnosis"):
+        from comparisons.diagnosis import diagnosis_text
+        lines.append(diagnosis_text(s["diagnosis"]))
     if result.out is not None:
         lines.append(f"record: {result.out / 'steps.csv'}  {result.out / 'summary.json'}")
     print("\n".join(lines))

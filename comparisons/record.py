@@ -10,7 +10,7 @@ import pandas as pd
 from comparisons.checks import COLUMNS
 from comparisons.errors import InputError
 
-STEPS, SUMMARY = "steps.csv", "summary.json"
+STEPS, SUMMARY, DIAGNOSIS = "steps.csv", "summary.json", "diagnosis.txt"
 FLUSH_SECONDS = 1.0     # an interrupted run loses at most this much of the record
 
 
@@ -20,7 +20,7 @@ def prepare_out(out: Path, overwrite: bool) -> None:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise InputError(f"cannot create output directory {out}: {e.strerror}") from None
-    existing = [f for f in (STEPS, SUMMARY) if (out / f).exists()]
+    existing = [f for f in (STEPS, SUMMARY, DIAGNOSIS) if (out / f).exists()]
     if existing and not overwrite:
         raise InputError(f"{out} already holds a run ({', '.join(existing)}); "
                          "choose another --out or pass --overwrite")
@@ -70,10 +70,13 @@ class Recorder:
         return pd.DataFrame.from_records(self.rows, columns=COLUMNS)
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
+def write_text_atomic(path: Path, text: str) -> None:
     """Write to a temporary file beside ``path`` and rename: readers never see half a file."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2, allow_nan=True)
-        f.write("\n")
+        f.write(text)
     os.replace(tmp, path)
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    write_text_atomic(path, json.dumps(data, indent=2, allow_nan=True) + "\n")

@@ -2,20 +2,26 @@
 import numpy as np
 
 import manual
+from comparisons.byo import ByoSide, load_class
 from comparisons.config import Config
 from comparisons.sides import ManualSide, TorchSide
 
 
 def make_sides(sizes: tuple[int, ...], config: Config, rng: np.random.Generator, loss=None):
-    """(ManualSide, TorchSide) starting from the same Xavier draw of ``rng``.
+    """(manual side, TorchSide) starting from the same Xavier draw of ``rng``.
 
-    Raises AssertionError if any torch parameter is not bit-equal to its manual twin.
-    ``loss`` replaces the manual loss object (tests use it to plant a wrong backward).
+    The manual side is manual.MLP (``config.manual == "builtin"``) or the user's
+    class behind comparisons.byo. Raises AssertionError if any torch parameter is
+    not bit-equal to its manual twin. ``loss`` replaces the built-in manual loss
+    object (tests use it to plant a wrong backward).
     """
     params = manual.init_params(sizes, rng, np.dtype(config.dtype))
-    m = ManualSide(params, config, loss=loss)
+    if config.manual == "builtin":
+        m = ManualSide(params, config, loss=loss)
+    else:
+        m = ByoSide(load_class(config.manual), sizes, config, init={k: v.copy() for k, v in params.items()})
     t = TorchSide(params, sizes, config)
-    for name, p in params.items():
+    for name, p in m.params.items():
         q = t.params[name]
         if p.dtype != q.dtype or p.shape != q.shape or not np.array_equal(p, q):
             raise AssertionError(f"shared init: torch {name} is not bit-equal to manual {name}")

@@ -39,6 +39,52 @@ class ManualSide:
     def velocity(self) -> dict[str, np.ndarray]:
         return self.opt.velocity
 
+    def snapshot(self, into: dict | None = None) -> dict:
+        """Parameters and velocities copied (into ``into``'s buffers when given): a step to replay."""
+        return copy_state(self.params, self.velocity(), into)
+
+    def restore(self, snap: dict) -> None:
+        for name, value in snap["params"].items():
+            np.copyto(self.params[name], value)
+        for name, value in snap["velocity"].items():
+            np.copyto(self.velocity()[name], value)
+
+    def replay(self, x: np.ndarray, y: np.ndarray) -> dict:
+        """``step``, keeping every intermediate (for diagnosis): loss, scores, inter
+        ("<layer>.in/.pre/.act", "logits", "probs", "dlogits"), grads, params_after, velocity_after."""
+        inter, out = {}, x
+        for name, linear in self.model.linears.items():
+            inter[f"{name}.in"] = out
+            out = linear.forward(out)
+            if name in self.model.relus:
+                inter[f"{name}.pre"] = out.copy()
+                out = self.model.relus[name].forward(out)
+                inter[f"{name}.act"] = out.copy()
+        inter["logits"] = out.copy()
+        loss = self.loss_fn.forward(out, y)
+        if getattr(self.loss_fn, "probs", None) is not None:
+            inter["probs"] = self.loss_fn.probs.copy()
+        inter["dlogits"] = self.loss_fn.backward().copy()
+        self.grads = self.model.backward(inter["dlogits"].copy())
+        grads = {k: v.copy() for k, v in self.grads.items()}
+        self.opt.step(self.grads)
+        after = self.snapshot()
+        return {"loss": loss, "scores": inter["logits"], "inter": inter, "grads": grads,
+                "params_after": after["params"], "velocity_after": after["velocity"]}
+
+
+def copy_state(params: dict, velocity: dict | None, into: dict | None = None) -> dict:
+    """{"params": copies, "velocity": copies or None}, reusing ``into``'s arrays when given."""
+    def copy(arrays, buffers):
+        if buffers is None:
+            return {k: np.array(v, copy=True, order="C") for k, v in arrays.items()}
+        for k, v in arrays.items():
+            np.copyto(buffers[k], v)
+        return buffers
+    into = into or {}
+    return {"params": copy(params, into.get("params")),
+            "velocity": None if velocity is None else copy(velocity, into.get("velocity"))}
+
 
 class TorchSide:
     name = "torch"
@@ -58,7 +104,7 @@ class TorchSide:
         if set(state) != set(params):
             raise ValueError(f"parameter names differ: manual {sorted(params)}, torch {sorted(state)}")
         for name, p in self.model.named_parameters():
-            p.copy_(torch.from_numpy(params[name]))
+            p.copy_(torch.from_numpy(np.ascontiguousarray(params[name])))
 
     def step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         self.opt.zero_grad(set_to_none=True)
@@ -83,7 +129,10 @@ class TorchSide:
         return self._buffers, self.lr
 
     @torch.no_grad()
-    def sync_from(self, params: dict[str, np.ndarray], velocity: dict[str, np.ndarray]) -> None:
-        """Synced mode: overwrite parameters and momentum buffers with the manual side's."""
+    def sync_from(self, params: dict[str, np.ndarray], velocity: dict[str, np.ndarray] | None) -> None:
+        """Synced mode: overwrite parameters and momentum buffers with the manual side's
+        (buffers only when the manual side exposes its velocity)."""
         self.load_params(params)
-        torch_ref.set_velocity(self.model, self.opt, {n: torch.from_numpy(v) for n, v in velocity.items()})
+        if velocity is not None:
+            torch_ref.set_velocity(self.model, self.opt,
+                                   {n: torch.from_numpy(np.ascontiguousarray(v)) for n, v in velocity.items()})

@@ -61,12 +61,13 @@ def versions() -> dict:
             "torch_threads": torch.get_num_threads()}
 
 
-def build_summary(config, data, status: str, tracker: Tracker, steps: int) -> dict:
+def build_summary(config, data, status: str, tracker: Tracker, steps: int, diagnosis: dict | None = None) -> dict:
     return {
         "schema_version": SCHEMA_VERSION,
         "passed": status == "passed",
         "status": status,
         "first_failure": tracker.first_failure,
+        "diagnosis": diagnosis,
         "steps": steps,
         "final": tracker.final,
         "worst": tracker.worst,
