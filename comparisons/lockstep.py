@@ -51,8 +51,9 @@ def _batches(n: int, batch_size: int, rng: np.random.Generator):
 class Lockstep:
     """Both sides, their tolerances, and what the checks have found so far."""
 
-    def __init__(self, config: Config, data: Dataset, recorder: Recorder, manual_loss=None):
-        self.config, self.data, self.recorder = config, data, recorder
+    def __init__(self, config: Config, data: Dataset, manual_loss=None):
+        self.config, self.data = config, data
+        self.recorder: Recorder | None = None    # set by run() once the output directory is prepared
         self.tol_run = tolerances_for(config)
         # Both sides start from one state: the epoch-0 evaluation and step 1 measure a
         # single step's error even in free mode, so they are held to the synced tolerances.
@@ -151,11 +152,11 @@ def run(config: Config, data: Dataset | None = None, out: str | Path | None = No
         load_class(config.manual)          # a bad --manual is bad input: refuse it before loading data
     data = (data if data is not None else load_data(config.data)).astype(np.dtype(config.dtype))
     validate(data)
+    lockstep = Lockstep(config, data, manual_loss)   # builds both sides: a bad manual class is refused here
     out = Path(out) if out is not None else None
     if out is not None:
         prepare_out(out, overwrite)
-    recorder = Recorder(out)
-    lockstep = Lockstep(config, data, recorder, manual_loss)
+    recorder = lockstep.recorder = Recorder(out)
     n_steps = config.epochs * sum(1 for _ in _batches(len(data.train.y), config.batch_size, np.random.default_rng()))
     status = "failed"
     with (np.errstate(over="ignore", invalid="ignore", divide="ignore"),   # NaN/Inf are checked per step

@@ -72,6 +72,9 @@ class SeedNetwork:
     samples = "rows"
     labels = "onehot"
     names = {"W_h": "hidden.weight", "b_h": "hidden.bias", "W_o": "output.weight", "b_o": "output.bias"}
+    formulas = {"dlogits": "dL/dO = p - y", "output.weight": "dL/dW_o = h^T (p - y)",
+                "output.bias": "dL/db_o = 1^T (p - y)", "hidden.weight": "dL/dW_h = x^T ((p - y) W_o^T * [z > 0])",
+                "hidden.bias": "dL/db_h = 1^T ((p - y) W_o^T * [z > 0])"}
 
     def __init__(self, sizes, config):
         if len(sizes) != 3:
@@ -98,7 +101,7 @@ class SeedNetwork:
         o = compute(p["W_o"], h, p["b_o"])
         prob = softmax(o)
         self.cache = {"x": x, "y": y, "hidden.pre": z_h, "hidden.act": h, "logits": o, "probs": prob}
-        return float(averageCE(y, prob)), prob
+        return averageCE(y, prob), prob
 
     def intermediates(self):
         return {k: v for k, v in self.cache.items() if k not in ("x", "y")}
@@ -111,6 +114,11 @@ class SeedNetwork:
                 "b_h": grad_hidden_bias(dl_do, p["W_o"], c["hidden.pre"]),
                 "W_o": grad_output_weight(c["hidden.act"], dl_do),
                 "b_o": grad_output_bias(dl_do)}
+
+    def claims(self):
+        """Intermediate claims of the derivation, for ``lockstep audit``: name -> (formula,
+        the function differentiated, the hand Jacobian of one row given that row's output)."""
+        return {"dp/dO": ("dp/dO = p(1 - p)", softmax, lambda p_row: np.diag(p_row * (1 - p_row)))}
 
     def step(self, grads):
         """The course recipe: v <- gamma v + alpha dL/dW;  W <- W - v."""

@@ -1,0 +1,108 @@
+"""Bring-your-own implementations: the adapter, its error messages, and lockstep audit."""
+import numpy as np
+import pytest
+
+from comparisons import Config, run
+from comparisons.audit import audit
+from comparisons.cli import main
+
+HERE = __file__
+STUDENT = "examples/student_adapter.py:Adapter"
+
+
+class NoBackward:
+    def __init__(self, sizes, config):
+        pass
+
+    def parameters(self):
+        return {}
+
+    def forward(self, x, y):
+        return 0.0, x
+
+
+class Transposed:
+    """Declares (in, out) weights but stores them (out, in)."""
+    weight_layout = "in_out"
+
+    def __init__(self, sizes, config):
+        n_in, n_h, n_out = sizes
+        self.p = {"W1": np.zeros((n_h, n_in)), "b1": np.zeros(n_h), "W2": np.zeros((n_out, n_h)), "b2": np.zeros(n_out)}
+
+    def parameters(self):
+        return self.p
+
+    def forward(self, x, y):
+        return 0.0, np.zeros((len(x), 10))
+
+    def backward(self):
+        return self.p
+
+
+class BadNames(Transposed):
+    weight_layout = "out_in"
+    names = {"W1": "hidden.weight", "b1": "hidden.bias", "W2": "output.weight", "bias2": "output.bias"}
+
+
+class NaNBackward(Transposed):
+    weight_layout = "out_in"
+
+    def backward(self):
+        return {k: np.full_like(v, np.nan) for k, v in self.p.items()}
+
+
+@pytest.mark.parametrize("cls,message", [
+    pytest.param("NoBackward", "NoBackward has no method backward (needs parameters, forward, backward", id="missing-method"),
+    pytest.param("Transposed", "parameters() 'W1' has shape (16, 784), expected (784, 16) for hidden.weight "
+                               "(in_out layout) (transposed?)", id="transposed"),
+    pytest.param("BadNames", "BadNames.names does not map parameters() onto", id="names"),
+    pytest.param("Nowhere", "has no class Nowhere", id="no-class"),
+])
+def test_byo_problems_are_one_line_exit_2(cls, message, capsys, tmp_path):
+    argv = ["run", "--out", str(tmp_path / "o"), "--manual", f"{HERE}:{cls}", "--hidden", "16", "--epochs", "1"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "o").exists()                  # refused before anything was written
+
+
+def test_audit_refuses_a_nan_derivation(capsys):
+    assert main(["audit", "--manual", f"{HERE}:NaNBackward"]) == 2
+    assert "NaNBackward.backward() returned non-finite values for hidden.weight on finite inputs" \
+        in capsys.readouterr().err
+
+
+def test_student_implementation_passes_lockstep_in_both_dtypes(tiny_data):
+    for dtype in ("float32", "float64"):
+        result = run(Config(hidden=(32,), epochs=1, lr=0.05, init_velocity=1e-3, dtype=dtype, manual=STUDENT),
+                     tiny_data)
+        assert result.passed, result.first_failure
+
+
+def test_seed_runs_and_its_quirks_are_diagnosed(tiny_data):
+    result = run(Config(hidden=(32,), epochs=1, batch_size=0, lr=1e-3, momentum=0.99, init_velocity=1e-5,
+                        reduction="sum", dtype="float64", mode="synced", manual="seed"), tiny_data)
+    assert result.status == "failed"
+    findings = " ".join(result.summary["diagnosis"]["findings"])
+    assert result.summary["diagnosis"]["first_divergence"] == "forward > probs"
+    assert "ε = 1e-05" in findings and "global max of the matrix" in findings
+    assert "the manual loss is the mean over the N·K entries" in findings
+    assert "every gradient is the derivative of the manual side's own forward" in findings
+
+
+def test_audit_of_the_seed_traces_each_finding_to_a_formula(capsys):
+    assert main(["audit", "--manual", "seed"]) == 1
+    out = capsys.readouterr().out
+    assert "dL/dO = p - y" in out and "dL/dW_h = x^T ((p - y) W_o^T * [z > 0])" in out
+    assert "(N·K = 80)" in out                                  # 8 samples x 10 classes: averageCE's mean
+    assert "the claim keeps only its diagonal" in out          # dp/dO = p(1 - p)
+    assert "adds ε = 1e-05 to its denominator after shifting by the global max" in out
+    assert "FAILED: dlogits, hidden.weight, hidden.bias, output.weight, output.bias, dp/dO" in out
+
+
+def test_audit_passes_a_correct_implementation_and_names_a_wrong_one():
+    rows, notes = audit(STUDENT)
+    assert all(r.verdict == "ok" for r in rows) and all(r.fd_err < 1e-6 for r in rows)
+    assert "autograd unavailable" in notes[0]       # the adapter builds its dict anew: finite differences only
+    rows, _ = audit("tests/mutants.py:MissingOneOverN")
+    assert all(r.verdict == "FAIL" for r in rows)
