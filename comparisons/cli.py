@@ -2,7 +2,7 @@
 import argparse
 import sys
 
-from comparisons import presets
+from comparisons import cli_report, presets
 from comparisons.config import DTYPES, MODES, QUANTITIES, REDUCTIONS, Config
 from comparisons.errors import InputError
 
@@ -75,7 +75,29 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--preset", help=f"start from a named configuration ({', '.join(presets.names())}) "
                                     "or a .toml file of Config fields; flags override it")
     _add_config_flags(r)
+    cli_report.add_run_flag(r)
+    cli_report.add_commands(sub)
+    a = sub.add_parser("audit", help="check each hand derivation against autograd and finite differences",
+                       description="Compare each hand derivation of a manual implementation with torch "
+                                   "autograd through its own forward and with central differences (float64), "
+                                   "on random inputs and edge cases. Exit 0: every derivation holds; "
+                                   "1: one does not; 2: bad input.")
+    a.add_argument("--manual", default="seed",
+                   help="seed (the assignment's code, the default), pkg.module:Class or path/file.py:Class")
+    a.add_argument("--seed", type=int, default=0, help="seeds the random inputs (default 0)")
     return p
+
+
+def audit_command(args) -> int:
+    from comparisons.audit import audit, format_table
+    rows, notes = audit(args.manual, args.seed)
+    print(format_table(rows))
+    findings = [f"{r.derivation} ({r.formula}): {r.finding}" for r in rows if r.finding] + notes
+    if findings:
+        print("\nfindings:\n" + "\n".join(f"  - {f}" for f in findings))
+    failed = [r.derivation for r in rows if r.verdict != "ok"]
+    print(f"\n{'FAILED: ' + ', '.join(failed) if failed else 'PASSED: every derivation holds'}")
+    return 1 if failed else 0
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
@@ -93,6 +115,10 @@ def config_from_args(args: argparse.Namespace) -> Config:
 def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        if args.command in cli_report.COMMANDS:   # report, compare: read runs back, no torch
+            return cli_report.dispatch(args)
+        if args.command == "audit":
+            return audit_command(args)
         config = config_from_args(args)
         from comparisons.console import print_outcome
         from comparisons.lockstep import run   # torch loads only once the input is known good
@@ -104,7 +130,8 @@ def main(argv=None) -> int:
         print_outcome(result)
     elif result.first_failure:
         print(result.first_failure["message"], file=sys.stderr)
-    return {"passed": 0, "failed": 1, "interrupted": 130}[result.status]
+    code = {"passed": 0, "failed": 1, "interrupted": 130}[result.status]
+    return cli_report.report_after_run(args.out, code, args.quiet) if args.report else code
 
 
 if __name__ == "__main__":

@@ -18,7 +18,8 @@ from comparisons.config import Config
 from comparisons.data import Dataset, load_data, validate
 from comparisons.errors import NonFiniteError
 from comparisons.diagnosis import diagnose_step, diagnosis_text
-from comparisons.record import DIAGNOSIS, SUMMARY, Recorder, prepare_out, write_json_atomic, write_text_atomic
+from comparisons.atomic import write_atomic
+from comparisons.record import DIAGNOSIS, SUMMARY, Recorder, prepare_out, write_json_atomic
 from comparisons.referee import reference_step
 from comparisons.shared_init import make_sides
 from comparisons.summary import Tracker, build_summary
@@ -174,7 +175,7 @@ def run(config: Config, data: Dataset | None = None, out: str | Path | None = No
             summary = build_summary(config, data, status, lockstep.tracker, lockstep.step, diagnosis)
             if out is not None:
                 if diagnosis:
-                    write_text_atomic(out / DIAGNOSIS, diagnosis_text(diagnosis) + "\n")
+                    write_atomic(out / DIAGNOSIS, diagnosis_text(diagnosis) + "\n")
                 write_json_atomic(out / SUMMARY, summary)
     return RunResult(status, lockstep.tracker.first_failure, recorder.frame(), summary, out)
 

@@ -1,16 +1,17 @@
 """The record of a run: steps.csv flushed as the run goes, summary.json written atomically."""
 import json
-import os
 import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
 
+from comparisons.atomic import write_atomic
 from comparisons.checks import COLUMNS
 from comparisons.errors import InputError
 
 STEPS, SUMMARY, DIAGNOSIS = "steps.csv", "summary.json", "diagnosis.txt"
+REPORT_FILES, REPORT_FIGURES = ("report.html", "report.md"), "report-*.png"   # lockstep report's, beside the run
 FLUSH_SECONDS = 1.0     # an interrupted run loses at most this much of the record
 
 
@@ -31,6 +32,9 @@ def prepare_out(out: Path, overwrite: bool) -> None:
         raise InputError(f"output directory {out} is not writable: {e.strerror}") from None
     for f in existing:
         (out / f).unlink()
+    if existing:     # a report describes the run it was made from: never leave it beside another
+        for stale in [out / f for f in REPORT_FILES] + sorted(out.glob(REPORT_FIGURES)):
+            stale.unlink(missing_ok=True)
 
 
 class Recorder:
@@ -70,13 +74,6 @@ class Recorder:
         return pd.DataFrame.from_records(self.rows, columns=COLUMNS)
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write to a temporary file beside ``path`` and rename: readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def write_json_atomic(path: Path, data: dict) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2, allow_nan=True) + "\n")
+    """summary.json and friends: readers see the old file or the new one, never half of it."""
+    write_atomic(path, json.dumps(data, indent=2, allow_nan=True) + "\n")

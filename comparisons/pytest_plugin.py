@@ -1,0 +1,83 @@
+"""pytest plugin (entry point ``pytest11: lockstep``): gate a test suite on lockstep agreement.
+
+    from comparisons.pytest_plugin import assert_lockstep
+
+    def test_backprop_matches_torch(lockstep_run):
+        assert_lockstep(lockstep_run(dtype="float64", mode="synced", epochs=1))
+
+Loading the plugin imports nothing heavy: torch, pandas and matplotlib load when a run
+or a report is made.
+"""
+import itertools
+from pathlib import Path
+
+import pytest
+
+__all__ = ["assert_lockstep", "lockstep_run"]
+
+
+def _failure_message(summary: dict, out: Path | None, report: Path | None, report_error: str | None) -> str:
+    failure = summary.get("first_failure") or {}
+    lines = ["Lockstep sides are not close!", ""]
+    if summary.get("status") == "interrupted":
+        lines.append(f"The run was interrupted after step {summary.get('steps')}.")
+    lines.append(failure.get("message") or f"status {summary.get('status')}")
+    from comparisons.report_tables import diagnosis
+    found = diagnosis(summary)
+    if found:
+        lines += ["", "Diagnosis:"] + [f"  {line}" for line in found]
+    if out is not None:
+        lines += ["", f"Run directory: {out}", f"  record: {out / 'steps.csv'}", f"  summary: {out / 'summary.json'}"]
+        if report is not None:
+            lines.append(f"  report: {report}")
+        elif report_error:
+            lines.append(f"  report: not written ({report_error})")
+    return "\n".join(lines)
+
+
+def assert_lockstep(result, *, report: bool = True) -> None:
+    """Raise AssertionError unless the lockstep run passed.
+
+    ``result``: a RunResult (from ``lockstep_run`` or ``comparisons.run``) or a run directory.
+    On failure the message gives the first failure as lockstep prints it and, for a run
+    written to disk, the directory with its CSV and (``report``) a freshly written HTML report.
+    """
+    __tracebackhide__ = True
+    if isinstance(result, (str, Path)):
+        from comparisons.rundir import load_run
+        run = load_run(result)
+        summary, out = run.summary, run.path
+    else:
+        summary, out = result.summary, result.out
+    if summary.get("status") == "passed":
+        return
+    html, error = None, None
+    if report and out is not None:
+        from comparisons.errors import InputError
+        from comparisons.report import write_report
+        try:
+            html = write_report(out).html
+        except InputError as e:
+            error = str(e)
+    raise AssertionError(_failure_message(summary, out, html, error))
+
+
+@pytest.fixture
+def lockstep_run(tmp_path):
+    """Call it to run lockstep: ``lockstep_run(config=None, *, data=None, manual_loss=None, **fields)``.
+
+    ``fields`` override the config's (``epochs=1``, ``dtype="float64"``...). Each call writes a
+    new run directory under the test's ``tmp_path`` (``lockstep-1``, ``lockstep-2``, ...) and
+    returns the RunResult; failing checks do not raise, pass it to ``assert_lockstep``.
+    """
+    counter = itertools.count(1)
+
+    def run(config=None, *, data=None, manual_loss=None, **fields):
+        from dataclasses import replace
+
+        from comparisons import Config
+        from comparisons import run as lockstep
+        config = replace(config if config is not None else Config(), **fields)
+        return lockstep(config, data, out=tmp_path / f"lockstep-{next(counter)}", manual_loss=manual_loss)
+
+    return run

@@ -1,0 +1,124 @@
+"""What the report says about one run, as Tables: verdict, worst differences, final metrics, setup."""
+import json
+import math
+
+from comparisons.tables import Table
+
+QUANTITY_ORDER = ("loss", "accuracy", "disagreements", "grad", "param", "momentum")
+
+
+def verdict(summary: dict) -> str:
+    """One line: PASSED, FAILED with the first failure, or INTERRUPTED."""
+    if summary["status"] == "passed":
+        return "PASSED: every check within tolerance"
+    if summary["status"] == "interrupted":
+        return f"INTERRUPTED after step {summary['steps']}: the record so far"
+    message = (summary.get("first_failure") or {}).get("message", "")
+    return f"FAILED: {message}" if message else "FAILED"
+
+
+KNOWN_DIAGNOSIS_KEYS = ("where", "first_divergence", "findings", "kink_flips")
+
+
+def diagnosis(summary: dict) -> list[str]:
+    """The run's ``diagnosis`` (or its first failure's) as lines. Written by comparisons.diagnosis
+    as {where, first_divergence, findings, kink_flips}; a string or a list of strings also reads."""
+    value = summary.get("diagnosis") or (summary.get("first_failure") or {}).get("diagnosis")
+    if not value:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [v if isinstance(v, str) else json.dumps(v) for v in value]
+    if not isinstance(value, dict):
+        return [json.dumps(value)]
+    lines = []
+    if value.get("where") or value.get("first_divergence"):
+        lines.append(f"{value.get('where') or 'the run'}: first divergence at "
+                     f"{value.get('first_divergence') or 'none found'}")
+    findings = value.get("findings") or []
+    lines += [findings] if isinstance(findings, str) else [str(f) for f in findings]
+    if value.get("kink_flips") is not None:
+        lines.append(f"ReLU kink flips (hidden pre-activations on different sides of 0): {value['kink_flips']}")
+    lines += [f"{k}: {json.dumps(v)}" for k, v in value.items() if k not in KNOWN_DIAGNOSIS_KEYS]
+    return lines
+
+
+def place(entry: dict) -> str:
+    """Where a worst value or a failure was found: ``step 12 > hidden.weight`` or ``valid after step 60``."""
+    phase = entry.get("phase")
+    text = f"step {entry['step']}" if phase == "step" else f"{phase} after step {entry['step']}"
+    return text + (f" > {entry['name']}" if entry.get("name") else "")
+
+
+def failure_place(failure: dict) -> str:
+    """``step 1 > grad > hidden.weight``, ``valid after step 60 > loss``."""
+    return (place({**failure, "name": ""}) + f" > {failure.get('quantity', '')}"
+            + (f" > {failure['name']}" if failure.get("name") else ""))
+
+
+def format_value(value, metric: str, samples=None) -> str:
+    if value is None:
+        return "-"
+    if metric == "count":
+        return f"{value:.0f}/{samples:.0f}" if samples else f"{value:.0f}"
+    return f"{value:.1e}"
+
+
+def share(value, tolerance) -> str:
+    """The share of its allowance a value uses: what the gate looks at."""
+    if value is None or tolerance is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if math.isinf(tolerance):
+        return "not gated"
+    if tolerance == 0:
+        return "0%" if value == 0 else "over"
+    used = value / tolerance
+    return f"{used:.0f}x" if used >= 10 else f"{100 * used:.2g}%"
+
+
+def overview(summary: dict) -> Table:
+    rows = [("verdict", verdict(summary)), ("steps", str(summary["steps"]))]
+    failure = summary.get("first_failure")
+    if failure:
+        rows.append(("first failure", failure_place(failure)))
+    rows += [("diagnosis" if i == 0 else "", line) for i, line in enumerate(diagnosis(summary))]
+    seconds = summary.get("seconds") or {}
+    if seconds:
+        rows.append(("time", ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items())))
+    return Table("Summary", ("", ""), tuple(rows))
+
+
+def worst_table(summary: dict) -> Table:
+    worst = summary["worst"]
+    order = [q for q in QUANTITY_ORDER if q in worst] + [q for q in worst if q not in QUANTITY_ORDER]
+    rows = []
+    for q in order:
+        w = worst[q]
+        metric = w.get("metric", "")
+        allowed = w.get("tolerance")
+        rows.append((q, format_value(w.get("value"), metric, w.get("samples")),
+                     "inf" if allowed is not None and math.isinf(allowed) else format_value(allowed, metric),
+                     share(w.get("value"), allowed), metric, place(w)))
+    return Table("Worst difference per quantity", ("quantity", "worst", "allowed", "of allowance", "metric", "where"),
+                 tuple(rows))
+
+
+def final_table(summary: dict) -> Table:
+    rows = []
+    for split, sides in summary["final"].items():
+        m, t = sides.get("manual", {}), sides.get("torch", {})
+        rows.append((split, f"{m.get('loss', math.nan):.6f}", f"{t.get('loss', math.nan):.6f}",
+                     f"{m.get('accuracy', math.nan):.4f}", f"{t.get('accuracy', math.nan):.4f}"))
+    return Table("Final evaluation", ("split", "manual loss", "torch loss", "manual acc", "torch acc"), tuple(rows))
+
+
+def setup_table(summary: dict) -> Table:
+    def joined(d: dict) -> str:
+        return ", ".join(f"{k}={json.dumps(v) if isinstance(v, (dict, list)) else v}" for k, v in d.items())
+    return Table("Setup", ("", ""), (("config", joined(summary["config"])), ("data", joined(summary["data"])),
+                                     ("versions", joined(summary["versions"]))))
+
+
+def tables(summary: dict) -> list[Table]:
+    return [overview(summary), worst_table(summary), final_table(summary), setup_table(summary)]

@@ -1,0 +1,69 @@
+"""The pytest plugin in a fresh project: the fixture comes from the pytest11 entry point, and
+assert_lockstep fails like assert_close, naming the run directory, its CSV and its report."""
+import subprocess
+import sys
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+USER_TESTS = '''
+import manual
+from comparisons.data import synthetic
+from comparisons.pytest_plugin import assert_lockstep
+
+DATA = synthetic(seed=0, sizes=(300, 100, 100))
+SMALL = dict(hidden=(16,), epochs=1, batch_size=100, lr=0.05)
+
+
+class ForgetsOneOverN(manual.SoftmaxCrossEntropy):
+    def backward(self):
+        return super().backward() * len(self.labels)
+
+
+def test_my_backprop_matches_torch(lockstep_run):
+    assert_lockstep(lockstep_run(data=DATA, dtype="float64", mode="synced", **SMALL))
+
+
+def test_a_run_directory_can_be_gated_too(lockstep_run):
+    first, second = lockstep_run(data=DATA, **SMALL), lockstep_run(data=DATA, **SMALL)
+    assert (first.out.name, second.out.name) == ("lockstep-1", "lockstep-2")
+    assert_lockstep(str(second.out))
+
+
+def test_my_broken_backprop(lockstep_run):
+    assert_lockstep(lockstep_run(data=DATA, manual_loss=ForgetsOneOverN(), **SMALL))
+'''
+
+
+def test_plugin_gates_a_fresh_project(pytester):
+    pytester.makepyfile(test_user=USER_TESTS)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines([
+        "*AssertionError: Lockstep sides are not close!",
+        "*step 1 > grad > hidden.weight: rel_l2 9.9e+01 (allowed 1.0e-02), * elements differ, greatest abs diff *",
+        "*Diagnosis:",
+        "*without the 1/N of the mean*",
+        "*Run directory: */test_my_broken_backprop0/lockstep-1",
+        "*  record: */lockstep-1/steps.csv",
+        "*  report: */lockstep-1/report.html",
+    ])
+    assert "def assert_lockstep" not in result.stdout.str()       # the helper's own frame is hidden
+    [report] = pytester.path.parent.glob("**/test_my_broken_backprop0/lockstep-1/report.html")
+    assert "FAILED: step 1 &gt; grad &gt; hidden.weight" in report.read_text()
+
+
+def test_the_fixture_comes_from_the_entry_point(pytester):
+    pytester.makepyfile(test_user="def test_uses_it(lockstep_run):\n    pass\n")
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    disabled = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:lockstep")
+    disabled.assert_outcomes(errors=1)
+    disabled.stdout.fnmatch_lines(["*fixture 'lockstep_run' not found*"])
+
+
+def test_loading_the_plugin_imports_nothing_heavy():
+    code = ("import sys, comparisons.pytest_plugin; "
+            "print(sorted(m for m in ('torch', 'pandas', 'matplotlib', 'numpy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

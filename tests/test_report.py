@@ -1,0 +1,140 @@
+"""lockstep report: the HTML page with its figures and tables, the Markdown twin, run --report."""
+import struct
+
+import pytest
+
+from comparisons import report_tables
+from comparisons.cli import main
+from comparisons.figures import DPI, FIGSIZE
+from comparisons.report import write_report
+from tiny_runs import ForgetsOneOverN, make_run
+
+FIGURES = ("loss", "accuracy", "grad", "param", "momentum", "disagreements")
+TABLES = ("Summary", "Worst difference per quantity", "Final evaluation", "Setup")
+FAST = ["--hidden", "16", "--epochs", "1", "--batch-size", "1000", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def passed(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report") / "passed"
+    make_run(out)
+    return out, write_report(out)
+
+
+@pytest.fixture(scope="module")
+def failed(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report") / "failed"
+    make_run(out, manual_loss=ForgetsOneOverN())
+    return out, write_report(out)
+
+
+def _png_size(path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", data[16:24])     # the IHDR chunk: width, height
+
+
+def test_html_is_self_contained_with_every_figure_and_table(passed):
+    out, report = passed
+    page = report.html.read_text()
+    assert report.html == out / "report.html"
+    assert page.count('<img src="data:image/png;base64,') == len(FIGURES)
+    for name in FIGURES:
+        assert f'id="fig-{name}"' in page
+    for title in TABLES:
+        assert f"<h2>{title}</h2>" in page
+    assert "PASSED: every check within tolerance" in page
+    assert "<td>grad</td>" in page and "<td>rel_l2</td>" in page       # a row of the worst-differences table
+    assert "http" not in page.replace("http://www.w3.org", "")          # nothing to fetch: opens offline
+
+
+def test_a_figure_is_a_png_of_the_set_size(passed):
+    out, report = passed
+    grad = out / "report-grad.png"
+    assert grad in report.figures
+    assert _png_size(grad) == (FIGSIZE[0] * DPI, FIGSIZE[1] * DPI)
+    assert 5_000 < grad.stat().st_size < 500_000
+
+
+def test_markdown_twin_has_the_tables_and_links_the_figures(passed):
+    out, report = passed
+    text = report.markdown.read_text()
+    assert text.startswith(f"# lockstep report: {out}\n") and "**PASSED: every check within tolerance**" in text
+    for title in TABLES:
+        assert f"## {title}\n" in text
+    assert "| quantity | worst | allowed | of allowance | metric | where |" in text
+    for name in FIGURES:
+        assert f"(report-{name}.png)" in text and (out / f"report-{name}.png").is_file()
+    assert "data:image" not in text                                      # small enough for a CI job summary
+
+
+def test_files_are_written_whole(passed):
+    out, _ = passed
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")], "no temporary files left"
+
+
+def test_failed_run_report_names_the_failure_and_its_diagnosis(failed):
+    out, report = failed
+    page, text = report.html.read_text(), report.markdown.read_text()
+    for doc in (page, text):
+        assert "FAILED: step 1 &gt; grad &gt; hidden.weight: rel_l2 9.9e+01" in doc or \
+               "FAILED: step 1 > grad > hidden.weight: rel_l2 9.9e+01" in doc
+        assert "without the 1/N of the mean" in doc                     # the diagnosis' finding
+    assert "| first failure | step 1 > grad > hidden.weight |" in text
+
+
+@pytest.mark.parametrize("summary,lines", [
+    pytest.param({}, [], id="absent"),
+    pytest.param({"diagnosis": None}, [], id="null"),
+    pytest.param({"diagnosis": "dL/dlogits lacks 1/N"}, ["dL/dlogits lacks 1/N"], id="string"),
+    pytest.param({"diagnosis": ["a", "b"]}, ["a", "b"], id="list"),
+    pytest.param({"first_failure": {"diagnosis": ["under first_failure"]}}, ["under first_failure"],
+                 id="in-first-failure"),
+    pytest.param({"diagnosis": {"where": "step 1", "first_divergence": "backward > grad > output.bias",
+                                "findings": ["bias averaged"], "kink_flips": 2, "extra": 1}},
+                 ["step 1: first divergence at backward > grad > output.bias", "bias averaged",
+                  "ReLU kink flips (hidden pre-activations on different sides of 0): 2", "extra: 1"], id="dict"),
+])
+def test_diagnosis_reads_in_every_form(summary, lines):
+    assert report_tables.diagnosis(summary) == lines
+
+
+def test_report_into_a_missing_directory_is_refused(passed, capsys):
+    out, _ = passed
+    assert main(["report", str(out), "--out", str(out / "nowhere")]) == 2
+    assert capsys.readouterr().err == f"lockstep: error: report directory {out / 'nowhere'}: no such directory\n"
+
+
+def test_run_with_report_writes_it_and_overwrite_removes_a_stale_one(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", "--out", str(out), *FAST[:-1], "--report"]) == 0
+    assert f"report: {out / 'report.html'}  {out / 'report.md'}" in capsys.readouterr().out
+    assert (out / "report.html").is_file() and (out / "report-grad.png").is_file()
+    assert main(["run", "--out", str(out), *FAST, "--overwrite"]) == 0       # no --report this time
+    assert not list(out.glob("report*")), "a report of the replaced run must not survive beside the new one"
+
+
+@pytest.mark.parametrize("run_code,code", [(0, 2), (1, 1), (130, 130)], ids=["passed", "failed", "interrupted"])
+def test_a_report_that_cannot_be_written_keeps_a_failing_runs_code(monkeypatch, capsys, run_code, code):
+    from comparisons import cli_report, report
+    from comparisons.errors import InputError
+
+    def refuse(out):
+        raise InputError(f"cannot write {out}/report.html: Read-only file system")
+    monkeypatch.setattr(report, "write_report", refuse)
+    assert cli_report.report_after_run("runs/x", run_code, quiet=False) == code
+    assert capsys.readouterr().err == \
+        "lockstep: error: report not written: cannot write runs/x/report.html: Read-only file system\n"
+
+
+def test_atomic_write_replaces_whole_and_names_what_it_cannot_write(tmp_path):
+    import stat
+
+    from comparisons.atomic import FILE_MODE, write_atomic
+    from comparisons.errors import InputError
+    target = write_atomic(tmp_path / "a.md", "old")
+    write_atomic(target, "new")
+    assert target.read_text() == "new" and stat.S_IMODE(target.stat().st_mode) == FILE_MODE
+    assert [p.name for p in tmp_path.iterdir()] == ["a.md"]
+    with pytest.raises(InputError, match=r"^cannot write .*/missing/b\.png: No such file or directory$"):
+        write_atomic(tmp_path / "missing" / "b.png", b"")
