@@ -128,8 +128,10 @@ def main(argv=None) -> int:
         return 2
     if not args.quiet:
         print_outcome(result)
-    elif result.first_failure:
-        print(result.first_failure["message"], file=sys.stderr)
+    else:
+        first, stopped = (result.first_failure or {}).get("message"), result.summary.get("stopped")
+        for line in dict.fromkeys(filter(None, (first, stopped))):   # once each, the first failure first
+            print(line, file=sys.stderr)
     code = {"passed": 0, "failed": 1, "interrupted": 130}[result.status]
     return cli_report.report_after_run(args.out, code, args.quiet) if args.report else code
 

@@ -24,6 +24,8 @@ def print_outcome(result) -> None:
                "failed": "FAILED: " + (result.first_failure or {}).get("message", ""),
                "interrupted": "INTERRUPTED: the record so far is complete and valid"}[result.status]
     lines.append(verdict)
+    if s.get("stopped"):
+        lines.append(f"STOPPED: {s['stopped']}")
     if s.get("diagnosis"):
         from comparisons.diagnosis import diagnosis_text
         lines.append(diagnosis_text(s["diagnosis"]))

@@ -16,6 +16,7 @@ class Tracker:
 
     def __init__(self):
         self.first_failure: dict | None = None
+        self.stopped: str | None = None          # why the run ended early (a NaN/Inf), if it did
         self.worst: dict[str, dict] = {}
         self.seconds = {"manual": 0.0, "torch": 0.0, "compare": 0.0}
         self.final: dict[str, dict] = {}
@@ -32,6 +33,9 @@ class Tracker:
                                       "quantity": row.quantity, "name": row.name, "message": message}
 
     def fail_nonfinite(self, step: int, error: Exception) -> None:
+        """A NaN/Inf ends the run: always reported as the stop, and as the first failure unless one came
+        at an earlier step (a NaN also fails its step's checks: the non-finite message says it better)."""
+        self.stopped = str(error)
         if self.first_failure is None or self.first_failure["step"] >= step:
             self.first_failure = {"step": step, "epoch": None, "phase": "step", "quantity": "nonfinite",
                                   "name": "", "message": str(error)}
@@ -67,6 +71,7 @@ def build_summary(config, data, status: str, tracker: Tracker, steps: int, diagn
         "passed": status == "passed",
         "status": status,
         "first_failure": tracker.first_failure,
+        "stopped": tracker.stopped,
         "diagnosis": diagnosis,
         "steps": steps,
         "final": tracker.final,

@@ -163,3 +163,11 @@ def test_no_false_alarm_across_seeds(tiny_data, seed, dtype, mode):
     result = run(Config(hidden=(48,), epochs=2, batch_size=50, lr=0.1, momentum=0.9, init_velocity=1e-5,
                         seed=seed, dtype=dtype, mode=mode), tiny_data)
     assert result.passed, result.first_failure
+
+
+def test_a_nan_after_an_earlier_failure_is_still_reported_as_the_stop(tiny_data, tmp_path):
+    """The first failure stays the first failure; the NaN that ended the run is named too."""
+    NaNAtStep3.calls = 0
+    result = run(Config(**SMALL, tol=(("loss", 0.0),)), tiny_data, out=tmp_path, manual_loss=NaNAtStep3())
+    assert result.first_failure["step"] < 3 and "non-finite" not in result.first_failure["message"]
+    assert result.summary["stopped"] == "step 3 > loss: non-finite on the manual side"
