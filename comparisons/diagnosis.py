@@ -228,100 +228,109 @@ def diagnose_step(replay, snapshot, x, y, config, torch_same_dtype: dict, where:
     """Walk one replayed step (see the module docstring). ``replay``: the manual side's
     recomputation of the step from ``snapshot`` (params, velocity before the step)."""
     dg = Diagnosis(where=where)
-    dtype = config.dtype
     p0 = {k: v.astype(np.float64) for k, v in snapshot["params"].items()}
     ref = reference_step(p0, x.astype(np.float64), y, config.reduction)
-    n, k = len(y), ref["logits"].shape[1]
-    ctx = factors(n, k, config.lr)
-    agree = AGREE[dtype]
-
-    def diverges(m, key) -> bool:
-        err = rel(m, ref[key])
-        if dtype == "float32" and key in torch_same_dtype:
-            return err > max(ROUNDING_FACTOR * rel(torch_same_dtype[key], ref[key]), agree)
-        return err > agree
-
-    def first(label):
-        if not dg.first_divergence:
-            dg.first_divergence = label
-
-    # 1. forward, against the referee
+    ctx = factors(len(y), ref["logits"].shape[1], config.lr)
+    _forward(dg, replay, ref, torch_same_dtype, y, config, ctx)
+    _backward(dg, replay, ref, p0, y, config, ctx)
+    _update(dg, replay, snapshot, p0, config, ctx)
     inter = replay["inter"]
-    names = layer_order(p0)
-    for key in [f"{nm}.{part}" for nm in names[:-1] for part in ("pre", "act")] + ["logits", "probs"]:
-        if key in inter and diverges(inter[key], key):
-            first(f"forward > {key}")
-            text = describe_softmax(inter[key], inter.get("logits", ref["logits"])) if key == "probs" else None
-            dg.findings.append(f"forward > {key}: " + (text or describe(inter[key], ref[key], ctx)))
-            break
-    loss_text = describe_loss(replay["loss"], float(ref["loss"]), config.reduction, n, k)
-    if abs(replay["loss"] - float(ref["loss"])) > LOSS_AGREE[dtype] * abs(float(ref["loss"])):
-        first("forward > loss")
-        dg.findings.append("forward > loss: " + (loss_text or f"manual {replay['loss']:.6g}, reference {float(ref['loss']):.6g}"))
-
-    # 2. backward, given the manual side's own forward values
-    values = {key: inter[key].astype(np.float64) for key in inter if key.endswith((".in", ".pre", ".act"))}
-    for before, after in zip(names, names[1:]):       # a layer's input is the previous layer's activation
-        if f"{before}.act" in values:
-            values.setdefault(f"{after}.in", values[f"{before}.act"])
-    values = {key: values.get(key, ref[key]) for key in ref if key.endswith((".in", ".pre", ".act"))}
-    probs = inter.get("probs")
-    if probs is None:
-        probs = ref["probs"]
-    grads = {kk: v.astype(np.float64) for kk, v in replay["grads"].items()}
-    expected = backprop(p0, values, expected_dlogits(probs, y, config.reduction))
-    order = [f"{nm}.{part}" for nm in reversed(names) for part in ("weight", "bias")]   # backprop order
-    wrong = [kk for kk in order if rel(grads[kk], expected[kk]) > agree]
-    if "dlogits" in inter and rel(inter["dlogits"], expected_dlogits(probs, y, config.reduction)) > agree:
-        wrong.insert(0, "dlogits")
-    if wrong:
-        first(f"backward > grad > {wrong[0]}")
-        slips = backward_slips(p0, values, y, probs, config.reduction)
-        matched = [label for label, g in slips if all(rel(grads[kk], g[kk]) <= agree for kk in grads)]
-        if matched:
-            dg.findings.append(f"backward: {matched[0]} (it reproduces every gradient)")
-        else:
-            for kk in (w for w in wrong if w != "dlogits"):
-                dg.findings.append(f"backward > grad > {kk}: {describe(grads[kk], expected[kk], ctx)}")
-    elif any(rel(grads[kk], ref[f"grad:{kk}"]) > agree for kk in grads):
-        dg.findings.append("backward: every gradient is the derivative of the manual side's own forward; "
-                           "the gradient differences follow from the forward")
-
-    # 3. the update, given the manual side's own gradients
-    if snapshot.get("velocity") is not None and replay.get("velocity_after") is not None:
-        v0 = {kk: v.astype(np.float64) for kk, v in snapshot["velocity"].items()}
-        p1 = {kk: v.astype(np.float64) for kk, v in replay["params_after"].items()}
-        v1 = {kk: v.astype(np.float64) for kk, v in replay["velocity_after"].items()}
-        bias_names = {kk for kk in p0 if kk.endswith(".bias")}
-        step = replay["step"]
-        if step == 1 and config.init_velocity and not any(np.any(v) for v in v0.values()):
-            first("update > momentum (before step 1)")
-            dg.findings.append(f"update: the velocity is 0 before step 1; the config's initial velocity is "
-                               f"{config.init_velocity:g} (the initial velocity is ignored)")
-        rules = update_slips(p0, v0, grads, config.lr, config.momentum, config.init_velocity, step, bias_names)
-        right_p, right_v = rules.pop("the assignment's rule")
-        bad = [kk for kk in p0 if update_mismatch(p0[kk], p1[kk], right_p[kk], dtype)]
-        if bad:
-            bad = bad[0]
-            first(f"update > param > {bad}")
-            matched = [label for label, (pp, _) in rules.items()
-                       if not any(update_mismatch(p0[kk], p1[kk], pp[kk], dtype) for kk in p0)]
-            lam = None if matched else fit_weight_decay(p0, v0, grads, p1, config.lr, config.momentum)
-            if matched:
-                dg.findings.append(f"update: {matched[0]} (it reproduces every new parameter)")
-            elif lam is not None:
-                dg.findings.append(f"update: weight decay λ = {lam:.3g} is added to the gradient")
-            else:
-                dg.findings.append(f"update > param > {bad}: {describe(p1[bad] - p0[bad], right_p[bad] - p0[bad], ctx)}"
-                                   " (of the parameter change)")
-    elif not dg.first_divergence:
-        dg.findings.append("update: not replayed (the manual side keeps its optimizer state to itself)")
-
     if "hidden.pre" in inter and "hidden.pre" in torch_same_dtype:
         dg.kink_flips = int(np.count_nonzero((inter["hidden.pre"] > 0) != (torch_same_dtype["hidden.pre"] > 0)))
     if not dg.first_divergence:
         dg.findings.append("the replayed step reproduces the reference within rounding"
                            + (" (float32: within 10x of torch float32's own error against the float64 referee)"
-                              if dtype == "float32" else "")
+                              if config.dtype == "float32" else "")
                            + ": the failed check measures rounding drift, not a wrong formula")
     return dg
+
+
+def _diverge(dg: Diagnosis, label: str, finding: str) -> None:
+    """Record a finding; the first one recorded is the first divergence."""
+    dg.first_divergence = dg.first_divergence or label
+    dg.findings.append(finding)
+
+
+def _forward(dg, replay, ref, torch_same, y, config, ctx) -> None:
+    """Hidden pre-activations and activations, logits, probabilities (first divergence only), loss."""
+    inter, agree = replay["inter"], AGREE[config.dtype]
+    names = layer_order({k: None for k in replay["grads"]})
+    for key in [f"{nm}.{part}" for nm in names[:-1] for part in ("pre", "act")] + ["logits", "probs"]:
+        if key not in inter:
+            continue
+        err = rel(inter[key], ref[key])
+        allowed = agree
+        if config.dtype == "float32" and key in torch_same:     # rounding: torch float32's own error, x10
+            allowed = max(ROUNDING_FACTOR * rel(torch_same[key], ref[key]), agree)
+        if err > allowed:
+            text = describe_softmax(inter[key], inter.get("logits", ref["logits"])) if key == "probs" else None
+            _diverge(dg, f"forward > {key}", f"forward > {key}: " + (text or describe(inter[key], ref[key], ctx)))
+            break
+    loss, ref_loss = replay["loss"], float(ref["loss"])
+    if abs(loss - ref_loss) > LOSS_AGREE[config.dtype] * abs(ref_loss):
+        text = describe_loss(loss, ref_loss, config.reduction, len(y), ref["logits"].shape[1])
+        _diverge(dg, "forward > loss", "forward > loss: " + (text or f"manual {loss:.6g}, reference {ref_loss:.6g}"))
+
+
+def _backward(dg, replay, ref, p0, y, config, ctx) -> None:
+    """Each gradient against the derivative of the manual side's own forward values."""
+    inter, agree, names = replay["inter"], AGREE[config.dtype], layer_order(p0)
+    values = {key: inter[key].astype(np.float64) for key in inter if key.endswith((".in", ".pre", ".act"))}
+    for before, after in zip(names, names[1:]):       # a layer's input is the previous layer's activation
+        if f"{before}.act" in values:
+            values.setdefault(f"{after}.in", values[f"{before}.act"])
+    values = {key: values.get(key, ref[key]) for key in ref if key.endswith((".in", ".pre", ".act"))}
+    probs = inter["probs"] if "probs" in inter else ref["probs"]
+    grads = {k: v.astype(np.float64) for k, v in replay["grads"].items()}
+    right_dlogits = expected_dlogits(probs, y, config.reduction)
+    expected = backprop(p0, values, right_dlogits)
+    order = [f"{nm}.{part}" for nm in reversed(names) for part in ("weight", "bias")]   # backprop order
+    wrong = [k for k in order if rel(grads[k], expected[k]) > agree]
+    if "dlogits" in inter and rel(inter["dlogits"], right_dlogits) > agree:
+        wrong.insert(0, "dlogits")
+    if not wrong:
+        if any(rel(grads[k], ref[f"grad:{k}"]) > agree for k in grads):
+            dg.findings.append("backward: every gradient is the derivative of the manual side's own forward; "
+                               "the gradient differences follow from the forward")
+        return
+    label = "backward > dlogits" if wrong[0] == "dlogits" else f"backward > grad > {wrong[0]}"
+    matched = [name for name, g in backward_slips(p0, values, y, probs, config.reduction)
+               if all(rel(grads[k], g[k]) <= agree for k in grads)]
+    if matched:
+        _diverge(dg, label, f"backward: {matched[0]} (it reproduces every gradient)")
+        return
+    for k in (w for w in wrong if w != "dlogits"):
+        _diverge(dg, label, f"backward > grad > {k}: {describe(grads[k], expected[k], ctx)}")
+
+
+def _update(dg, replay, snapshot, p0, config, ctx) -> None:
+    """The new parameters against the assignment's rule applied to the manual side's own gradients."""
+    if snapshot.get("velocity") is None or replay.get("velocity_after") is None:
+        if not dg.first_divergence:
+            dg.findings.append("update: not replayed (the manual side keeps its optimizer state to itself)")
+        return
+    v0 = {k: v.astype(np.float64) for k, v in snapshot["velocity"].items()}
+    p1 = {k: v.astype(np.float64) for k, v in replay["params_after"].items()}
+    grads = {k: v.astype(np.float64) for k, v in replay["grads"].items()}
+    step, dtype = replay["step"], config.dtype
+    if step == 1 and config.init_velocity and not any(np.any(v) for v in v0.values()):
+        _diverge(dg, "update > momentum (before step 1)",
+                 f"update: the velocity is 0 before step 1; the config's initial velocity is "
+                 f"{config.init_velocity:g} (the initial velocity is ignored)")
+    bias_names = {k for k in p0 if k.endswith(".bias")}
+    rules = update_slips(p0, v0, grads, config.lr, config.momentum, config.init_velocity, step, bias_names)
+    right, _ = rules.pop("the assignment's rule")
+    bad = [k for k in p0 if update_mismatch(p0[k], p1[k], right[k], dtype)]
+    if not bad:
+        return
+    label = f"update > param > {bad[0]}"
+    matched = [name for name, (pp, _) in rules.items()
+               if not any(update_mismatch(p0[k], p1[k], pp[k], dtype) for k in p0)]
+    lam = None if matched else fit_weight_decay(p0, v0, grads, p1, config.lr, config.momentum)
+    if matched:
+        _diverge(dg, label, f"update: {matched[0]} (it reproduces every new parameter)")
+    elif lam is not None:
+        _diverge(dg, label, f"update: weight decay λ = {lam:.3g} is added to the gradient")
+    else:
+        _diverge(dg, label, f"update > param > {bad[0]}: "
+                            f"{describe(p1[bad[0]] - p0[bad[0]], right[bad[0]] - p0[bad[0]], ctx)} (of the parameter change)")
