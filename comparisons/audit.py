@@ -74,7 +74,8 @@ def _autograd(side: ByoSide, x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarr
         xs, ys = side._inputs(x, y)
         loss, _ = net.forward(torch.as_tensor(xs), torch.as_tensor(ys))
         if not (isinstance(loss, torch.Tensor) and loss.requires_grad):
-            raise RuntimeError("forward() does not return its loss as computed (it converts it)")
+            raise RuntimeError("the loss forward() returns does not depend on the arrays parameters() returns "
+                               "(converted to a float, or computed from other copies)")
         logits = net.intermediates().get("logits") if callable(getattr(net, "intermediates", None)) else None
         if isinstance(logits, torch.Tensor):
             logits.retain_grad()
@@ -85,8 +86,10 @@ def _autograd(side: ByoSide, x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarr
             g = logits.grad.numpy()
             out["dlogits"] = g.T if side.layout["samples"] == "columns" else g
         return out
-    except AttributeError as e:
-        raise RuntimeError(str(e)) from None
+    except RuntimeError:
+        raise
+    except Exception as e:    # noqa: BLE001 - the code is the user's: any failure means "unavailable"
+        raise RuntimeError(f"{type(e).__name__}: {e}") from None
     finally:
         module.np = saved_np
         live.update(saved)
@@ -123,9 +126,10 @@ def audit(spec: str, seed: int = 0) -> tuple[list[AuditRow], list[str]]:
     cls = load_class(spec)
     rng = np.random.default_rng(seed)
     config = Config(hidden=SIZES[1:-1], dtype="float64", manual=spec)
-    formulas = getattr(cls, "formulas", {})
+    formulas = dict(getattr(cls, "formulas", {}))
     found: dict[str, dict] = {}          # derivation -> {case: (hand, autograd, fd_err)}
-    forward_notes, unavailable = [], None
+    forward_notes: dict[str, list] = {}     # finding kind -> [(case, text)]
+    unavailable = None
     for case in CASES:
         params, x, y = _case(case, rng)
         side = ByoSide(cls, SIZES, config, init=params)
@@ -140,8 +144,8 @@ def audit(spec: str, seed: int = 0) -> tuple[list[AuditRow], list[str]]:
             hand = {"dlogits": np.array(side.intermediates()["dlogits"]), **hand}
         if "probs" in inter:
             note = describe_softmax(inter["probs"], inter.get("logits", scores))
-            if note and f"forward: {note.split(':')[0]}" not in " ".join(forward_notes):
-                forward_notes.append(f"forward ({case}): {note}")
+            if note:
+                forward_notes.setdefault(note.split(":")[0], []).append((case, note))
         try:
             auto = _autograd(side, x, y)
         except RuntimeError as e:
@@ -157,7 +161,9 @@ def audit(spec: str, seed: int = 0) -> tuple[list[AuditRow], list[str]]:
             formulas.setdefault(claim, formula)
     rows = [_row(name, formulas.get(name, f"backward()[{name!r}]"), per_case, unavailable)
             for name, per_case in found.items()]
-    return rows, forward_notes + ([f"autograd unavailable: {unavailable}"] if unavailable else [])
+    notes = [f"forward (cases {', '.join(repr(c) for c, _ in found_in)}): {found_in[-1][1]}"
+             for found_in in forward_notes.values()]
+    return rows, notes + ([f"autograd unavailable: {unavailable}"] if unavailable else [])
 
 
 def _claim(fn, hand_row, inter, cls):
@@ -180,8 +186,10 @@ def _row(name: str, formula: str, per_case: dict, unavailable) -> AuditRow:
     fd_errs = [v[2] for v in per_case.values() if not math.isnan(v[2])]
     auto_worst = max(auto_errs.values()) if auto_errs else math.nan
     fd_worst = max(fd_errs) if fd_errs else math.nan
-    ok = (auto_worst <= AUTOGRAD_TOL or math.isnan(auto_worst)) and (fd_worst <= FD_TOL or math.isnan(fd_worst)) \
-        and not (math.isnan(auto_worst) and math.isnan(fd_worst))
+    if math.isnan(auto_worst) and math.isnan(fd_worst):
+        return AuditRow(name, formula, auto_worst, fd_worst, "unchecked",
+                        "neither autograd nor central differences could reach it" + (f" ({unavailable})" if unavailable else ""))
+    ok = (auto_worst <= AUTOGRAD_TOL or math.isnan(auto_worst)) and (fd_worst <= FD_TOL or math.isnan(fd_worst))
     if ok:
         return AuditRow(name, formula, auto_worst, fd_worst, "ok", "")
     if not auto_errs:

@@ -111,12 +111,29 @@ class ByoSide:
         user = self._call("parameters")
         self.to_torch = self._name_map(getattr(cls, "names", None), user, list(init))
         self.expected = {name: p.shape for name, p in init.items()}
+        self._require_live("parameters")
+        if callable(getattr(self.net, "velocity", None)):
+            self._require_live("velocity")
         for name, value in init.items():            # the shared initialisation, written into the user's arrays
             np.copyto(self.params[name], value)
         self.own_step = callable(getattr(self.net, "step", None))
         self.opt = None if self.own_step else manual.SGDMomentum(self.params, config.lr, config.momentum,
                                                                  config.init_velocity)
+        self.reduction = config.reduction
         self.grads: dict[str, np.ndarray] = {}
+
+    def _require_live(self, method: str) -> None:
+        """lockstep writes into what parameters()/velocity() return: they must be the class's own arrays."""
+        first, again = self._call(method), self._call(method)
+        if not isinstance(first, dict) or any(not np.shares_memory(first[k], again[k]) for k in first):
+            raise InputError(f"{self.cls_name}.{method}() must return the class's own arrays, not copies "
+                             f"(lockstep writes the shared initialisation and replays steps through them)")
+
+    def probe(self, x: np.ndarray, y: np.ndarray) -> None:
+        """One forward and backward on a few samples, before anything is written: a class whose
+        outputs do not fit is refused up front (its parameters are not changed)."""
+        self._forward(x, y)
+        self._adapt(self._call("backward"), "backward()")
 
     # --- adapting names and layouts ---------------------------------------------------
 
@@ -128,6 +145,9 @@ class ByoSide:
                 raise InputError(f"{self.cls_name}.parameters() has {len(user)} arrays ({', '.join(user)}), "
                                  f"expected {len(torch_names)} ({', '.join(torch_names)}); set `names`")
             names = dict(zip(user, torch_names))
+        if not isinstance(names, dict) or len(set(names.values())) != len(names):
+            raise InputError(f"{self.cls_name}.names must be a dict mapping each of your names to a different "
+                             f"torch name ({', '.join(torch_names)})")
         unknown = sorted(set(names.values()) - set(torch_names))
         unmapped = sorted(set(torch_names) - set(names.values()))
         if unknown or unmapped or set(names) != set(user):
@@ -183,13 +203,18 @@ class ByoSide:
         if not (isinstance(out, tuple) and len(out) == 2):
             raise InputError(f"{self.cls_name}.forward() must return (loss, scores), got {type(out).__name__}")
         loss, scores = out
-        scores = np.asarray(scores)
+        try:
+            loss = float(loss)
+        except (TypeError, ValueError):
+            raise InputError(f"{self.cls_name}.forward() must return a scalar loss, got "
+                             f"{type(loss).__name__} of shape {np.shape(loss)}") from None
+        scores = np.array(scores, copy=True)     # a backward that edits them in place must not change ours
         if self.layout["samples"] == "columns":
             scores = scores.T
         if scores.shape != (len(x), self.n_classes):
             raise InputError(f"{self.cls_name}.forward() returned scores of shape {scores.shape}, expected "
                              f"{(len(x), self.n_classes)} (samples as {self.layout['samples']})")
-        return float(loss), scores
+        return loss, scores
 
     # --- the manual-side interface ---------------------------------------------------
 
@@ -207,15 +232,18 @@ class ByoSide:
     def step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         loss, scores = self._forward(x, y)
         user_grads = self._call("backward")
-        self.grads = self._adapt(user_grads, "backward()")
-        if self.own_step:
+        self.grads = {k: np.array(v) for k, v in self._adapt(user_grads, "backward()").items()}   # copies: a
+        if self.own_step:                                             # step may edit its gradients in place
             self._call("step", user_grads)
         else:
             self.opt.step(self.grads)
         return loss, scores
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-        return self._forward(x, y)
+        """(loss as a mean over the samples, scores): the class's loss follows the run's reduction,
+        so a summed loss is divided by N to compare with torch's evaluation."""
+        loss, scores = self._forward(x, y)
+        return (loss / len(x) if self.reduction == "sum" else loss), scores
 
     def snapshot(self, into: dict | None = None) -> dict:
         return copy_state(self.params, self.velocity(), into)
@@ -231,14 +259,17 @@ class ByoSide:
     def replay(self, x: np.ndarray, y: np.ndarray) -> dict:
         """``step``, keeping what the class exposes (see ManualSide.replay)."""
         loss, scores = self._forward(x, y)
-        inter = {k: np.array(v, copy=True) for k, v in self.intermediates().items()}
+        try:       # some classes can only give their intermediates after backward
+            inter = {k: np.array(v, copy=True) for k, v in self.intermediates().items()}
+        except InputError:
+            inter = {}
         if "probs" not in inter:
             looks_like_probs = np.all(scores >= 0) and np.allclose(scores.sum(axis=1), 1, atol=1e-3)
             inter["probs"] = scores if looks_like_probs else _softmax(scores.astype(np.float64))
         user_grads = self._call("backward")
         grads = {k: np.array(v, copy=True) for k, v in self._adapt(user_grads, "backward()").items()}
-        if "dlogits" in self.intermediates():
-            inter["dlogits"] = np.array(self.intermediates()["dlogits"], copy=True)
+        after_backward = self.intermediates()
+        inter = {**{k: np.array(v, copy=True) for k, v in after_backward.items()}, **inter}
         self.grads = self._adapt(user_grads, "backward()")
         if self.own_step:
             self._call("step", user_grads)

@@ -1,5 +1,6 @@
 """lockstep: the command line. Exit 0 when every check passes, 1 when any fails, 2 on bad input."""
 import argparse
+import math
 import sys
 
 from comparisons import cli_report, presets
@@ -95,8 +96,14 @@ def audit_command(args) -> int:
     findings = [f"{r.derivation} ({r.formula}): {r.finding}" for r in rows if r.finding] + notes
     if findings:
         print("\nfindings:\n" + "\n".join(f"  - {f}" for f in findings))
-    failed = [r.derivation for r in rows if r.verdict != "ok"]
-    print(f"\n{'FAILED: ' + ', '.join(failed) if failed else 'PASSED: every derivation holds'}")
+    failed = [r.derivation for r in rows if r.verdict == "FAIL"]
+    unchecked = [r.derivation for r in rows if r.verdict == "unchecked"]
+    fd_only = all(math.isnan(r.autograd_err) for r in rows)
+    if failed:
+        print(f"\nFAILED: {', '.join(failed)}")
+    else:
+        print("\nPASSED: every derivation holds" + (" (by central differences only)" if fd_only else "")
+              + (f"; unchecked: {', '.join(unchecked)}" if unchecked else ""))
     return 1 if failed else 0
 
 

@@ -124,8 +124,8 @@ def describe_loss(m: float, r: float, reduction: str, n: int, k: int) -> str | N
 
 def describe_softmax(probs: np.ndarray, logits: np.ndarray) -> str | None:
     """An epsilon in the softmax denominator, and which max it shifts by, fitted from the rows' sums."""
-    sums = probs.sum(axis=1)
-    if np.max(np.abs(sums - 1)) <= 1e-9:
+    sums = probs.sum(axis=1, dtype=np.float64)
+    if np.max(np.abs(sums - 1)) <= 100 * np.finfo(probs.dtype).eps * probs.shape[1]:   # rounding of K terms
         return None
     found = []
     for label, shift in (("the global max of the matrix", logits.max()),
@@ -156,8 +156,8 @@ def backward_slips(params, values, y, probs, reduction) -> list[tuple[str, dict]
         ("dL/dlogits is y - p: target and prediction swapped (a sign flip)", dict(dlogits=-right)),
         ("dL/dlogits is p - y without the 1/N of the mean", dict(dlogits=right * n if reduction == "mean" else None)),
         ("dL/dlogits carries an extra 1/N", dict(dlogits=right / n)),
-        ("dL/dlogits is divided by N·K (the gradient of a mean over N·K entries)",
-         dict(dlogits=right / probs.shape[1])),
+        ("dL/dlogits is (p - y) / (N·K) (the gradient of a mean over N·K entries)",
+         dict(dlogits=(right / per) / (n * probs.shape[1]))),
         ("dL/dlogits = -y(1 - p): the softmax Jacobian taken as its diagonal p(1 - p) only",
          dict(dlogits=-onehot * (1 - probs) * per)),
         ("the ReLU derivative is missing: gradients flow through units with z <= 0", dict(mask="none")),
@@ -238,10 +238,13 @@ def diagnose_step(replay, snapshot, x, y, config, torch_same_dtype: dict, where:
     if "hidden.pre" in inter and "hidden.pre" in torch_same_dtype:
         dg.kink_flips = int(np.count_nonzero((inter["hidden.pre"] > 0) != (torch_same_dtype["hidden.pre"] > 0)))
     if not dg.first_divergence:
-        dg.findings.append("the replayed step reproduces the reference within rounding"
-                           + (" (float32: within 10x of torch float32's own error against the float64 referee)"
-                              if config.dtype == "float32" else "")
-                           + ": the failed check measures rounding drift, not a wrong formula")
+        if config.dtype == "float32":
+            dg.findings.append("the replayed step reproduces the reference within rounding (within 10x of torch "
+                               "float32's own error against the float64 referee): the failed check measures "
+                               "float32 rounding, not a wrong formula")
+        else:
+            dg.findings.append("the replayed step reproduces the reference: no formula is wrong in this step; "
+                               "see the failed row itself")
     return dg
 
 
@@ -280,6 +283,15 @@ def _backward(dg, replay, ref, p0, y, config, ctx) -> None:
         if f"{before}.act" in values:
             values.setdefault(f"{after}.in", values[f"{before}.act"])
     values = {key: values.get(key, ref[key]) for key in ref if key.endswith((".in", ".pre", ".act"))}
+    for nm in names[:-1]:
+        pre, act = inter.get(f"{nm}.pre"), inter.get(f"{nm}.act")
+        if pre is not None and act is not None and rel(act, np.maximum(pre, 0)) > AGREE[config.dtype]:
+            dg.findings.append(f"backward: not judged: {nm}.act is not relu({nm}.pre), and the hand "
+                               "backpropagation here assumes ReLU")
+            return
+    if not any(k.endswith(".pre") for k in inter):
+        dg.findings.append("backward: judged with the reference's hidden values (the class exposes no "
+                           "intermediates(); an activation other than ReLU would be misjudged)")
     probs = inter["probs"] if "probs" in inter else ref["probs"]
     grads = {k: v.astype(np.float64) for k, v in replay["grads"].items()}
     right_dlogits = expected_dlogits(probs, y, config.reduction)
@@ -319,18 +331,26 @@ def _update(dg, replay, snapshot, p0, config, ctx) -> None:
                  f"{config.init_velocity:g} (the initial velocity is ignored)")
     bias_names = {k for k in p0 if k.endswith(".bias")}
     rules = update_slips(p0, v0, grads, config.lr, config.momentum, config.init_velocity, step, bias_names)
-    right, _ = rules.pop("the assignment's rule")
-    bad = [k for k in p0 if update_mismatch(p0[k], p1[k], right[k], dtype)]
+    v1 = {k: v.astype(np.float64) for k, v in replay["velocity_after"].items()}
+    right, right_v = rules.pop("the assignment's rule")
+
+    def mismatch(pp, vv, k) -> bool:
+        return update_mismatch(p0[k], p1[k], pp[k], dtype) or update_mismatch(v0[k], v1[k], vv[k], dtype)
+
+    bad = [k for k in p0 if mismatch(right, right_v, k)]
     if not bad:
         return
-    label = f"update > param > {bad[0]}"
-    matched = [name for name, (pp, _) in rules.items()
-               if not any(update_mismatch(p0[k], p1[k], pp[k], dtype) for k in p0)]
+    what = "param" if update_mismatch(p0[bad[0]], p1[bad[0]], right[bad[0]], dtype) else "momentum"
+    label = f"update > {what} > {bad[0]}"
+    matched = [name for name, (pp, vv) in rules.items() if not any(mismatch(pp, vv, k) for k in p0)]
     lam = None if matched else fit_weight_decay(p0, v0, grads, p1, config.lr, config.momentum)
     if matched:
         _diverge(dg, label, f"update: {matched[0]} (it reproduces every new parameter)")
     elif lam is not None:
         _diverge(dg, label, f"update: weight decay λ = {lam:.3g} is added to the gradient")
-    else:
+    elif what == "param":
         _diverge(dg, label, f"update > param > {bad[0]}: "
                             f"{describe(p1[bad[0]] - p0[bad[0]], right[bad[0]] - p0[bad[0]], ctx)} (of the parameter change)")
+    else:
+        _diverge(dg, label, f"update > momentum > {bad[0]}: the parameters follow the rule but the velocity "
+                            f"does not: {describe(v1[bad[0]], right_v[bad[0]], ctx)}")

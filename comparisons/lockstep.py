@@ -17,7 +17,7 @@ from comparisons.byo import load_class
 from comparisons.config import Config
 from comparisons.data import Dataset, load_data, validate
 from comparisons.errors import NonFiniteError
-from comparisons.diagnosis import diagnose_step, diagnosis_text
+from comparisons.diagnosis import describe_loss, diagnose_step, diagnosis_text
 from comparisons.atomic import write_atomic
 from comparisons.record import DIAGNOSIS, SUMMARY, Recorder, prepare_out, write_json_atomic
 from comparisons.referee import reference_step
@@ -61,11 +61,13 @@ class Lockstep:
         self.tol_start = tolerances_for(replace(config, mode="synced"))
         sizes = (data.n_features, *config.hidden, data.n_classes)
         init_rng, self.order_rng = np.random.default_rng(config.seed).spawn(2)
-        self.manual, self.ref = make_sides(sizes, config, init_rng, loss=manual_loss)
+        probe = (data.train.x[:2], data.train.y[:2])
+        self.manual, self.ref = make_sides(sizes, config, init_rng, loss=manual_loss, probe=probe)
         self.tracker = Tracker()
         self.step = 0
         self.snapshot = None        # the manual state before the current step, kept until a step fails
         self.failed_step = None     # {"step", "x", "y", "snapshot"} of the first step with a failed check
+        self.failed_eval = None     # the first failed evaluation row
 
     def train(self, bar) -> None:
         self.evaluate(epoch=0)
@@ -107,18 +109,31 @@ class Lockstep:
             loss_r, logits_r = self.ref.evaluate(split.x, split.y)
             self.tracker.final[phase] = {"manual": _metrics(loss_m, logits_m, split.y),
                                          "torch": _metrics(loss_r, logits_r, split.y)}
-            self.record(_outputs_rows(self.step, epoch, phase, loss_m, loss_r, logits_m, logits_r, split.y, tol))
+            results = _outputs_rows(self.step, epoch, phase, loss_m, loss_r, logits_m, logits_r, split.y, tol)
+            if self.failed_eval is None:
+                self.failed_eval = next((row for row, message in results if message), None)
+            self.record(results)
 
     def diagnose(self) -> dict | None:
         """Explain the first failed step (replaying it on the manual side), or say that only
         evaluations failed. Call after training: the replay changes the manual side's state."""
         if self.failed_step is None:
-            if self.tracker.first_failure and self.tracker.first_failure["quantity"] != "nonfinite":
-                return {"where": self.tracker.first_failure["phase"], "first_divergence": "",
-                        "findings": ["every training step passed; only end-of-epoch evaluations failed: "
-                                     "the trajectories drifted apart (see the evaluation rows)"],
-                        "kink_flips": None}
-            return None
+            first = self.tracker.first_failure
+            if not first or first["quantity"] == "nonfinite":
+                return None
+            where = f"epoch {first['epoch']} > {first['phase']}"
+            if self.config.mode == "free" and first["step"] > 1:
+                finding = ("every training step passed; only end-of-epoch evaluations failed: the two "
+                           "trajectories drifted apart")
+            else:
+                finding = "every training step passed; an evaluation from a shared state failed"
+            row = self.failed_eval
+            if row is not None and row.quantity == "loss":
+                named = describe_loss(row.manual, row.reference, "mean", len(self.data.splits()[row.phase].y),
+                                      self.data.n_classes)
+                finding += f"; {named}" if named else ""
+            return {"where": where, "first_divergence": f"{where} > {first['quantity']}", "findings": [finding],
+                    "kink_flips": None}
         f = self.failed_step
         try:
             self.manual.restore(f["snapshot"])

@@ -7,19 +7,22 @@ from comparisons.config import Config
 from comparisons.sides import ManualSide, TorchSide
 
 
-def make_sides(sizes: tuple[int, ...], config: Config, rng: np.random.Generator, loss=None):
+def make_sides(sizes: tuple[int, ...], config: Config, rng: np.random.Generator, loss=None, probe=None):
     """(manual side, TorchSide) starting from the same Xavier draw of ``rng``.
 
     The manual side is manual.MLP (``config.manual == "builtin"``) or the user's
     class behind comparisons.byo. Raises AssertionError if any torch parameter is
     not bit-equal to its manual twin. ``loss`` replaces the built-in manual loss
-    object (tests use it to plant a wrong backward).
+    object (tests use it to plant a wrong backward). ``probe`` = (x, y): a few samples a
+    bring-your-own class runs forward and backward on first, so bad outputs are refused up front.
     """
     params = manual.init_params(sizes, rng, np.dtype(config.dtype))
     if config.manual == "builtin":
         m = ManualSide(params, config, loss=loss)
     else:
         m = ByoSide(load_class(config.manual), sizes, config, init={k: v.copy() for k, v in params.items()})
+        if probe is not None:
+            m.probe(*probe)
     t = TorchSide(params, sizes, config)
     for name, p in m.params.items():
         q = t.params[name]

@@ -17,6 +17,8 @@ class TorchNumpy:
 
     @staticmethod
     def maximum(a, b):
+        if isinstance(a, (int, float)):          # np.maximum(0, z) as well as np.maximum(z, 0)
+            a, b = b, a
         if isinstance(b, (int, float)) and b == 0:
             return torch.relu(a)                 # torch's kink convention: derivative 0 at 0
         return torch.maximum(a, torch.as_tensor(b, dtype=a.dtype))

@@ -1,9 +1,13 @@
 """The seed assignment's code, as written (../shared/seed/assignment-2-neural-networks.md).
 
 The five helpers are the seed's, character for character but for names of
-constants; ``SeedNetwork`` trains with them using the section 1.2 formulas and
-the course's momentum recipe. Nothing here is corrected: lockstep's job is to
-show what these choices do.
+constants; ``SeedNetwork`` trains with them using the section 1.2 formulas.
+The document's section 1.3 (learning) is empty: the momentum recipe used here
+(v <- gamma v + alpha dL/dW, W <- W - v, v starting at init_velocity) is the
+course recipe as the project's issue states it, not text of the seed.
+Nothing here is corrected: lockstep's job is to show what these choices do.
+"1^T (p - y), the sum of the elements of (p - y)" is read as the sum over the
+batch (axis 0), the reading under which it is dL/db_o.
 
 Layout (the seed leaves it open): ``compute(X, W, b) = W·X + b`` and
 ``softmax`` normalises along axis 1, so softmax's rows must be samples. The
@@ -121,7 +125,8 @@ class SeedNetwork:
         return {"dp/dO": ("dp/dO = p(1 - p)", softmax, lambda p_row: np.diag(p_row * (1 - p_row)))}
 
     def step(self, grads):
-        """The course recipe: v <- gamma v + alpha dL/dW;  W <- W - v."""
+        """The course recipe (from the project's issue; the seed's section 1.3 is empty):
+        v <- gamma v + alpha dL/dW;  W <- W - v."""
         for k, w in self.params.items():
             self.v[k] = self.gamma * self.v[k] + self.lr * grads[k]
             w -= self.v[k]

@@ -80,3 +80,49 @@ Nesterov = mutant("Nesterov", update=lambda s, grads: _momentum(
 TorchFormWithoutLr = mutant("TorchFormWithoutLr", update=lambda s, grads: _momentum(
     s, grads, lambda s, k, g: (s.gamma * s.v[k] + g, getattr(s, k) - s.lr * (s.gamma * s.v[k] + g))))
 LossSummed = mutant("LossSummed", loss=lambda s, Y: -np.sum(Y * np.log(s.P)))
+
+
+# --- correct but unusual: must pass ---------------------------------------------------------
+
+def _inplace_probs_backward(s, Y):
+    dO = s.P                       # edits the probabilities forward() returned
+    dO -= Y
+    dO /= len(Y)
+    return _grads(s, dO)
+
+
+InplaceProbs = mutant("InplaceProbs", backward=_inplace_probs_backward)
+
+
+def _inplace_grad_update(s, grads):
+    for k, g in grads.items():
+        g *= s.lr                  # edits the gradients it was handed
+        s.v[k] = s.gamma * s.v[k] + g
+        setattr(s, k, getattr(s, k) - s.v[k])
+
+
+InplaceGradStep = mutant("InplaceGradStep", update=_inplace_grad_update)
+SummedLoss = mutant("SummedLoss", loss=lambda s, Y: -np.sum(Y * np.log(s.P)), backward=lambda s, Y: _grads(s, s.P - Y))
+
+
+class BufferForm(_Mutant):
+    """torch's buffer form, velocity() exposing the buffer (v / lr): right parameters, wrong velocity."""
+    def step(self, grads):
+        n = self.net
+        for k, g in grads.items():
+            n.v[k] = n.gamma * n.v[k] + g
+            setattr(n, k, getattr(n, k) - n.lr * n.v[k])
+
+
+# --- not usable: refused with one line -------------------------------------------------------
+
+class CopyParams(_Mutant):
+    def parameters(self):
+        return {k: v.copy() for k, v in super().parameters().items()}
+
+
+class VectorLoss(_Mutant):
+    def forward(self, x, y):
+        self.y = y
+        probs = self.net.forward(x)
+        return -np.sum(y * np.log(probs), axis=1), probs

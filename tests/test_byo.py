@@ -106,3 +106,33 @@ def test_audit_passes_a_correct_implementation_and_names_a_wrong_one():
     assert "autograd unavailable" in notes[0]       # the adapter builds its dict anew: finite differences only
     rows, _ = audit("tests/mutants.py:MissingOneOverN")
     assert all(r.verdict == "FAIL" for r in rows)
+
+
+MUTANTS = "tests/mutants.py"
+
+
+@pytest.mark.parametrize("name,reduction", [("InplaceProbs", "mean"), ("InplaceGradStep", "mean"),
+                                            ("SummedLoss", "sum")])
+def test_correct_but_unusual_classes_pass(tiny_data, name, reduction):
+    """Found in review: in-place edits of returned arrays, and a summed loss, are not errors."""
+    result = run(Config(hidden=(32,), epochs=1, lr=0.05 if reduction == "mean" else 5e-4, init_velocity=1e-3,
+                        dtype="float64", mode="synced", reduction=reduction, manual=f"{MUTANTS}:{name}"), tiny_data)
+    assert result.passed, result.first_failure
+
+
+def test_a_velocity_in_buffer_form_is_named(tiny_data):
+    result = run(Config(hidden=(32,), epochs=1, lr=0.05, init_velocity=1e-3, dtype="float64", mode="synced",
+                        manual=f"{MUTANTS}:BufferForm"), tiny_data)
+    assert result.status == "failed"
+    assert any("torch's buffer form without lr" in f for f in result.summary["diagnosis"]["findings"])
+
+
+@pytest.mark.parametrize("name,message", [
+    ("CopyParams", "CopyParams.parameters() must return the class's own arrays, not copies"),
+    ("VectorLoss", "VectorLoss.forward() must return a scalar loss, got ndarray of shape (2,)"),
+])
+def test_unusable_classes_are_refused_before_anything_is_written(tmp_path, capsys, name, message):
+    out = tmp_path / "o"
+    assert main(["run", "--out", str(out), "--manual", f"{MUTANTS}:{name}", "--hidden", "16", "--epochs", "1"]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()

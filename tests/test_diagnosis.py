@@ -12,7 +12,7 @@ MUTANTS = Path(__file__).parent / "mutants.py"
 EXPECTED = {
     "MissingOneOverN": ("backward > grad > output.weight", "without the 1/N of the mean"),
     "SwappedTargetPrediction": ("backward > grad > output.weight", "target and prediction swapped"),
-    "MeanOverNK": ("backward > grad > output.weight", "divided by N·K"),
+    "MeanOverNK": ("backward > grad > output.weight", "is (p - y) / (N·K)"),
     "DiagonalSoftmaxJacobian": ("backward > grad > output.weight", "its diagonal p(1 - p) only"),
     "NoReluDerivative": ("backward > grad > hidden.weight", "the ReLU derivative is missing"),
     "ReluDerivativeIsRelu": ("backward > grad > hidden.weight", "replaced by the ReLU itself"),
