@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test clean
+.PHONY: run test bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,9 @@ run: $(STAMP)  ## train both sides on the built-in data, write runs/demo/
 
 test: $(STAMP)  ## the whole suite except tests marked slow
 	$(BIN)/python -m pytest -q -m "not slow"
+
+bench: $(STAMP)  ## every performance target, measured on this machine (~6 min; docs/benchmarks.md)
+	$(BIN)/python -m benchmarks
 
 clean:
 	rm -rf $(VENV) runs

@@ -4,12 +4,11 @@ Imports both sides (``manual``, ``torch_ref``); neither imports it.
 ``run`` and ``RunResult`` load torch on first use, so the CLI can reject bad
 input before paying for that import.
 """
-import os
+# First, before NumPy or torch load: stop their idle worker threads from spinning
+# on the cores the other library is about to use (comparisons/threads.py has the measurements).
+from comparisons import threads
 
-# OpenBLAS workers spin after each NumPy call and slow the next torch call
-# (measured: 1.61x on a torch matmul right after a NumPy one; 0.82x with this).
-# Must be set before NumPy loads.
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "1")
+threads.configure()
 
 from comparisons.config import Config  # noqa: E402
 from comparisons.errors import InputError, NonFiniteError  # noqa: E402

@@ -5,11 +5,24 @@ Tensor metrics come from three BLAS dot products on the difference d = m - r
 Cosine and scale are then derived from d, which keeps them exact to ~1e-7
 even when m and r agree to the last bits (computing <m,r> / (|m||r|) directly
 in float32 would report 0.9999 for tensors that agree to 1e-7).
+
+Cost: the lockstep loop calls this for every gradient, parameter and
+velocity at every step, and NumPy makes one pass over memory per operation.
+So a big tensor is cut in one share per core (manual/rows.py), and each share
+is walked in chunks of CHUNK elements: d = m - r is written into a small
+buffer that stays in the core's cache, and its dot products and extremes are
+taken there; m and r are read from memory once. The greatest |d| comes from
+argmax and argmin of d (no |d| written). Measured for the 784,000-element
+float32 tensors of 784-1000-10 in the lockstep loop at minibatch 500: 0.58 ms
+per tensor instead of 1.15 ms (docs/benchmarks.md).
 """
 import math
+import threading
 from dataclasses import dataclass
 
 import numpy as np
+
+from manual.rows import in_parts
 
 
 @dataclass(frozen=True)
@@ -41,6 +54,58 @@ def _dot(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.dot(a.ravel(), b.ravel()))
 
 
+CHUNK = 1 << 17                # elements: 512 KB of float32, so chunks of m, r and d share a core's L2
+_buffers = threading.local()   # per thread: dtype -> a CHUNK-long buffer for d
+
+
+def _chunk_buffer(dtype) -> np.ndarray:
+    kept = _buffers.__dict__.setdefault("by_dtype", {})
+    dtype = np.dtype(dtype)
+    if dtype not in kept:
+        kept[dtype] = np.empty(CHUNK, dtype)
+    return kept[dtype]
+
+
+def _greatest_abs(d: np.ndarray) -> tuple[float, int]:
+    """(max |d|, index of its first occurrence), from argmax and argmin of d without
+    writing |d|; a NaN, if any, is the answer (both arg functions return the first NaN)."""
+    hi, lo = int(np.argmax(d)), int(np.argmin(d))
+    top, bottom = abs(float(d[hi])), abs(float(d[lo]))
+    if math.isnan(top) or top > bottom:
+        return top, hi
+    if bottom > top:
+        return bottom, lo
+    return top, min(hi, lo)
+
+
+def _walk(m: np.ndarray, r: np.ndarray, r_scale: float, dtype, lo: int, hi: int) -> tuple:
+    """Over flat m[lo:hi], r[lo:hi] chunk by chunk: (<d,d>, <d,r>, <r,r>, max |d|, its flat index)
+    with d = m - r_scale * r, each chunk of d written into this thread's buffer and reduced there."""
+    buffer = _chunk_buffer(dtype)
+    dd = dr = rr = 0.0
+    max_abs, flat = 0.0, lo
+    for start in range(lo, hi, CHUNK):
+        ms, rs = m[start:min(start + CHUNK, hi)], r[start:min(start + CHUNK, hi)]
+        d = buffer[:len(ms)]
+        if r_scale != 1.0:
+            np.multiply(rs, -r_scale, out=d)
+            d += ms
+        else:
+            np.subtract(ms, rs, out=d)
+        dd += _dot(d, d)
+        dr += r_scale * _dot(d, rs)
+        rr += r_scale ** 2 * _dot(rs, rs)
+        top, at = _greatest_abs(d)
+        if _greater(top, max_abs):
+            max_abs, flat = top, start + at
+    return dd, dr, rr, max_abs, flat
+
+
+def _greater(a: float, b: float) -> bool:
+    """a ranks above b as the greatest |d|: larger, or the first NaN."""
+    return a > b or (math.isnan(a) and not math.isnan(b))
+
+
 def tensor_diff(m: np.ndarray, r: np.ndarray, r_scale: float = 1.0) -> TensorDiff:
     """Compare manual ``m`` with reference ``r_scale * r`` (same shape and dtype).
 
@@ -49,17 +114,19 @@ def tensor_diff(m: np.ndarray, r: np.ndarray, r_scale: float = 1.0) -> TensorDif
     """
     if m.shape != r.shape:
         raise ValueError(f"shapes differ: manual {m.shape}, reference {r.shape}")
-    d = np.multiply(r, -r_scale) if r_scale != 1.0 else -r
-    d += m                                           # d = m - r_scale * r, one temporary
+    m_flat, r_flat = m.reshape(-1), r.reshape(-1)
+    dtype = r.dtype if r_scale == 1.0 else np.result_type(r, -r_scale)
     with np.errstate(over="ignore"):
-        dd, dr, rr = _dot(d, d), r_scale * _dot(d, r), r_scale ** 2 * _dot(r, r)
+        shares = in_parts(lambda lo, hi: _walk(m_flat, r_flat, r_scale, dtype, lo, hi), m.size)
+    dd, dr, rr = (sum(share[i] for share in shares) for i in range(3))
+    max_abs, flat = 0.0, 0
+    for share in shares:            # in index order: a tie keeps the first occurrence
+        if _greater(share[3], max_abs):
+            max_abs, flat = share[3], share[4]
     if not all(map(math.isfinite, (dd, dr, rr))):   # float32 overflow of a square: redo wide
-        d64, r64 = d.astype(np.float64), r.astype(np.float64) * r_scale
+        d64, r64 = m.astype(np.float64) - r.astype(np.float64) * r_scale, r.astype(np.float64) * r_scale
         dd, dr, rr = _dot(d64, d64), _dot(d64, r64), _dot(r64, r64)
-    np.abs(d, out=d)
-    flat = int(np.argmax(d)) if d.size else 0
-    max_abs = float(d.flat[flat]) if d.size else 0.0
-    argmax = tuple(int(i) for i in np.unravel_index(flat, m.shape)) if d.size else ()
+    argmax = tuple(int(i) for i in np.unravel_index(flat, m.shape)) if m.size else ()
     mm = max(rr + 2 * dr + dd, 0.0)
     if rr > 0 and mm > 0:
         a, b = dr / rr, dd / rr

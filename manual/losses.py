@@ -21,7 +21,8 @@ class SoftmaxCrossEntropy:
 
     def forward(self, logits: np.ndarray, labels: np.ndarray) -> float:
         row_max = logits.max(axis=1, keepdims=True)
-        probs = np.exp(logits - row_max)
+        probs = np.subtract(logits, row_max)
+        np.exp(probs, out=probs)
         sums = probs.sum(axis=1, keepdims=True)
         probs /= sums
         self.probs, self.labels = probs, labels

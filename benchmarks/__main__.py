@@ -1,0 +1,122 @@
+"""`make bench`: every performance target of the harness, measured in one process.
+
+    python -m benchmarks [--quick] [--only GROUP ...] [--markdown FILE] [--json FILE]
+
+Prints the machine, then one row per figure: the measured value (median, with
+its interquartile range), the reference it is divided by (measured in the same
+run, in alternating blocks), the ratio, the target and pass/fail. Groups:
+threads, step (with both libraries' sgemm rates), lockstep, float64, preset.
+--quick shortens every measurement and the preset to 20 epochs (a smoke run);
+the full run takes ~7 minutes on 2 cores. Exit status 1 if a target is missed.
+"""
+import comparisons  # noqa: F401  -- first: thread settings before NumPy and torch load
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+
+from benchmarks import cases
+from benchmarks.machine import describe
+from comparisons.config import Config
+from comparisons.data import load_data
+
+GROUPS = ("threads", "step", "lockstep", "float64", "preset")
+
+
+def measure(groups, quick: bool) -> list[cases.Figure]:
+    scale = 0.4 if quick else 1.0
+    figures: list[cases.Figure] = []
+
+    def report(new):
+        for f in new:
+            print(f"  measured: {f.name}: {_value(f)}", file=sys.stderr, flush=True)
+        figures.extend(new)
+
+    if "threads" in groups:
+        report(cases.idle_spin())
+    if "step" in groups:
+        report(cases.step_vs_torch("float32", scale))
+    if "lockstep" in groups:
+        report(cases.lockstep_step(f"full batch N={cases.FULL_BATCH}", Config(batch_size=0),
+                                   cases._data(cases.FULL_BATCH, "float32"), scale, reps=3,
+                                   compare_target="<= 0.02", pair_target="<= 1.05"))
+        builtin = load_data("builtin").astype("float32")
+        report(cases.lockstep_step("minibatch 500", Config(batch_size=500), builtin, scale, reps=12,
+                                   compare_target="<= 0.10", pair_target="<= 1.05", control=True))
+        report(cases.lockstep_step("minibatch 100", Config(batch_size=100), builtin, scale, reps=40,
+                                   compare_target="", pair_target="", control=True))
+    if "float64" in groups:
+        report(cases.step_vs_torch("float64", scale))
+    if "preset" in groups:
+        epochs = 20 if quick else None
+        report(cases.preset(epochs))
+        report(cases.preset_peak_rss(epochs))
+    return figures
+
+
+def _value(f: cases.Figure) -> str:
+    if f.unit == "ms" and f.value >= 10_000:
+        text = f"{f.value / 1e3:.1f} s"
+    elif f.unit in ("GF/s", "MB"):
+        text = f"{f.value:.0f} {f.unit}"
+    else:
+        text = f"{f.value:.3g} {f.unit}" if f.value < 100 else f"{f.value:.1f} {f.unit}"
+    if f.spread:
+        lo, hi = f.spread
+        fmt = "{:.0f}" if f.unit in ("GF/s", "MB") or f.value >= 100 else "{:.3g}"
+        text += f" [{fmt.format(lo)}-{fmt.format(hi)}]"
+    return text
+
+
+def _result(f: cases.Figure) -> str:
+    return {True: "pass", False: "FAIL", None: ""}[f.passed]
+
+
+def table(figures) -> str:
+    rows = [("figure", "measured [IQR]", "reference", "ratio", "target", "result")]
+    rows += [(f.name, _value(f), f.reference, "" if f.ratio is None else f"{f.ratio:.3f}", f.target, _result(f))
+             for f in figures]
+    widths = [max(len(r[i]) for r in rows) for i in range(6)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    notes = [f"  - {f.name}: {f.note}" for f in figures if f.note]
+    return "\n".join(lines + (["", "notes:"] + notes if notes else []))
+
+
+def markdown(figures, machine: dict) -> str:
+    out = ["| figure | measured [IQR] | reference | ratio | target | result |", "| --- | --- | --- | --- | --- | --- |"]
+    out += [f"| {f.name} | {_value(f)} | {f.reference} | {'' if f.ratio is None else f'{f.ratio:.3f}'} | "
+            f"{f.target} | {_result(f)} |" for f in figures]
+    notes = [f"- {f.name}: {f.note}" for f in figures if f.note]
+    head = [f"- {k}: {v}" for k, v in machine.items()]
+    return "\n".join(head + [""] + out + ([""] + notes if notes else [])) + "\n"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="short measurements (smoke run), 20-epoch preset")
+    p.add_argument("--only", nargs="+", choices=GROUPS, default=GROUPS, help="measure these groups only")
+    p.add_argument("--markdown", help="also write the machine and the table as Markdown to this file")
+    p.add_argument("--json", help="also write every figure as JSON to this file")
+    args = p.parse_args(argv)
+    machine = describe()
+    print("\n".join(f"{k}: {v}" for k, v in machine.items()), flush=True)
+    figures = measure(set(args.only), args.quick)
+    print()
+    print(table(figures))
+    failed = [f.name for f in figures if f.passed is False]
+    print(f"\n{len(failed)} of {sum(f.passed is not None for f in figures)} targets missed" if failed
+          else "\nevery target met")
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(markdown(figures, machine))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": machine, "figures": [asdict(x) | {"passed": x.passed} for x in figures]}, f, indent=2)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,339 @@
+"""The workloads of `make bench`: each function measures one group of figures.
+
+Every ratio is taken between workloads timed in the same process, in
+alternating blocks (benchmarks/timing.py), on 784-1000-10 in float32 unless
+said. Sides are built exactly as the harness builds them (make_sides), the
+lockstep step is the harness's own Lockstep.train_step.
+"""
+import comparisons  # noqa: F401  -- first: thread settings before NumPy and torch load
+
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benchmarks.plain import PlainStep
+from benchmarks.timing import LoadProbe, Samples, interleaved
+from comparisons.config import Config
+from comparisons.data import Dataset, load_data, synthetic
+from comparisons.lockstep import Lockstep, _batches
+from comparisons.presets import load_preset
+from comparisons.record import Recorder
+from comparisons.shared_init import make_sides
+
+SIZES = (784, 1000, 10)
+FULL_BATCH = 10_000
+
+
+@dataclass
+class Figure:
+    group: str
+    name: str
+    value: float
+    unit: str                       # "ms", "GF/s", "%", "MB", "x"
+    spread: tuple | None = None     # (q1, q3) of the measured value, same unit
+    reference: str = ""             # what the ratio is taken against, with its value
+    ratio: float | None = None
+    target: str = ""                # "<= 0.80", ">= 0.85"; "" for a figure without target
+    note: str = ""
+
+    @property
+    def passed(self) -> bool | None:
+        if not self.target or self.ratio is None or math.isnan(self.ratio):
+            return None
+        op, bound = self.target.split()
+        return self.ratio <= float(bound) if op == "<=" else self.ratio >= float(bound)
+
+
+def _ms(s: Samples, part: str = "wall") -> tuple[float, tuple]:
+    q1, q3 = s.spread(part)
+    return s.median_of(part) * 1e3, (q1 * 1e3, q3 * 1e3)
+
+
+def _noise_note(*samples: Samples) -> str:
+    noisy = [s.name for s in samples if s.used_all_blocks]
+    load = max(s.other_load for s in samples)
+    parts = [f"other processes {load:.2f} cores"] if load > 0.05 else []
+    if noisy:
+        parts.append("NOISY: too few quiet blocks, all kept")
+    return "; ".join(parts)
+
+
+def step_flops(n: int, sizes=SIZES) -> float:
+    """Floating-point operations of the matrix products of one training step (forward,
+    dW and dx of every layer but the first's dx), the count a GEMM rate applies to."""
+    pairs = list(zip(sizes[:-1], sizes[1:]))
+    forward = sum(2 * n * a * b for a, b in pairs)
+    backward = sum(2 * n * a * b for a, b in pairs) + sum(2 * n * a * b for a, b in pairs[1:])
+    return forward + backward
+
+
+def _data(n: int, dtype: str) -> Dataset:
+    return synthetic(seed=0, sizes=(n, 100, 100)).astype(np.dtype(dtype))
+
+
+def _sides(config: Config, seed: int = 0):
+    return make_sides(SIZES, config, np.random.default_rng(seed))
+
+
+# --- one training step, manual vs torch, and the machine's sgemm ------------------------------
+
+def _sgemm_workloads() -> tuple[dict, dict]:
+    """Single-precision products by NumPy (OpenBLAS) and torch (MKL): the forward product of
+    a full-batch step (10000x784 @ 784x1000) and a square 3000^3 one. (workloads, flops)."""
+    rng = np.random.default_rng(0)
+    shapes = {"step forward 10000x784 @ 784x1000": (FULL_BATCH, 784, 1000), "square 3000^3": (3000, 3000, 3000)}
+    work, flops = {}, {}
+    for label, (m, k, n) in shapes.items():
+        a, b = rng.random((m, k), dtype=np.float32), rng.random((k, n), dtype=np.float32)
+        out, ta, tb, tout = np.empty((m, n), np.float32), torch.from_numpy(a), torch.from_numpy(b), torch.empty(m, n)
+        work[f"NumPy sgemm, {label}"] = lambda a=a, b=b, out=out: np.matmul(a, b, out=out)
+        work[f"torch sgemm, {label}"] = lambda ta=ta, tb=tb, tout=tout: torch.mm(ta, tb, out=tout)
+        flops[f"NumPy sgemm, {label}"] = flops[f"torch sgemm, {label}"] = 2.0 * m * k * n
+    return work, flops
+
+
+def step_vs_torch(dtype: str, scale: float) -> list[Figure]:
+    """The manual step and the torch step as the harness runs them (ManualSide.step,
+    TorchSide.step) at full batch, the pre-optimisation manual step beside them and, in
+    float32, the sgemm rates of both libraries, all in the same alternating blocks (the
+    GEMM rate of this machine drifts by 20-30% from minute to minute)."""
+    data = _data(FULL_BATCH, dtype)
+    x, y = data.train.x, data.train.y
+    config = Config(batch_size=0, dtype=dtype)
+    manual, ref = _sides(config)
+    plain_params = {k: v.copy() for k, v in manual.params.items()}
+    plain = PlainStep(plain_params, config.lr, config.momentum, config.init_velocity, config.reduction)
+    work = {"manual": lambda: manual.step(x, y), "torch": lambda: ref.step(x, y), "plain": lambda: plain.step(x, y)}
+    gemms, flops = _sgemm_workloads() if dtype == "float32" else ({}, {})
+    s = interleaved(work | gemms, blocks=max(3, round(8 * scale)), reps=3)
+    (m, m_spread), (t, t_spread), (p, p_spread) = _ms(s["manual"]), _ms(s["torch"]), _ms(s["plain"])
+    note = _noise_note(s["manual"], s["torch"], s["plain"])
+    target = "<= 0.80" if dtype == "float32" else "<= 1.1"
+    figures = [
+        Figure("step", f"torch step, full batch N={FULL_BATCH}, {dtype}", t, "ms", t_spread, note=note),
+        Figure("step", f"manual step before this work (benchmarks/plain.py), {dtype}", p, "ms", p_spread,
+               reference=f"torch step {t:.1f} ms", ratio=p / t),
+        Figure("step", f"manual step, full batch N={FULL_BATCH}, {dtype}", m, "ms", m_spread,
+               reference=f"torch step {t:.1f} ms", ratio=m / t, target=target, note=note),
+    ]
+    if not gemms:
+        return figures
+    rates = {}
+    for name in gemms:
+        rates[name] = flops[name] / s[name].median / 1e9
+        q1, q3 = s[name].spread()
+        figures.append(Figure("step", name, rates[name], "GF/s", (flops[name] / q3 / 1e9, flops[name] / q1 / 1e9),
+                              note=_noise_note(s[name])))
+    best = max(rates.values())
+    best_numpy = max(v for k, v in rates.items() if k.startswith("NumPy"))
+    rate = step_flops(FULL_BATCH) / (m / 1e3) / 1e9
+    figures += [
+        Figure("step", "machine sgemm throughput (best of the above)", best, "GF/s"),
+        Figure("step", "manual step throughput (its matrix products' flops / step time)", rate, "GF/s",
+               reference=f"machine sgemm {best:.0f} GF/s", ratio=rate / best, target=">= 0.85"),
+        Figure("step", "manual step throughput, against NumPy's own sgemm (OpenBLAS)", rate, "GF/s",
+               reference=f"NumPy sgemm {best_numpy:.0f} GF/s", ratio=rate / best_numpy),
+        Figure("step", "torch step throughput, for comparison", step_flops(FULL_BATCH) / (t / 1e3) / 1e9, "GF/s",
+               reference=f"machine sgemm {best:.0f} GF/s", ratio=step_flops(FULL_BATCH) / (t / 1e3) / 1e9 / best),
+    ]
+    return figures
+
+
+# --- the lockstep step: pair of steps, comparison and record ------------------------------------
+
+class _LockstepWorkload:
+    """A Lockstep (as run() builds it, recording to a temporary steps.csv) and, beside it,
+    a separate manual side and torch side stepping alone on the same batches."""
+
+    def __init__(self, config: Config, data: Dataset, out: Path):
+        self.lockstep = Lockstep(config, data)
+        self.lockstep.recorder = Recorder(out)
+        self.manual, self.ref = _sides(config, seed=1)
+        self.manual2, _ = _sides(config, seed=2)
+        rng = np.random.default_rng(0)
+        self.batches = [(data.train.x[i], data.train.y[i]) for i in _batches(len(data.train.y), config.batch_size, rng)]
+        self.turn = {"lockstep": 0, "manual": 0, "torch": 0, "two manual": 0}
+
+    def _batch(self, who: str):
+        i = self.turn[who]
+        self.turn[who] = i + 1
+        return self.batches[i % len(self.batches)]
+
+    def step(self) -> dict:
+        seconds = self.lockstep.tracker.seconds
+        before = dict(seconds)
+        x, y = self._batch("lockstep")
+        self.lockstep.train_step(1, x, y)
+        return {part: seconds[part] - before[part] for part in seconds} | {
+            "pair": seconds["manual"] + seconds["torch"] - before["manual"] - before["torch"]}
+
+    def manual_alone(self) -> None:
+        self.manual.step(*self._batch("manual"))
+
+    def torch_alone(self) -> None:
+        self.ref.step(*self._batch("torch"))
+
+    def two_manual(self) -> None:
+        """Control: two manual sides in turn share the caches as manual and torch do in lockstep."""
+        x, y = self._batch("two manual")
+        self.manual.step(x, y)
+        self.manual2.step(x, y)
+
+    def close(self) -> None:
+        self.lockstep.recorder.close()
+
+
+def lockstep_step(label: str, config: Config, data: Dataset, scale: float, reps: int,
+                  compare_target: str, pair_target: str, control: bool = False) -> list[Figure]:
+    """The harness's lockstep step (Lockstep.train_step, recording to a temporary steps.csv)
+    in turn with each side stepping alone. ``control`` adds two manual sides stepping in
+    turn: what sharing the caches costs when no second thread pool is involved."""
+    with tempfile.TemporaryDirectory() as tmp, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        w = _LockstepWorkload(config, data, Path(tmp))
+        work = {"lockstep": w.step, "manual alone": w.manual_alone, "torch alone": w.torch_alone}
+        if control:
+            work["two manual"] = w.two_manual
+        s = interleaved(work, blocks=max(3, round(8 * scale)), reps=reps)
+        w.close()
+    lock, m, t = s["lockstep"], s["manual alone"], s["torch alone"]
+    note = _noise_note(lock, m, t)
+    alone = m.median + t.median
+    pair, pair_spread = _ms(lock, "pair")
+    compare, compare_spread = _ms(lock, "compare")
+    wall = lock.median * 1e3
+    figures = [
+        Figure("lockstep", f"lockstep pair (manual + torch inside the lockstep step), {label}", pair, "ms",
+               pair_spread, reference=f"manual alone + torch alone {alone * 1e3:.2f} ms",
+               ratio=pair / (alone * 1e3), target=pair_target, note=note),
+        Figure("lockstep", f"compare + record, {label}", compare, "ms", compare_spread,
+               reference=f"lockstep step {wall:.2f} ms", ratio=compare / wall, target=compare_target, note=note),
+    ]
+    if control:
+        two, two_spread = _ms(s["two manual"])
+        figures.insert(1, Figure("lockstep", f"control: two manual sides in turn, {label}", two, "ms", two_spread,
+                                 reference=f"2 x manual alone {2 * m.median * 1e3:.2f} ms",
+                                 ratio=two / (2 * m.median * 1e3), note=_noise_note(s["two manual"], m)))
+    return figures
+
+
+# --- the assignment preset --------------------------------------------------------------------
+
+def preset(epochs: int | None, block_epochs: int = 10) -> list[Figure]:
+    """The assignment preset (full batch, evaluations of both sides on every split each epoch)
+    three ways, advanced block by block in turn: in lockstep, the manual side alone, torch alone."""
+    config = Config(**load_preset("assignment"))
+    epochs = epochs or config.epochs
+    data = load_data("builtin").astype(np.dtype(config.dtype))
+    x, y = data.train.x, data.train.y
+    seconds = {"lockstep": 0.0, "manual alone": 0.0, "torch alone": 0.0}
+    load = LoadProbe()
+    with tempfile.TemporaryDirectory() as tmp, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        lock = Lockstep(config, data)
+        lock.recorder = Recorder(Path(tmp))
+        manual, ref = _sides(config, seed=config.seed)
+
+        def alone(side):
+            def epoch(e):
+                side.step(x, y)
+                for split in data.splits().values():
+                    side.evaluate(split.x, split.y)
+            return epoch
+
+        def lockstep_epoch(e):
+            lock.train_step(e, x, y)
+            lock.evaluate(e)
+
+        trainings = {"lockstep": lockstep_epoch, "manual alone": alone(manual), "torch alone": alone(ref)}
+        t0 = time.perf_counter()
+        lock.evaluate(0)
+        seconds["lockstep"] += time.perf_counter() - t0
+        for side in (manual, ref):   # the standalone trainings evaluate before training too
+            t0 = time.perf_counter()
+            for split in data.splits().values():
+                side.evaluate(split.x, split.y)
+            seconds["manual alone" if side is manual else "torch alone"] += time.perf_counter() - t0
+        load.start()
+        for start in range(1, epochs + 1, block_epochs):
+            for name, epoch in trainings.items():
+                t0 = time.perf_counter()
+                for e in range(start, min(start + block_epochs, epochs + 1)):
+                    epoch(e)
+                seconds[name] += time.perf_counter() - t0
+        other = load.stop()
+        lock.recorder.close()
+        passed = lock.tracker.first_failure is None
+    alone_total = seconds["manual alone"] + seconds["torch alone"]
+    note = f"{epochs} epochs; lockstep checks {'passed' if passed else 'FAILED'}"
+    if other > 0.05:
+        note += f"; other processes {other:.2f} cores"
+    return [
+        Figure("preset", "assignment preset: manual alone", seconds["manual alone"] * 1e3, "ms"),
+        Figure("preset", "assignment preset: torch alone", seconds["torch alone"] * 1e3, "ms"),
+        Figure("preset", "assignment preset: lockstep (both evaluations every epoch)", seconds["lockstep"] * 1e3,
+               "ms", reference=f"manual alone + torch alone {alone_total:.1f} s",
+               ratio=seconds["lockstep"] / alone_total, target="<= 1.1", note=note),
+    ]
+
+
+_PEAK_RSS_RUNNER = """
+import sys
+from comparisons.cli import main
+code = main(sys.argv[1:])
+with open("/proc/self/status") as f:
+    print(next(line for line in f if line.startswith("VmHWM")).strip(), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def preset_peak_rss(epochs: int | None) -> list[Figure]:
+    """Peak resident memory of `lockstep run --preset assignment` in a process of its own,
+    as the process reports it (VmHWM: the getrusage figure of a child would include the
+    pages it shared with this big process before its exec)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        args = ["run", "--preset", "assignment", "--quiet", "--out", str(Path(tmp) / "run")]
+        if epochs:
+            args += ["--epochs", str(epochs)]
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-c", _PEAK_RSS_RUNNER, *args], capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+    lines = proc.stderr.strip().splitlines()
+    hwm = [line for line in lines if line.startswith("VmHWM")]
+    rss_mb = int(hwm[-1].split()[1]) / 1024 if hwm else math.nan     # kB
+    error = "; ".join(line for line in lines if not line.startswith("VmHWM"))
+    note = f"{epochs or 200} epochs, wall {wall:.1f} s, exit {proc.returncode}" + (f": {error}" if error else "")
+    return [Figure("preset", "assignment preset: peak RSS of `lockstep run --preset assignment`", rss_mb, "MB",
+                   reference="1 GB", ratio=rss_mb / 1024, target="<= 1.0", note=note)]
+
+
+# --- idle spinning of the thread pools --------------------------------------------------------
+
+def idle_spin() -> list[Figure]:
+    """CPU time the process burns in the 0.2 s after one NumPy / one torch matmul: the
+    workers' busy-wait that would take a core from the other library (comparisons/threads.py)."""
+    a = np.random.default_rng(0).random((500, 500), dtype=np.float32)
+    ta = torch.from_numpy(a)
+    figures = []
+    for name, call in (("NumPy (OpenBLAS)", lambda: a @ a), ("torch (OpenMP)", lambda: ta @ ta)):
+        burnt = []
+        for _ in range(10):
+            call()
+            c0 = time.process_time()
+            time.sleep(0.2)
+            burnt.append(time.process_time() - c0)
+        value = float(np.median(burnt)) * 1e3
+        figures.append(Figure("threads", f"CPU burnt by idle {name} workers in the 0.2 s after a matmul",
+                              value, "ms", reference="2 ms", ratio=value / 2.0, target="<= 1",
+                              note=f"{_env('OPENBLAS_THREAD_TIMEOUT') if 'NumPy' in name else _env('GOMP_SPINCOUNT')}"))
+    return figures
+
+
+def _env(name: str) -> str:
+    return f"{name}={os.environ.get(name, '(unset)')}"
