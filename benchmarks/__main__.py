@@ -5,7 +5,8 @@
 Prints the machine, then one row per figure: the measured value (median, with
 its interquartile range), the reference it is divided by (measured in the same
 run, in alternating blocks), the ratio, the target and pass/fail. Groups:
-threads, step (with both libraries' sgemm rates), lockstep, float64, preset.
+threads, step (with both libraries' sgemm rates), lockstep, float64, fd
+(finite-difference spot checks, no target), preset.
 --quick shortens every measurement and the preset to 20 epochs (a smoke run);
 the full run takes ~7 minutes on 2 cores. Exit status 1 if a target is missed.
 """
@@ -21,7 +22,7 @@ from benchmarks.machine import describe
 from comparisons.config import Config
 from comparisons.data import load_data
 
-GROUPS = ("threads", "step", "lockstep", "float64", "preset")
+GROUPS = ("threads", "step", "lockstep", "float64", "fd", "preset")
 
 
 def measure(groups, quick: bool) -> list[cases.Figure]:
@@ -48,6 +49,8 @@ def measure(groups, quick: bool) -> list[cases.Figure]:
                                    compare_target="", pair_target="", control=True))
     if "float64" in groups:
         report(cases.step_vs_torch("float64", scale))
+    if "fd" in groups:
+        report(cases.fd_spot_check(scale))
     if "preset" in groups:
         epochs = 20 if quick else None
         report(cases.preset(epochs))

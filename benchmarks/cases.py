@@ -313,6 +313,40 @@ def preset_peak_rss(epochs: int | None) -> list[Figure]:
                    reference="1 GB", ratio=rss_mb / 1024, target="<= 1.0", note=note)]
 
 
+# --- finite-difference spot checks ------------------------------------------------------------
+
+def fd_spot_check(scale: float) -> list[Figure]:
+    """comparisons.fd_check at full batch: 2 coordinates of each of the 4 parameters after a
+    manual step's backward, against the naive check (two forward passes per coordinate)."""
+    from comparisons.fd_check import spot_check
+    data = _data(FULL_BATCH, "float32")
+    x, y = data.train.x, data.train.y
+    manual, _ = _sides(Config(batch_size=0))
+    model, loss_fn = manual.model, manual.loss_fn
+    loss_fn.forward(model.forward(x), y)
+    grads = model.backward(loss_fn.backward())
+    twin = type(model)({k: v.copy() for k, v in model.params.items()})   # for the naive forwards
+    coords = 8
+
+    def naive():
+        for _ in range(coords):
+            for _sign in (1, -1):
+                loss_fn.forward(twin.forward(x), y)
+
+    s = interleaved({"incremental": lambda: spot_check(model, loss_fn, grads, y, n=2),
+                     "naive": naive, "manual step": lambda: manual.step(x, y)},
+                    blocks=max(3, round(5 * scale)), reps=2)
+    inc, inc_spread = _ms(s["incremental"])
+    naive_ms, naive_spread = _ms(s["naive"])
+    step = s["manual step"].median * 1e3
+    return [
+        Figure("fd", f"FD spot check, {coords} coordinates, incremental (comparisons/fd_check.py)", inc, "ms",
+               inc_spread, reference=f"manual step {step:.1f} ms", ratio=inc / step),
+        Figure("fd", f"FD spot check, {coords} coordinates, naive (2 forward passes each)", naive_ms, "ms",
+               naive_spread, reference=f"manual step {step:.1f} ms", ratio=naive_ms / step),
+    ]
+
+
 # --- idle spinning of the thread pools --------------------------------------------------------
 
 def idle_spin() -> list[Figure]:
