@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test bench clean
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml setup.py comparisons/_walk.c constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
 	touch $(STAMP)
@@ -21,4 +21,4 @@ bench: $(STAMP)  ## every performance target, measured on this machine (~6 min; 
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) runs build comparisons/_walk.*.so

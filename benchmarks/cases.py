@@ -21,6 +21,7 @@ import torch
 
 from benchmarks.plain import PlainStep
 from benchmarks.timing import LoadProbe, Samples, interleaved
+from comparisons import fastwalk
 from comparisons.config import Config
 from comparisons.data import Dataset, load_data, synthetic
 from comparisons.lockstep import Lockstep, _batches
@@ -175,6 +176,14 @@ class _LockstepWorkload:
         return {part: seconds[part] - before[part] for part in seconds} | {
             "pair": seconds["manual"] + seconds["torch"] - before["manual"] - before["torch"]}
 
+    def step_numpy_walk(self) -> dict:
+        """The same lockstep step with the compiled walk of comparisons/_walk.c switched off."""
+        kept, fastwalk._FUNCTIONS = fastwalk._FUNCTIONS, {}
+        try:
+            return self.step()
+        finally:
+            fastwalk._FUNCTIONS = kept
+
     def manual_alone(self) -> None:
         self.manual.step(*self._batch("manual"))
 
@@ -195,12 +204,15 @@ def lockstep_step(label: str, config: Config, data: Dataset, scale: float, reps:
                   compare_target: str, pair_target: str, control: bool = False) -> list[Figure]:
     """The harness's lockstep step (Lockstep.train_step, recording to a temporary steps.csv)
     in turn with each side stepping alone. ``control`` adds two manual sides stepping in
-    turn: what sharing the caches costs when no second thread pool is involved."""
+    turn (what sharing the caches costs when no second thread pool is involved) and the
+    lockstep step with the NumPy walk instead of the compiled one (what the kernel buys)."""
     with tempfile.TemporaryDirectory() as tmp, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         w = _LockstepWorkload(config, data, Path(tmp))
         work = {"lockstep": w.step, "manual alone": w.manual_alone, "torch alone": w.torch_alone}
         if control:
             work["two manual"] = w.two_manual
+            if fastwalk.AVAILABLE:
+                work["lockstep, NumPy walk"] = w.step_numpy_walk
         s = interleaved(work, blocks=max(3, round(8 * scale)), reps=reps)
         w.close()
     lock, m, t = s["lockstep"], s["manual alone"], s["torch alone"]
@@ -216,6 +228,14 @@ def lockstep_step(label: str, config: Config, data: Dataset, scale: float, reps:
         Figure("lockstep", f"compare + record, {label}", compare, "ms", compare_spread,
                reference=f"lockstep step {wall:.2f} ms", ratio=compare / wall, target=compare_target, note=note),
     ]
+    if not fastwalk.AVAILABLE:
+        figures[1].note = "the compiled walk is not built: NumPy walk" + (f"; {note}" if note else "")
+    if "lockstep, NumPy walk" in s:
+        plain = s["lockstep, NumPy walk"]
+        compare_np, spread_np = _ms(plain, "compare")
+        figures.append(Figure("lockstep", f"compare + record with the NumPy walk, {label}", compare_np, "ms",
+                              spread_np, reference=f"its lockstep step {plain.median * 1e3:.2f} ms",
+                              ratio=compare_np / (plain.median * 1e3), note=_noise_note(plain)))
     if control:
         two, two_spread = _ms(s["two manual"])
         figures.insert(1, Figure("lockstep", f"control: two manual sides in turn, {label}", two, "ms", two_spread,

@@ -8,6 +8,7 @@ import re
 import numpy as np
 import torch
 
+from comparisons import fastwalk
 from comparisons.threads import SETTINGS, _loaded_openblas
 
 
@@ -61,4 +62,6 @@ def describe() -> dict:
         "torch": f"{torch.__version__}, {_torch_blas()}",
         "python": platform.python_version(),
         "thread settings": ", ".join(f"{k}={os.environ.get(k, '(unset)')}" for k in SETTINGS),
+        "comparison walk": ("compiled (comparisons/_walk.c)" if fastwalk.AVAILABLE
+                            else "NumPy (comparisons/_walk.c not built or LOCKSTEP_NUMPY_WALK set)"),
     }

@@ -9,7 +9,7 @@ Gated metric per quantity (``Row.metric``):
 A row passes when its gated metric <= tolerance.
 """
 import math
-from dataclasses import dataclass, fields
+from typing import NamedTuple
 
 import numpy as np
 
@@ -19,8 +19,9 @@ GATED_METRIC = {"loss": "rel", "accuracy": "abs", "disagreements": "count",
                 "grad": "rel_l2", "param": "rel_l2", "momentum": "rel_l2"}
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):
+    """One comparison: its fields are the columns of steps.csv. A named tuple rather than
+    a frozen dataclass: 15 of them are made per step, at 0.4 us each instead of 6 us."""
     step: int            # optimizer steps taken so far (0 = before training)
     epoch: int           # 1-based epoch of the step; for evaluations, epochs completed
     phase: str           # step (one training step's batch) | train | valid | test (epoch-end evaluation)
@@ -43,7 +44,7 @@ class Row:
         return self.abs_diff if self.metric in ("abs", "count") else self.rel_diff
 
 
-COLUMNS = [f.name for f in fields(Row)]
+COLUMNS = list(Row._fields)
 
 
 def where(step: int, epoch: int, phase: str) -> str:

@@ -52,7 +52,7 @@ class Recorder:
             self._file.flush()
 
     def add(self, rows) -> None:
-        self.rows.extend(tuple(r.__dict__.values()) for r in rows)
+        self.rows.extend(rows)
         if self.out is not None and time.perf_counter() - self._last > FLUSH_SECONDS:
             self.flush()
 

@@ -42,8 +42,7 @@ def in_parts(fn, n: int, elements_per_item: int = 1) -> list:
 
     The caller's NumPy floating-point error state (np.errstate) applies in the workers.
     """
-    workers = cores()
-    if workers == 1 or n < 2 or n * elements_per_item < MIN_ELEMENTS:
+    if n < 2 or n * elements_per_item < MIN_ELEMENTS or (workers := cores()) == 1:
         return [fn(0, n)]
     workers = min(workers, n)
     errstate = np.geterr()

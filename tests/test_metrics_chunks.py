@@ -1,22 +1,40 @@
-"""tensor_diff walks big tensors in chunks and per-core shares: the answers must not
-depend on where the cuts fall (forced here to many small chunks over 3 threads)."""
+"""tensor_diff walks big tensors in per-core shares, with the compiled walk
+(comparisons/_walk.c, in blocks of 512) or the NumPy walk (in chunks): the answers
+must not depend on the walk or on where the cuts fall (forced here to many small
+chunks over 3 threads)."""
 import math
+import os
+import shutil
+import sys
 
 import numpy as np
 import pytest
 
 import manual.rows
-from comparisons import metrics
+from comparisons import fastwalk, metrics
+
+WALKS = ["compiled", "numpy"]
 
 
-@pytest.fixture(params=["as-shipped", "small-chunks-3-threads"])
+@pytest.fixture(params=[(walk, cut) for walk in WALKS for cut in ("as-shipped", "small-chunks-3-threads")],
+                ids=lambda p: "-".join(p))
 def cuts(request, monkeypatch):
-    if request.param != "as-shipped":
+    walk, cut = request.param
+    if walk == "compiled" and not fastwalk.AVAILABLE:
+        pytest.skip("the compiled walk was not built (no C compiler at install): NumPy walk only")
+    if walk == "numpy":
+        monkeypatch.setattr(fastwalk, "_FUNCTIONS", {})
+    if cut != "as-shipped":
         monkeypatch.setattr(metrics, "CHUNK", 7)
         monkeypatch.setattr(metrics, "_buffers", type(metrics._buffers)())
         monkeypatch.setattr(manual.rows, "MIN_ELEMENTS", 0)
         monkeypatch.setattr(manual.rows, "cores", lambda: 3)
     return request.param
+
+
+def big(cuts) -> int:
+    """Elements enough for shares and many blocks: as shipped, shares start at 2**18."""
+    return 300_000 if cuts[1] == "as-shipped" else 3_000
 
 
 def reference(m, r, scale=1.0):
@@ -59,11 +77,52 @@ def test_the_first_nan_is_the_greatest_difference(cuts):
     assert math.isnan(d.max_abs_diff) and d.argmax == (30,) and math.isnan(d.rel_l2)
 
 
-def test_a_big_float32_tensor_keeps_its_precision():
+def test_a_big_float32_tensor_keeps_its_precision(cuts):
     """784,000 elements (two shares of three chunks): rel_l2 of 1e-6 to ~1e-4 relative."""
     rng = np.random.default_rng(0)
-    r = rng.standard_normal((1000, 784)).astype(np.float32)
+    r = rng.standard_normal((1000 if cuts[1] == "as-shipped" else 10, 784)).astype(np.float32)
     m = r + (1e-6 * rng.standard_normal(r.shape)).astype(np.float32)
     got, want = metrics.tensor_diff(m, r), reference(m, r)
     assert got.rel_l2 == pytest.approx(want["rel_l2"], rel=1e-4)
     assert got.argmax == want["argmax"] and got.max_abs_diff == pytest.approx(want["max_abs_diff"], rel=1e-6)
+
+
+def test_ties_across_blocks_and_shares_keep_the_first_occurrence(cuts):
+    """Equal |d| in different 512-element blocks of the compiled walk and in both shares."""
+    n = big(cuts)
+    r = np.zeros(n, np.float32)
+    m = r.copy()
+    m[[100, 700, 1600, n // 2 + 1, n - 1]] = [-2.0, 2.0, -2.0, 2.0, -2.0]
+    d = metrics.tensor_diff(m, r)
+    assert (d.max_abs_diff, d.argmax) == (2.0, (100,))
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan], ids=["inf", "-inf", "nan"])
+def test_non_finite_values_in_a_big_tensor(cuts, bad):
+    """The compiled walk hands non-finite input to the NumPy walk: a NaN is the greatest
+    difference wherever it is; an Inf is, unless a NaN comes first."""
+    n = big(cuts)
+    r = np.ones(n, np.float32)
+    m = r.copy()
+    m[5] = 1e30
+    m[2 * n // 3] = bad
+    d = metrics.tensor_diff(m, r)
+    assert d.argmax == (2 * n // 3,) and not math.isfinite(d.max_abs_diff) and not math.isfinite(d.rel_l2)
+
+
+def test_float32_squares_that_overflow_are_redone_in_float64(cuts):
+    n = big(cuts)
+    r = np.zeros(n, np.float32)
+    m = r.copy()
+    m[[10, n - 7]] = [3e20, -4e20]         # squares overflow float32 (max ~3.4e38)
+    d = metrics.tensor_diff(m, r + 1)
+    assert d.rel_l2 == pytest.approx(5e20 / math.sqrt(n), rel=1e-6) and d.argmax == (n - 7,)
+
+
+@pytest.mark.skipif(sys.platform != "linux" or not shutil.which("cc"), reason="no C compiler here to build the walk")
+def test_the_compiled_walk_was_built_where_a_compiler_is():
+    """setup.py builds it as optional: an install with a compiler that silently fell back
+    to the NumPy walk would lose the comparison's speed without a word."""
+    if os.environ.get("LOCKSTEP_NUMPY_WALK", "") not in ("", "0"):
+        pytest.skip("LOCKSTEP_NUMPY_WALK is set: the NumPy walk was asked for")
+    assert fastwalk.AVAILABLE, "comparisons/_walk.c was not built: reinstall (pip install -e .) and read its output"
