@@ -22,7 +22,7 @@ from benchmarks.machine import describe
 from comparisons.config import Config
 from comparisons.data import load_data
 
-GROUPS = ("threads", "step", "lockstep", "float64", "fd", "preset")
+GROUPS = ("threads", "step", "spin", "lockstep", "float64", "fd", "preset")
 
 
 def measure(groups, quick: bool) -> list[cases.Figure]:
@@ -38,6 +38,8 @@ def measure(groups, quick: bool) -> list[cases.Figure]:
         report(cases.idle_spin())
     if "step" in groups:
         report(cases.step_vs_torch("float32", scale))
+    if "spin" in groups:
+        report(cases.spin_and_step_ratio(scale))
     if "lockstep" in groups:
         report(cases.lockstep_step(f"full batch N={cases.FULL_BATCH}", Config(batch_size=0),
                                    cases._data(cases.FULL_BATCH, "float32"), scale, reps=3,
