@@ -7,7 +7,6 @@ lockstep step is the harness's own Lockstep.train_step.
 """
 import comparisons  # noqa: F401  -- first: thread settings before NumPy and torch load
 
-import json
 import math
 import os
 import subprocess
@@ -29,6 +28,7 @@ from comparisons.lockstep import Lockstep, _batches
 from comparisons.presets import load_preset
 from comparisons.record import Recorder
 from comparisons.shared_init import make_sides
+from comparisons.threads import restart_openblas_workers
 
 SIZES = (784, 1000, 10)
 FULL_BATCH = 10_000
@@ -151,61 +151,60 @@ def step_vs_torch(dtype: str, scale: float) -> list[Figure]:
 
 # --- where issue 6's "manual step 0.76x torch" comes from -------------------------------------
 
-DEFAULT_SPIN = {"OPENBLAS_THREAD_TIMEOUT": "28", "GOMP_SPINCOUNT": "300000"}   # the libraries' own defaults
+OPENBLAS_DEFAULT_TIMEOUT = "28"     # OpenBLAS's own default: workers spin 2^28 cycles (~0.1 s) after a call
 
 
-def steps_in_turn(scale: float) -> dict:
-    """Full-batch float32 manual and torch steps, in turn (manual then torch, as in lockstep)
-    and each alone, in alternating blocks: medians in ms."""
-    data = _data(FULL_BATCH, "float32")
-    x, y = data.train.x, data.train.y
-    manual, ref = _sides(Config(batch_size=0))
-
-    def in_turn() -> dict:
-        t0 = time.perf_counter()
-        manual.step(x, y)
-        t1 = time.perf_counter()
-        ref.step(x, y)
-        return {"manual": t1 - t0, "torch": time.perf_counter() - t1}
-
-    s = interleaved({"in turn": in_turn, "manual": lambda: manual.step(x, y), "torch": lambda: ref.step(x, y)},
-                    blocks=max(3, round(5 * scale)), reps=2)
-    return {"manual in turn": s["in turn"].median_of("manual") * 1e3, "torch in turn": s["in turn"].median_of("torch") * 1e3,
-            "manual alone": s["manual"].median * 1e3, "torch alone": s["torch"].median * 1e3}
-
-
-_IN_TURN_RUNNER = """
-import json, sys
-from benchmarks import cases
-print(json.dumps(cases.steps_in_turn(float(sys.argv[1]))))
-"""
+def _use_openblas_timeout(value: str) -> None:
+    """Switch the loaded OpenBLAS's idle timeout (it re-reads its environment, restarts its workers)."""
+    if os.environ.get("OPENBLAS_THREAD_TIMEOUT") != value:
+        os.environ["OPENBLAS_THREAD_TIMEOUT"] = value
+        if not restart_openblas_workers():
+            raise RuntimeError("the loaded OpenBLAS cannot re-read its settings")
 
 
 def spin_and_step_ratio(scale: float) -> list[Figure]:
-    """The manual/torch step ratio with the tool's thread settings and, in a process of its
-    own, with the libraries' default busy-wait: there the OpenBLAS workers left spinning by
-    the manual step slow the torch step that follows it, which flatters the ratio."""
-    ours = steps_in_turn(scale)
-    env = os.environ | DEFAULT_SPIN
-    proc = subprocess.run([sys.executable, "-c", _IN_TURN_RUNNER, str(scale)], capture_output=True, text=True,
-                          env=env, cwd=Path(__file__).resolve().parent.parent)
-    spin = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else None
-    settings = ", ".join(f"{k}={v}" for k, v in DEFAULT_SPIN.items())
-    figures = [Figure("spin", "manual step / torch step, in turn, the tool's thread settings", ours["manual in turn"], "ms",
-                      reference=f"torch step in turn {ours['torch in turn']:.1f} ms",
-                      ratio=ours["manual in turn"] / ours["torch in turn"])]
-    if spin is None:
-        figures[0].note = f"the default-spin process failed: {proc.stderr.strip().splitlines()[-1:]}"
-        return figures
-    figures += [
-        Figure("spin", f"manual step / torch step, in turn, default spin ({settings})", spin["manual in turn"], "ms",
-               reference=f"torch step in turn {spin['torch in turn']:.1f} ms",
-               ratio=spin["manual in turn"] / spin["torch in turn"]),
-        Figure("spin", "torch step right after a manual step, default spin", spin["torch in turn"], "ms",
-               reference=f"torch step alone {spin['torch alone']:.1f} ms", ratio=spin["torch in turn"] / spin["torch alone"]),
-        Figure("spin", "torch step right after a manual step, the tool's thread settings", ours["torch in turn"], "ms",
-               reference=f"torch step alone {ours['torch alone']:.1f} ms", ratio=ours["torch in turn"] / ours["torch alone"]),
-    ]
+    """Full-batch float32 manual and torch steps in turn (manual then torch, as in lockstep)
+    with the tool's OPENBLAS_THREAD_TIMEOUT=1 and with OpenBLAS's default, in alternating
+    blocks of one process, beside the torch step alone. With the default, the OpenBLAS
+    workers the manual step leaves spinning slow the torch step that follows it, which
+    flatters the manual/torch ratio. (torch's own GOMP_SPINCOUNT stays as the tool sets
+    it: libgomp reads it once, at load.)"""
+    data = _data(FULL_BATCH, "float32")
+    x, y = data.train.x, data.train.y
+    manual, ref = _sides(Config(batch_size=0))
+    ours = os.environ["OPENBLAS_THREAD_TIMEOUT"]
+
+    def in_turn(timeout: str):
+        def step() -> dict:
+            _use_openblas_timeout(timeout)      # switches on a block's first call, which is not kept
+            t0 = time.perf_counter()
+            manual.step(x, y)
+            t1 = time.perf_counter()
+            ref.step(x, y)
+            return {"manual": t1 - t0, "torch": time.perf_counter() - t1}
+        return step
+
+    def torch_alone() -> None:
+        _use_openblas_timeout(ours)
+        ref.step(x, y)
+
+    try:
+        s = interleaved({"ours": in_turn(ours), "default": in_turn(OPENBLAS_DEFAULT_TIMEOUT), "torch": torch_alone},
+                        blocks=max(3, round(6 * scale)), reps=2)
+    finally:
+        _use_openblas_timeout(ours)
+    alone, spread = _ms(s["torch"])
+    note = _noise_note(*s.values())
+    figures = [Figure("spin", "torch step alone, full batch N=10000", alone, "ms", spread, note=note)]
+    for key, label in (("ours", f"OPENBLAS_THREAD_TIMEOUT={ours} (the tool's)"),
+                       ("default", f"OPENBLAS_THREAD_TIMEOUT={OPENBLAS_DEFAULT_TIMEOUT} (OpenBLAS's default)")):
+        (m, m_spread), (t, t_spread) = _ms(s[key], "manual"), _ms(s[key], "torch")
+        figures += [
+            Figure("spin", f"torch step right after a manual step, {label}", t, "ms", t_spread,
+                   reference=f"torch step alone {alone:.1f} ms", ratio=t / alone),
+            Figure("spin", f"manual step / torch step, in turn, {label}", m, "ms", m_spread,
+                   reference=f"torch step in turn {t:.1f} ms", ratio=m / t),
+        ]
     return figures
 
 
