@@ -219,9 +219,10 @@ class _LockstepWorkload:
         self.lockstep.recorder = Recorder(out)
         self.manual, self.ref = _sides(config, seed=1)
         self.manual2, _ = _sides(config, seed=2)
+        self.manual3, self.ref3 = _sides(config, seed=3)
         rng = np.random.default_rng(0)
         self.batches = [(data.train.x[i], data.train.y[i]) for i in _batches(len(data.train.y), config.batch_size, rng)]
-        self.turn = {"lockstep": 0, "manual": 0, "torch": 0, "two manual": 0}
+        self.turn = {"lockstep": 0, "manual": 0, "torch": 0, "two manual": 0, "in turn": 0}
 
     def _batch(self, who: str):
         i = self.turn[who]
@@ -256,6 +257,16 @@ class _LockstepWorkload:
         self.manual.step(x, y)
         self.manual2.step(x, y)
 
+    def in_turn(self) -> dict:
+        """Control: a manual and a torch side stepping in turn outside the harness (no
+        comparison, record or snapshot): what alternating the two models costs by itself."""
+        x, y = self._batch("in turn")
+        t0 = time.perf_counter()
+        self.manual3.step(x, y)
+        t1 = time.perf_counter()
+        self.ref3.step(x, y)
+        return {"pair": time.perf_counter() - t0, "manual": t1 - t0, "torch": time.perf_counter() - t1}
+
     def close(self) -> None:
         self.lockstep.recorder.close()
 
@@ -263,14 +274,17 @@ class _LockstepWorkload:
 def lockstep_step(label: str, config: Config, data: Dataset, scale: float, reps: int,
                   compare_target: str, pair_target: str, control: bool = False) -> list[Figure]:
     """The harness's lockstep step (Lockstep.train_step, recording to a temporary steps.csv)
-    in turn with each side stepping alone. ``control`` adds two manual sides stepping in
-    turn (what sharing the caches costs when no second thread pool is involved) and the
+    in turn with each side stepping alone. ``control`` adds a manual and a torch side in
+    turn outside the harness (what alternating the two models costs with no comparison,
+    record or snapshot), two manual sides stepping in turn (what sharing the caches costs
+    when no second thread pool is involved) and the
     lockstep step with the NumPy walk instead of the compiled one (what the kernel buys)."""
     with tempfile.TemporaryDirectory() as tmp, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         w = _LockstepWorkload(config, data, Path(tmp))
         work = {"lockstep": w.step, "manual alone": w.manual_alone, "torch alone": w.torch_alone}
         if control:
             work["two manual"] = w.two_manual
+            work["in turn"] = w.in_turn
             if fastwalk.AVAILABLE:
                 work["lockstep, NumPy walk"] = w.step_numpy_walk
         s = interleaved(work, blocks=max(3, round(8 * scale)), reps=reps)
@@ -297,6 +311,10 @@ def lockstep_step(label: str, config: Config, data: Dataset, scale: float, reps:
                               spread_np, reference=f"its lockstep step {plain.median * 1e3:.2f} ms",
                               ratio=compare_np / (plain.median * 1e3), note=_noise_note(plain)))
     if control:
+        pair_in_turn, in_turn_spread = _ms(s["in turn"], "pair")
+        figures.insert(1, Figure("lockstep", f"control: manual then torch in turn outside the harness, {label}",
+                                 pair_in_turn, "ms", in_turn_spread, reference=f"manual alone + torch alone {alone * 1e3:.2f} ms",
+                                 ratio=pair_in_turn / (alone * 1e3), note=_noise_note(s["in turn"], m, t)))
         two, two_spread = _ms(s["two manual"])
         figures.insert(1, Figure("lockstep", f"control: two manual sides in turn, {label}", two, "ms", two_spread,
                                  reference=f"2 x manual alone {2 * m.median * 1e3:.2f} ms",
