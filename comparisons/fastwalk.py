@@ -12,6 +12,7 @@ measure or debug the NumPy walk); metrics.py then uses its NumPy walk.
 """
 import ctypes
 import importlib.util
+import math
 import os
 
 import numpy as np
@@ -28,15 +29,14 @@ def _load() -> dict:
         return {}
     try:
         lib = ctypes.CDLL(spec.origin)
-    except OSError:
+        functions = {dtype: getattr(lib, name) for dtype, (name, _) in _KINDS.items()}
+    except (OSError, AttributeError):     # unloadable, or a stale build without these functions
         return {}
-    functions = {}
-    for dtype, (name, scalar) in _KINDS.items():
-        fn = getattr(lib, name)
+    for dtype, (_, scalar) in _KINDS.items():
+        fn = functions[dtype]
         fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, scalar, ctypes.c_void_p,
                        ctypes.POINTER(ctypes.c_size_t)]
         fn.restype = None
-        functions[dtype] = fn
     return functions
 
 
@@ -47,15 +47,23 @@ AVAILABLE = bool(_FUNCTIONS)
 def usable(m: np.ndarray, r: np.ndarray, dtype: np.dtype) -> bool:
     """The walk applies to flat, contiguous m and r of one dtype, when d is computed in that dtype."""
     return (dtype in _FUNCTIONS and m.dtype == dtype and r.dtype == dtype
-            and m.flags.c_contiguous and r.flags.c_contiguous)
+            and m.flags.c_contiguous and r.flags.c_contiguous and m.flags.aligned and r.flags.aligned)
+
+
+NOT_FOUND = 2 ** (8 * ctypes.sizeof(ctypes.c_size_t)) - 1     # _walk.c's (size_t)-1
 
 
 def walk(m: np.ndarray, r: np.ndarray, r_scale: float, dtype, lo: int, hi: int) -> tuple:
-    """Over flat m[lo:hi], r[lo:hi]: (<d,d>, <d,r_scale r>, <r_scale r, r_scale r>, max |d|, its flat index)."""
+    """Over flat m[lo:hi], r[lo:hi]: (<d,d>, <d,r_scale r>, <r_scale r, r_scale r>, max |d|, its flat index).
+
+    max |d| is NaN when the index could not be found again (never seen): the caller
+    then redoes the walk with NumPy, as it does for non-finite input."""
     out = np.empty(4)
     at = ctypes.c_size_t()
     step = m.itemsize
     _FUNCTIONS[dtype](m.ctypes.data + lo * step, r.ctypes.data + lo * step, hi - lo, r_scale,
                       out.ctypes.data, ctypes.byref(at))
     dd, dr, rr, max_abs = out.tolist()
+    if at.value == NOT_FOUND:
+        return dd, dr, rr, math.nan, lo
     return dd, r_scale * dr, r_scale ** 2 * rr, max_abs, lo + at.value

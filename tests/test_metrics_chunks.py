@@ -126,3 +126,30 @@ def test_the_compiled_walk_was_built_where_a_compiler_is():
     if os.environ.get("LOCKSTEP_NUMPY_WALK", "") not in ("", "0"):
         pytest.skip("LOCKSTEP_NUMPY_WALK is set: the NumPy walk was asked for")
     assert fastwalk.AVAILABLE, "comparisons/_walk.c was not built: reinstall (pip install -e .) and read its output"
+    import comparisons._walk       # also an importable (empty) extension module, as its name says
+    assert "ctypes" in comparisons._walk.__doc__
+
+
+@pytest.mark.skipif(not fastwalk.AVAILABLE, reason="the compiled walk was not built: nothing to compare")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("scale", [1.0, 0.01, 3.0], ids=["s1", "s0.01", "s3"])
+def test_the_compiled_walk_agrees_with_the_numpy_walk_on_any_range(dtype, scale):
+    """Sums to rounding, the greatest |d| and its index exactly, over ranges that start and
+    end anywhere (as shares do), with ties planted inside and across 512-element blocks."""
+    rng = np.random.default_rng(7)
+    dt = np.dtype(dtype)
+    for case in range(60):
+        n = int(rng.integers(0, 3000))
+        r = rng.standard_normal(n).astype(dtype)
+        m = (r * dtype(scale) + 1e-3 * rng.standard_normal(n)).astype(dtype)
+        if n > 10:
+            at = rng.choice(n, size=3, replace=False)
+            m[at] = r[at] * dtype(scale) + dtype(5.0)      # the same |d| three times
+        lo = int(rng.integers(0, n + 1))
+        hi = int(rng.integers(lo, n + 1))
+        got = fastwalk.walk(m, r, scale, dt, lo, hi)
+        want = metrics._walk(m, r, scale, dt, lo, hi)
+        assert got[3:] == want[3:], (case, n, lo, hi)
+        (dd, dr, rr), (dd0, dr0, rr0) = got[:3], want[:3]
+        assert (dd, rr) == pytest.approx((dd0, rr0), rel=1e-5, abs=1e-12), (case, n, lo, hi)
+        assert abs(dr - dr0) <= 1e-5 * math.sqrt(dd0 * rr0) + 1e-12, (case, n, lo, hi)   # <d,r> may cancel
