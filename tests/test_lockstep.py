@@ -5,10 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import manual
 from comparisons import Config, run
 from comparisons.checks import COLUMNS
 from comparisons.shared_init import make_sides
+from tiny_runs import BreaksAtCall, ForgetsOneOverN
 
 SMALL = dict(hidden=(32,), epochs=2, batch_size=100, lr=0.05)
 N_PARAMS = 4            # hidden.weight, hidden.bias, output.weight, output.bias
@@ -88,12 +88,6 @@ def test_sync_copies_the_manual_state_into_torch(tiny_data, dtype):
         np.testing.assert_allclose(t.velocity()[name], m.velocity()[name], rtol=4 * np.finfo(dtype).eps)
 
 
-class ForgetsOneOverN(manual.SoftmaxCrossEntropy):
-    """A realistic derivation slip: dL/dlogits = p - y, the 1/N of the mean dropped."""
-    def backward(self):
-        return super().backward() * len(self.labels)
-
-
 @pytest.mark.parametrize("mode", ["free", "synced"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_wrong_backward_fails_naming_the_parameter(tiny_data, dtype, mode):
@@ -112,37 +106,16 @@ def test_fail_fast_stops_at_the_first_failure(tiny_data):
     assert result.frame["step"].max() == 1 and result.status == "failed"
 
 
-class NaNAtStep3(manual.SoftmaxCrossEntropy):
-    calls = 0
-
-    def forward(self, logits, labels):
-        NaNAtStep3.calls += 1
-        loss = super().forward(logits, labels)
-        return float("nan") if NaNAtStep3.calls == 3 else loss
-
-
 def test_nan_mid_run_names_step_quantity_and_side(tiny_data, tmp_path):
-    NaNAtStep3.calls = 0
-    result = run(Config(**SMALL), tiny_data, out=tmp_path, manual_loss=NaNAtStep3())
+    result = run(Config(**SMALL), tiny_data, out=tmp_path, manual_loss=BreaksAtCall(3, "nan"))
     assert result.status == "failed"
     assert result.first_failure["message"] == "step 3 > loss: non-finite on the manual side"
     assert json.loads((tmp_path / "summary.json").read_text())["first_failure"]["step"] == 3
     assert pd.read_csv(tmp_path / "steps.csv")["step"].max() == 3
 
 
-class InterruptAtStep4(manual.SoftmaxCrossEntropy):
-    calls = 0
-
-    def forward(self, logits, labels):
-        InterruptAtStep4.calls += 1
-        if InterruptAtStep4.calls == 4:
-            raise KeyboardInterrupt
-        return super().forward(logits, labels)
-
-
 def test_interrupted_run_leaves_a_valid_record(tiny_data, tmp_path):
-    InterruptAtStep4.calls = 0
-    result = run(Config(**SMALL), tiny_data, out=tmp_path, manual_loss=InterruptAtStep4())
+    result = run(Config(**SMALL), tiny_data, out=tmp_path, manual_loss=BreaksAtCall(4, "interrupt"))
     assert result.status == "interrupted"
     df = pd.read_csv(tmp_path / "steps.csv")
     assert list(df.columns) == COLUMNS and df["step"].max() == 3
@@ -167,7 +140,6 @@ def test_no_false_alarm_across_seeds(tiny_data, seed, dtype, mode):
 
 def test_a_nan_after_an_earlier_failure_is_still_reported_as_the_stop(tiny_data, tmp_path):
     """The first failure stays the first failure; the NaN that ended the run is named too."""
-    NaNAtStep3.calls = 0
-    result = run(Config(**SMALL, tol=(("loss", 0.0),)), tiny_data, out=tmp_path, manual_loss=NaNAtStep3())
+    result = run(Config(**SMALL, tol=(("loss", 0.0),)), tiny_data, out=tmp_path, manual_loss=BreaksAtCall(3, "nan"))
     assert result.first_failure["step"] < 3 and "non-finite" not in result.first_failure["message"]
     assert result.summary["stopped"] == "step 3 > loss: non-finite on the manual side"

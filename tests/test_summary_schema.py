@@ -5,11 +5,10 @@ from importlib import resources
 from pathlib import Path
 
 import jsonschema
-import manual
 import pytest
 
 from comparisons import rundir, summary
-from tiny_runs import ForgetsOneOverN, make_run
+from tiny_runs import BreaksAtCall, ForgetsOneOverN, make_run
 
 BASELINES = sorted((Path(__file__).parents[1] / "baselines").glob("*/summary.json"))
 
@@ -21,33 +20,13 @@ def validator():
     return jsonschema.Draft202012Validator(schema)
 
 
-class NaNAtStep2(manual.SoftmaxCrossEntropy):
-    calls = 0
-
-    def forward(self, logits, labels):
-        NaNAtStep2.calls += 1
-        loss = super().forward(logits, labels)
-        return float("nan") if NaNAtStep2.calls == 2 else loss
-
-
-class InterruptAtStep2(manual.SoftmaxCrossEntropy):
-    calls = 0
-
-    def forward(self, logits, labels):
-        InterruptAtStep2.calls += 1
-        if InterruptAtStep2.calls == 2:
-            raise KeyboardInterrupt
-        return super().forward(logits, labels)
-
-
 @pytest.fixture(scope="module")
 def summaries(tmp_path_factory):
     root = tmp_path_factory.mktemp("schema")
-    NaNAtStep2.calls = InterruptAtStep2.calls = 0
     results = {"passed": make_run(root / "passed"),
                "failed": make_run(root / "failed", manual_loss=ForgetsOneOverN()),
-               "nonfinite": make_run(root / "nonfinite", manual_loss=NaNAtStep2()),
-               "interrupted": make_run(root / "interrupted", manual_loss=InterruptAtStep2())}
+               "nonfinite": make_run(root / "nonfinite", manual_loss=BreaksAtCall(2, "nan")),
+               "interrupted": make_run(root / "interrupted", manual_loss=BreaksAtCall(2, "interrupt"))}
     return {name: json.loads((r.out / "summary.json").read_text()) for name, r in results.items()}
 
 

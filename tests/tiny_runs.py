@@ -19,6 +19,21 @@ class ForgetsOneOverN(manual.SoftmaxCrossEntropy):
         return super().backward() * len(self.labels)
 
 
+class BreaksAtCall(manual.SoftmaxCrossEntropy):
+    """The manual loss until its ``at``-th forward (the ``at``-th step): there it returns NaN
+    (``what="nan"``) or raises KeyboardInterrupt, as Ctrl-C would (``what="interrupt"``)."""
+    def __init__(self, at: int, what: str):
+        super().__init__()
+        self.at, self.what, self.calls = at, what, 0
+
+    def forward(self, logits, labels):
+        self.calls += 1
+        if self.calls == self.at and self.what == "interrupt":
+            raise KeyboardInterrupt
+        loss = super().forward(logits, labels)
+        return float("nan") if self.calls == self.at else loss
+
+
 def make_run(out, manual_loss=None, **fields):
     """A RunResult written to ``out``; ``fields`` override SMALL and Config's defaults."""
     return run(Config(**{**SMALL, **fields}), tiny_data(), out=out, manual_loss=manual_loss)
