@@ -151,6 +151,15 @@ def step_vs_torch(dtype: str, scale: float) -> list[Figure]:
 
 # --- where issue 6's "manual step 0.76x torch" comes from -------------------------------------
 
+def _steps_in_turn(manual, ref, x, y) -> dict:
+    """A manual step then a torch step on one batch, as lockstep runs them: their seconds."""
+    t0 = time.perf_counter()
+    manual.step(x, y)
+    t1 = time.perf_counter()
+    ref.step(x, y)
+    return {"manual": t1 - t0, "torch": time.perf_counter() - t1}
+
+
 OPENBLAS_DEFAULT_TIMEOUT = "28"     # OpenBLAS's own default: workers spin 2^28 cycles (~0.1 s) after a call
 
 
@@ -177,11 +186,7 @@ def spin_and_step_ratio(scale: float) -> list[Figure]:
     def in_turn(timeout: str):
         def step() -> dict:
             _use_openblas_timeout(timeout)      # switches on a block's first call, which is not kept
-            t0 = time.perf_counter()
-            manual.step(x, y)
-            t1 = time.perf_counter()
-            ref.step(x, y)
-            return {"manual": t1 - t0, "torch": time.perf_counter() - t1}
+            return _steps_in_turn(manual, ref, x, y)
         return step
 
     def torch_alone() -> None:
@@ -260,12 +265,8 @@ class _LockstepWorkload:
     def in_turn(self) -> dict:
         """Control: a manual and a torch side stepping in turn outside the harness (no
         comparison, record or snapshot): what alternating the two models costs by itself."""
-        x, y = self._batch("in turn")
-        t0 = time.perf_counter()
-        self.manual3.step(x, y)
-        t1 = time.perf_counter()
-        self.ref3.step(x, y)
-        return {"pair": time.perf_counter() - t0, "manual": t1 - t0, "torch": time.perf_counter() - t1}
+        parts = _steps_in_turn(self.manual3, self.ref3, *self._batch("in turn"))
+        return parts | {"pair": parts["manual"] + parts["torch"]}
 
     def close(self) -> None:
         self.lockstep.recorder.close()
