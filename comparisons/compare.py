@@ -17,6 +17,7 @@ import pandas as pd
 
 from comparisons.compare_thresholds import CONFIG_FIELDS_LISTED, DEFAULT, Thresholds
 from comparisons.errors import InputError
+from comparisons.report_tables import percent_of_allowance
 from comparisons.rundir import RunDir
 
 AGREEMENT_QUANTITIES = ("loss", "grad", "param", "momentum")
@@ -127,10 +128,6 @@ def worst_by_kind(run: RunDir) -> dict[tuple[str, str], tuple[float, float, bool
     return out
 
 
-def _pct(share: float) -> str:
-    return "over" if math.isinf(share) else f"{share:.0f}x" if share >= 10 else f"{100 * share:.2g}%"
-
-
 def _agreement(base: RunDir, cur: RunDir, t: Thresholds) -> list[Check]:
     b, c = worst_by_kind(base), worst_by_kind(cur)
     checks = []
@@ -143,8 +140,8 @@ def _agreement(base: RunDir, cur: RunDir, t: Thresholds) -> list[Check]:
                 continue    # recorded but never gated (float32 free grad/momentum drift): no allowance to judge by
             floor = t.single_step_floor if kind == "single" else t.drift_floor
             worse = math.isnan(cv) or (cs > floor and cv > t.agreement_factor * bv)
-            checks.append(Check("agreement", f"{quantity} ({label})", f"{bv:.1e} ({_pct(bs)} of allowed)",
-                                f"{cv:.1e} ({_pct(cs)} of allowed)",
+            checks.append(Check("agreement", f"{quantity} ({label})", f"{bv:.1e} ({percent_of_allowance(bs)} of allowed)",
+                                f"{cv:.1e} ({percent_of_allowance(cs)} of allowed)",
                                 f"> {t.agreement_factor:g}x baseline and > {100 * floor:g}% of allowed", worse))
     return checks
 

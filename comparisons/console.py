@@ -1,4 +1,7 @@
 """The table a run prints at its end: both sides' final metrics, worst differences, verdict."""
+from comparisons.record import STEPS, SUMMARY
+from comparisons.report_tables import format_value, place
+
 
 def print_outcome(result) -> None:
     """``result``: a comparisons.lockstep.RunResult."""
@@ -8,15 +11,10 @@ def print_outcome(result) -> None:
         m, t = sides["manual"], sides["torch"]
         lines.append(f"{split:<8}{m['loss']:>13.6f}{t['loss']:>13.6f}{m['accuracy']:>12.4f}{t['accuracy']:>11.4f}")
     lines += ["", f"{'quantity':<15}{'worst':>10}{'allowed':>10}  metric   where"]
-    for quantity, w in s["worst"].items():
-        place = f"step {w['step']}" if w["phase"] == "step" else f"{w['phase']} after step {w['step']}"
-        if w["name"]:
-            place += f" > {w['name']}"
-        if w["metric"] == "count":    # disagreements: samples, out of how many
-            value, allowed = f"{w['value']:.0f}/{w['samples']:.0f}", f"{w['tolerance']:.0f}"
-        else:
-            value, allowed = f"{w['value']:.1e}", f"{w['tolerance']:.1e}"
-        lines.append(f"{quantity:<15}{value:>10}{allowed:>10}  {w['metric']:<8} {place}")
+    for quantity, w in s["worst"].items():   # disagreements (metric "count"): samples, out of how many
+        value = format_value(w["value"], w["metric"], w["samples"])
+        allowed = format_value(w["tolerance"], w["metric"])
+        lines.append(f"{quantity:<15}{value:>10}{allowed:>10}  {w['metric']:<8} {place(w)}")
     sec = s["seconds"]
     lines += ["", f"time: manual {sec['manual']:.1f} s, torch {sec['torch']:.1f} s, "
                   f"compare+record {sec['compare']:.1f} s over {s['steps']} steps"]
@@ -30,5 +28,5 @@ def print_outcome(result) -> None:
         from comparisons.diagnosis import diagnosis_text
         lines.append(diagnosis_text(s["diagnosis"]))
     if result.out is not None:
-        lines.append(f"record: {result.out / 'steps.csv'}  {result.out / 'summary.json'}")
+        lines.append(f"record: {result.out / STEPS}  {result.out / SUMMARY}")
     print("\n".join(lines))

@@ -119,7 +119,7 @@ def _curves(run, quantity: str):
                for p in phases]
     handles += [Line2D([], [], color="k", linestyle=style, label=label) for label, _, style in SIDE_STYLES]
     handles += [failure] if failure is not None else []
-    ax.legend(handles=handles, fontsize=7, framealpha=0.8, ncol=2)
+    _legend(ax, handles=handles, ncol=2)
     label = "loss" + (" (training batches: per sample)" if per_sample else "")
     ax.set_ylabel(label if quantity == "loss" else "accuracy")
     title = f"{quantity.capitalize()}: manual (solid) and torch (dashed)"
@@ -188,8 +188,8 @@ def _disagreements(run):
         share = 100 * group["rel_diff"].to_numpy(dtype=float)
         allowed = 100 * (group["tolerance"] / group["reference"]).to_numpy(dtype=float)
         if batches:
-            x, share = _thin(group["step"].to_numpy(), share, "max")
-            allowed = _thin(group["step"].to_numpy(), allowed, "max")[1]
+            allowed = _thin(x, allowed, "max")[1]
+            x, share = _thin(x, share, "max")
         color = PHASE_COLORS.get(phase)
         ax.plot(x, share, color=color, linewidth=0.8 if batches else 1.4,
                 marker=None if batches else "o", markersize=2.5,

@@ -22,12 +22,13 @@ def _failure_message(summary: dict, out: Path | None, report: Path | None, repor
     if summary.get("status") == "interrupted":
         lines.append(f"The run was interrupted after step {summary.get('steps')}.")
     lines.append(failure.get("message") or f"status {summary.get('status')}")
+    from comparisons.record import STEPS, SUMMARY
     from comparisons.report_tables import diagnosis
     found = diagnosis(summary)
     if found:
         lines += ["", "Diagnosis:"] + [f"  {line}" for line in found]
     if out is not None:
-        lines += ["", f"Run directory: {out}", f"  record: {out / 'steps.csv'}", f"  summary: {out / 'summary.json'}"]
+        lines += ["", f"Run directory: {out}", f"  record: {out / STEPS}", f"  summary: {out / SUMMARY}"]
         if report is not None:
             lines.append(f"  report: {report}")
         elif report_error:

@@ -71,10 +71,12 @@ def share(value, tolerance) -> str:
         return "-"
     if math.isinf(tolerance):
         return "not gated"
-    if tolerance == 0:
-        return "0%" if value == 0 else "over"
-    used = value / tolerance
-    return f"{used:.0f}x" if used >= 10 else f"{100 * used:.2g}%"
+    return percent_of_allowance(value / tolerance if tolerance else (math.inf if value else 0.0))
+
+
+def percent_of_allowance(used: float) -> str:
+    """``used`` (value / tolerance) as text: 40%, 12x, or over (nothing was allowed)."""
+    return "over" if math.isinf(used) else f"{used:.0f}x" if used >= 10 else f"{100 * used:.2g}%"
 
 
 def overview(summary: dict) -> Table:
