@@ -16,9 +16,9 @@ import torch
 import manual
 from comparisons.byo import ByoSide, load_class
 from comparisons.config import Config
-from comparisons.diagnosis import describe, describe_softmax, factors
+from comparisons.diagnosis import describe, describe_softmax, factors, rel
 from comparisons.errors import InputError
-from comparisons.torch_numpy import TorchNumpy
+from comparisons.torch_numpy import numpy_as_torch
 
 AUTOGRAD_TOL = 1e-8   # a correct formula agrees with autograd to ~1e-15 in float64 (measured: examples/ student)
 FD_TOL = 1e-5         # central differences, h = 1e-6: measured 1e-9..1e-7 for correct formulas away from kinks
@@ -62,24 +62,23 @@ def _autograd(side: ByoSide, x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarr
     """Gradients of the class's own forward by torch autograd, in torch layout; "dlogits" too
     when the class exposes its logits. Raises RuntimeError naming why it is unavailable."""
     net = side.net
-    module = sys.modules[type(net).__module__]
     live = net.parameters()
     if live is not net.parameters():
         raise RuntimeError("parameters() builds a new dict on each call, so leaf tensors cannot be put in")
-    saved, saved_np = dict(live), getattr(module, "np", None)
+    saved = dict(live)
     try:
         for k, v in saved.items():
             live[k] = torch.tensor(v, requires_grad=True)
-        module.np = TorchNumpy()
-        xs, ys = side._inputs(x, y)
-        loss, _ = net.forward(torch.as_tensor(xs), torch.as_tensor(ys))
-        if not (isinstance(loss, torch.Tensor) and loss.requires_grad):
-            raise RuntimeError("the loss forward() returns does not depend on the arrays parameters() returns "
-                               "(converted to a float, or computed from other copies)")
-        logits = net.intermediates().get("logits") if callable(getattr(net, "intermediates", None)) else None
-        if isinstance(logits, torch.Tensor):
-            logits.retain_grad()
-        loss.backward()
+        with numpy_as_torch(sys.modules[type(net).__module__]):
+            xs, ys = side._inputs(x, y)
+            loss, _ = net.forward(torch.as_tensor(xs), torch.as_tensor(ys))
+            if not (isinstance(loss, torch.Tensor) and loss.requires_grad):
+                raise RuntimeError("the loss forward() returns does not depend on the arrays parameters() returns "
+                                   "(converted to a float, or computed from other copies)")
+            logits = net.intermediates().get("logits") if callable(getattr(net, "intermediates", None)) else None
+            if isinstance(logits, torch.Tensor):
+                logits.retain_grad()
+            loss.backward()
         grads = {k: live[k].grad.numpy() for k in saved}
         out = {name: np.array(view) for name, view in side._adapt(grads, "autograd").items()}
         if isinstance(logits, torch.Tensor):
@@ -91,7 +90,6 @@ def _autograd(side: ByoSide, x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarr
     except Exception as e:    # noqa: BLE001 - the code is the user's: any failure means "unavailable"
         raise RuntimeError(f"{type(e).__name__}: {e}") from None
     finally:
-        module.np = saved_np
         live.update(saved)
 
 
@@ -113,9 +111,8 @@ def _central(side: ByoSide, name: str, x, y, rng) -> tuple[np.ndarray, np.ndarra
 
 
 def _rel(m, r) -> float:
-    m, r = np.ravel(m), np.ravel(r)
-    den = np.linalg.norm(r)
-    return float(np.linalg.norm(m - r) / den) if den > 0 else (0.0 if not np.any(m) else math.inf)
+    """||m - r|| / ||r|| of the flattened arrays (diagnosis.rel: 0 if both are zero, inf if only r is)."""
+    return rel(np.ravel(m), np.ravel(r))
 
 
 def audit(spec: str, seed: int = 0) -> tuple[list[AuditRow], list[str]]:
@@ -140,8 +137,9 @@ def audit(spec: str, seed: int = 0) -> tuple[list[AuditRow], list[str]]:
             if not np.all(np.isfinite(value)):
                 raise InputError(f"{cls.__name__}.backward() returned non-finite values for {key} "
                                  f"on finite inputs (case '{case}')")
-        if "dlogits" in side.intermediates():
-            hand = {"dlogits": np.array(side.intermediates()["dlogits"]), **hand}
+        after_backward = side.intermediates()      # some classes set dlogits in backward()
+        if "dlogits" in after_backward:
+            hand = {"dlogits": np.array(after_backward["dlogits"]), **hand}
         if "probs" in inter:
             note = describe_softmax(inter["probs"], inter.get("logits", scores))
             if note:
@@ -168,14 +166,9 @@ def audit(spec: str, seed: int = 0) -> tuple[list[AuditRow], list[str]]:
 
 def _claim(fn, hand_row, inter, cls):
     """(hand Jacobian blocks, autograd Jacobian blocks) of ``fn`` at the case's logits, row by row."""
-    module = sys.modules[cls.__module__]
-    saved = module.np
     logits = torch.tensor(inter["logits"])
-    try:
-        module.np = TorchNumpy()
+    with numpy_as_torch(sys.modules[cls.__module__]):
         jac = torch.autograd.functional.jacobian(fn, logits).numpy()      # (N, K, N, K)
-    finally:
-        module.np = saved
     n = logits.shape[0]
     probs = inter["probs"]
     return (np.stack([hand_row(probs[i]) for i in range(n)]), np.stack([jac[i, :, i, :] for i in range(n)]))

@@ -34,7 +34,7 @@ import numpy as np
 
 import manual
 from comparisons.config import Config
-from comparisons.sides import copy_state
+from comparisons.sides import copy_state, restore_state
 from comparisons.errors import InputError
 
 LAYOUTS = {"weight_layout": ("out_in", "in_out"), "bias_shape": ("flat", "row", "column"),
@@ -231,13 +231,22 @@ class ByoSide:
 
     def step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         loss, scores = self._forward(x, y)
+        self._step(self._backward())
+        return loss, scores
+
+    def _backward(self):
+        """The class's backward; ``self.grads`` gets copies in torch's layout (a step may edit
+        its gradients in place). Returns the gradients as the class gave them."""
         user_grads = self._call("backward")
-        self.grads = {k: np.array(v) for k, v in self._adapt(user_grads, "backward()").items()}   # copies: a
-        if self.own_step:                                             # step may edit its gradients in place
+        self.grads = {k: np.array(v) for k, v in self._adapt(user_grads, "backward()").items()}
+        return user_grads
+
+    def _step(self, user_grads) -> None:
+        """The class's own step with its own gradients, or the assignment's optimizer."""
+        if self.own_step:
             self._call("step", user_grads)
         else:
             self.opt.step(self.grads)
-        return loss, scores
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         """(loss as a mean over the samples, scores): the class's loss follows the run's reduction,
@@ -249,12 +258,7 @@ class ByoSide:
         return copy_state(self.params, self.velocity(), into)
 
     def restore(self, snap: dict) -> None:
-        for name, view in self.params.items():
-            np.copyto(view, snap["params"][name])
-        velocity = self.velocity()
-        if velocity is not None and snap["velocity"] is not None:
-            for name, view in velocity.items():
-                np.copyto(view, snap["velocity"][name])
+        restore_state(self.params, self.velocity(), snap)
 
     def replay(self, x: np.ndarray, y: np.ndarray) -> dict:
         """``step``, keeping what the class exposes (see ManualSide.replay)."""
@@ -266,15 +270,11 @@ class ByoSide:
         if "probs" not in inter:
             looks_like_probs = np.all(scores >= 0) and np.allclose(scores.sum(axis=1), 1, atol=1e-3)
             inter["probs"] = scores if looks_like_probs else _softmax(scores.astype(np.float64))
-        user_grads = self._call("backward")
-        grads = {k: np.array(v, copy=True) for k, v in self._adapt(user_grads, "backward()").items()}
+        user_grads = self._backward()
         after_backward = self.intermediates()
         inter = {**{k: np.array(v, copy=True) for k, v in after_backward.items()}, **inter}
-        self.grads = self._adapt(user_grads, "backward()")
-        if self.own_step:
-            self._call("step", user_grads)
-        else:
-            self.opt.step(self.grads)
+        grads = self.grads          # copies, which neither step below edits
+        self._step(user_grads)
         after = self.snapshot()
         return {"loss": loss, "scores": scores, "inter": inter, "grads": grads,
                 "params_after": after["params"], "velocity_after": after["velocity"]}

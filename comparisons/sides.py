@@ -44,10 +44,7 @@ class ManualSide:
         return copy_state(self.params, self.velocity(), into)
 
     def restore(self, snap: dict) -> None:
-        for name, value in snap["params"].items():
-            np.copyto(self.params[name], value)
-        for name, value in snap["velocity"].items():
-            np.copyto(self.velocity()[name], value)
+        restore_state(self.params, self.velocity(), snap)
 
     def replay(self, x: np.ndarray, y: np.ndarray) -> dict:
         """``step``, keeping every intermediate (for diagnosis): loss, scores, inter
@@ -84,6 +81,15 @@ def copy_state(params: dict, velocity: dict | None, into: dict | None = None) ->
     into = into or {}
     return {"params": copy(params, into.get("params")),
             "velocity": None if velocity is None else copy(velocity, into.get("velocity"))}
+
+
+def restore_state(params: dict, velocity: dict | None, snap: dict) -> None:
+    """Copy a copy_state snapshot back into the live arrays (velocities when both have them)."""
+    for name, live in params.items():
+        np.copyto(live, snap["params"][name])
+    if velocity is not None and snap["velocity"] is not None:
+        for name, live in velocity.items():
+            np.copyto(live, snap["velocity"][name])
 
 
 class TorchSide:

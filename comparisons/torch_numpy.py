@@ -4,6 +4,8 @@
 bound to this object, so torch autograd differentiates exactly that code
 (quirks included). A call outside this subset raises, and the audit says so.
 """
+from contextlib import contextmanager
+
 import torch
 
 
@@ -49,3 +51,21 @@ class TorchNumpy:
 
     def __getattr__(self, name):
         raise AttributeError(f"np.{name} is not available under autograd (comparisons/torch_numpy.py)")
+
+
+_ABSENT = object()
+
+
+@contextmanager
+def numpy_as_torch(module):
+    """Within the block, ``module.np`` is a TorchNumpy: the module's NumPy code runs on torch
+    tensors (and autograd follows it). ``module.np`` is put back as it was, even if absent."""
+    saved = module.__dict__.get("np", _ABSENT)
+    module.np = TorchNumpy()
+    try:
+        yield
+    finally:
+        if saved is _ABSENT:
+            del module.np
+        else:
+            module.np = saved
