@@ -20,7 +20,7 @@ def make_sides(sizes: tuple[int, ...], config: Config, rng: np.random.Generator,
     if config.manual == "builtin":
         m = ManualSide(params, config, loss=loss)
     else:
-        m = ByoSide(load_class(config.manual), sizes, config, init={k: v.copy() for k, v in params.items()})
+        m = ByoSide(load_class(config.manual), sizes, config, init=params)   # copied into its own arrays
         if probe is not None:
             m.probe(*probe)
     t = TorchSide(params, sizes, config)

@@ -5,8 +5,8 @@ which changes a bit of any result (tests/test_bitwise.py):
 - a caller (``MLP``) may pass ``out=`` arrays it keeps between steps, so a
   full-batch step does not allocate, page-fault and zero fresh 40 MB arrays;
   writing into ``out`` runs the same NumPy/BLAS routine on the same operands;
-- the big element-wise passes (bias add, ReLU and its backward mask) run on
-  row slices over all cores (manual/rows.py).
+- the big element-wise passes (the hidden layers' bias add fused with ReLU,
+  ReLU's backward mask) run on row slices over all cores (manual/rows.py).
 """
 import numpy as np
 
@@ -39,11 +39,7 @@ class Linear:
         """
         self.x = x
         z = np.matmul(x, self.weight.T, out=out)  # BLAS gemm with a transpose flag: no copy of W
-        if not add_bias:
-            return z
-        if z.ndim == 2:
-            by_rows(lambda rows: np.add(z[rows], self.bias, out=z[rows]), *z.shape)
-        else:
+        if add_bias:
             z += self.bias
         return z
 
