@@ -34,7 +34,7 @@ import numpy as np
 
 import manual
 from comparisons.config import Config
-from comparisons.sides import copy_state, restore_state
+from comparisons.sides import StateCopies
 from comparisons.errors import InputError
 
 LAYOUTS = {"weight_layout": ("out_in", "in_out"), "bias_shape": ("flat", "row", "column"),
@@ -93,7 +93,7 @@ def load_class(spec: str):
     return cls
 
 
-class ByoSide:
+class ByoSide(StateCopies):
     """A user's network seen as a manual side: torch names, (out, in) weights, (n,) biases,
     samples as rows, integer labels. ``params``/``grads``/``velocity()`` are views."""
 
@@ -253,12 +253,6 @@ class ByoSide:
         so a summed loss is divided by N to compare with torch's evaluation."""
         loss, scores = self._forward(x, y)
         return (loss / len(x) if self.reduction == "sum" else loss), scores
-
-    def snapshot(self, into: dict | None = None) -> dict:
-        return copy_state(self.params, self.velocity(), into)
-
-    def restore(self, snap: dict) -> None:
-        restore_state(self.params, self.velocity(), snap)
 
     def replay(self, x: np.ndarray, y: np.ndarray) -> dict:
         """``step``, keeping what the class exposes (see ManualSide.replay)."""

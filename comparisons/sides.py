@@ -13,7 +13,33 @@ import torch_ref
 from comparisons.config import Config
 
 
-class ManualSide:
+class StateCopies:
+    """snapshot / restore for a manual side that exposes ``params`` and ``velocity()``
+    (None when it keeps its optimizer state to itself): the state a step starts from."""
+
+    def snapshot(self, into: dict | None = None) -> dict:
+        """{"params": copies, "velocity": copies or None}, reusing ``into``'s arrays when given."""
+        def copy(arrays, buffers):
+            if buffers is None:
+                return {k: np.array(v, copy=True, order="C") for k, v in arrays.items()}
+            for k, v in arrays.items():
+                np.copyto(buffers[k], v)
+            return buffers
+        into, velocity = into or {}, self.velocity()
+        return {"params": copy(self.params, into.get("params")),
+                "velocity": None if velocity is None else copy(velocity, into.get("velocity"))}
+
+    def restore(self, snap: dict) -> None:
+        """Copy a snapshot back into the live arrays (velocities when both have them)."""
+        for name, live in self.params.items():
+            np.copyto(live, snap["params"][name])
+        velocity = self.velocity()
+        if velocity is not None and snap["velocity"] is not None:
+            for name, live in velocity.items():
+                np.copyto(live, snap["velocity"][name])
+
+
+class ManualSide(StateCopies):
     name = "manual"
 
     def __init__(self, params: dict[str, np.ndarray], config: Config, loss=None):
@@ -39,13 +65,6 @@ class ManualSide:
     def velocity(self) -> dict[str, np.ndarray]:
         return self.opt.velocity
 
-    def snapshot(self, into: dict | None = None) -> dict:
-        """Parameters and velocities copied (into ``into``'s buffers when given): a step to replay."""
-        return copy_state(self.params, self.velocity(), into)
-
-    def restore(self, snap: dict) -> None:
-        restore_state(self.params, self.velocity(), snap)
-
     def replay(self, x: np.ndarray, y: np.ndarray) -> dict:
         """``step``, keeping every intermediate (for diagnosis): loss, scores, inter
         ("<layer>.in/.pre/.act", "logits", "probs", "dlogits"), grads, params_after, velocity_after."""
@@ -68,28 +87,6 @@ class ManualSide:
         after = self.snapshot()
         return {"loss": loss, "scores": inter["logits"], "inter": inter, "grads": grads,
                 "params_after": after["params"], "velocity_after": after["velocity"]}
-
-
-def copy_state(params: dict, velocity: dict | None, into: dict | None = None) -> dict:
-    """{"params": copies, "velocity": copies or None}, reusing ``into``'s arrays when given."""
-    def copy(arrays, buffers):
-        if buffers is None:
-            return {k: np.array(v, copy=True, order="C") for k, v in arrays.items()}
-        for k, v in arrays.items():
-            np.copyto(buffers[k], v)
-        return buffers
-    into = into or {}
-    return {"params": copy(params, into.get("params")),
-            "velocity": None if velocity is None else copy(velocity, into.get("velocity"))}
-
-
-def restore_state(params: dict, velocity: dict | None, snap: dict) -> None:
-    """Copy a copy_state snapshot back into the live arrays (velocities when both have them)."""
-    for name, live in params.items():
-        np.copyto(live, snap["params"][name])
-    if velocity is not None and snap["velocity"] is not None:
-        for name, live in velocity.items():
-            np.copyto(live, snap["velocity"][name])
 
 
 class TorchSide:
