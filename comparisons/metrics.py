@@ -1,7 +1,9 @@
 """How far apart two tensors or two scalars are.
 
-Tensor metrics come from three BLAS dot products on the difference d = m - r
-(<d,d>, <d,r>, <r,r>) in the tensors' own dtype: no float64 copy of either.
+Tensor metrics come from three sums over the difference d = m - r (<d,d>,
+<d,r>, <r,r>), taken in the tensors' own dtype (the compiled walk adds its
+block sums in double; the NumPy walk uses BLAS dot products): no float64 copy
+of either tensor.
 Cosine and scale are then derived from d, which keeps them exact to ~1e-7
 even when m and r agree to the last bits (computing <m,r> / (|m||r|) directly
 in float32 would report 0.9999 for tensors that agree to 1e-7).
