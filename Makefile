@@ -6,10 +6,10 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test bench clean
 
-$(STAMP): pyproject.toml setup.py comparisons/_walk.c constraints.txt
+$(STAMP): pyproject.toml setup.py comparisons/check/_walk.c constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
-	@$(BIN)/python -c "from comparisons import fastwalk; fastwalk.AVAILABLE or print('warning: comparisons/_walk.c was not built (no C compiler?): the comparison uses its slower NumPy walk')"
+	@$(BIN)/python -c "from comparisons.check import fastwalk; fastwalk.AVAILABLE or print('warning: comparisons/check/_walk.c was not built (no C compiler?): the comparison uses its slower NumPy walk')"
 	touch $(STAMP)
 
 run: $(STAMP)  ## train both sides on the built-in data, write runs/demo/

@@ -1,7 +1,7 @@
-"""The one compiled part: comparisons/_walk.c, the comparison's one-pass walk.
+"""The one compiled part: comparisons/check/_walk.c, the comparison's one-pass walk.
 
 optional=True: where it cannot be built (no C compiler), the install goes on
-and comparisons/metrics.py uses its NumPy walk (same results to rounding,
+and comparisons/check/metrics.py uses its NumPy walk (same results to rounding,
 ~1.5x the comparison's cost). Everything else about the package is in
 pyproject.toml.
 """
@@ -25,5 +25,5 @@ class BuildExt(build_ext):
         super().build_extensions()
 
 
-setup(ext_modules=[Extension("comparisons._walk", ["comparisons/_walk.c"], optional=True)],
+setup(ext_modules=[Extension("comparisons.check._walk", ["comparisons/check/_walk.c"], optional=True)],
       cmdclass={"build_ext": BuildExt})

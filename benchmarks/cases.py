@@ -21,13 +21,14 @@ import torch
 
 from benchmarks.plain import PlainStep
 from benchmarks.timing import LoadProbe, Samples, interleaved
-from comparisons import fastwalk
+from comparisons.check import fastwalk
 from comparisons.config import Config
-from comparisons.data import Dataset, load_data, synthetic
+from comparisons.data import Dataset, load_data
+from comparisons.data.builtin import synthetic
 from comparisons.lockstep import Lockstep, _batches
-from comparisons.presets import load_preset
-from comparisons.record import Recorder
-from comparisons.shared_init import make_sides
+from comparisons.data.presets import load_preset
+from comparisons.record.recorder import Recorder
+from comparisons.sides.shared_init import make_sides
 from comparisons.threads import restart_openblas_workers
 
 SIZES = (784, 1000, 10)
@@ -243,7 +244,7 @@ class _LockstepWorkload:
             "pair": seconds["manual"] + seconds["torch"] - before["manual"] - before["torch"]}
 
     def step_numpy_walk(self) -> dict:
-        """The same lockstep step with the compiled walk of comparisons/_walk.c switched off."""
+        """The same lockstep step with the compiled walk of comparisons/check/_walk.c switched off."""
         kept, fastwalk._FUNCTIONS = fastwalk._FUNCTIONS, {}
         try:
             return self.step()
@@ -384,7 +385,7 @@ def preset(epochs: int | None, block_epochs: int = 10) -> list[Figure]:
 
 _PEAK_RSS_RUNNER = """
 import sys
-from comparisons.cli import main
+from comparisons.cli.main import main
 code = main(sys.argv[1:])
 with open("/proc/self/status") as f:
     print(next(line for line in f if line.startswith("VmHWM")).strip(), file=sys.stderr)
@@ -415,9 +416,9 @@ def preset_peak_rss(epochs: int | None) -> list[Figure]:
 # --- finite-difference spot checks ------------------------------------------------------------
 
 def fd_spot_check(scale: float) -> list[Figure]:
-    """comparisons.fd_check at full batch: 2 coordinates of each of the 4 parameters after a
+    """comparisons.explain.fd_check at full batch: 2 coordinates of each of the 4 parameters after a
     manual step's backward, against the naive check (two forward passes per coordinate)."""
-    from comparisons.fd_check import spot_check
+    from comparisons.explain.fd_check import spot_check
     data = _data(FULL_BATCH, "float32")
     x, y = data.train.x, data.train.y
     manual, _ = _sides(Config(batch_size=0))
@@ -439,7 +440,7 @@ def fd_spot_check(scale: float) -> list[Figure]:
     naive_ms, naive_spread = _ms(s["naive"])
     step = s["manual step"].median * 1e3
     return [
-        Figure("fd", f"FD spot check, {coords} coordinates, incremental (comparisons/fd_check.py)", inc, "ms",
+        Figure("fd", f"FD spot check, {coords} coordinates, incremental (comparisons/explain/fd_check.py)", inc, "ms",
                inc_spread, reference=f"manual step {step:.1f} ms", ratio=inc / step),
         Figure("fd", f"FD spot check, {coords} coordinates, naive (2 forward passes each)", naive_ms, "ms",
                naive_spread, reference=f"manual step {step:.1f} ms", ratio=naive_ms / step),

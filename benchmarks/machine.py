@@ -8,7 +8,7 @@ import re
 import numpy as np
 import torch
 
-from comparisons import fastwalk
+from comparisons.check import fastwalk
 from comparisons.threads import SETTINGS, _loaded_openblas
 
 
@@ -62,6 +62,6 @@ def describe() -> dict:
         "torch": f"{torch.__version__}, {_torch_blas()}",
         "python": platform.python_version(),
         "thread settings": ", ".join(f"{k}={os.environ.get(k, '(unset)')}" for k in SETTINGS),
-        "comparison walk": ("compiled (comparisons/_walk.c)" if fastwalk.AVAILABLE
-                            else "NumPy (comparisons/_walk.c not built or LOCKSTEP_NUMPY_WALK set)"),
+        "comparison walk": ("compiled (comparisons/check/_walk.c)" if fastwalk.AVAILABLE
+                            else "NumPy (comparisons/check/_walk.c not built or LOCKSTEP_NUMPY_WALK set)"),
     }

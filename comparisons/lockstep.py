@@ -12,18 +12,18 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from comparisons import checks
-from comparisons.byo import load_class
+from comparisons.check import rules as checks
+from comparisons.sides.byo import load_class
 from comparisons.config import Config
 from comparisons.data import Dataset, load_data, validate
 from comparisons.errors import NonFiniteError
-from comparisons.diagnosis import describe_loss, diagnose_step, diagnosis_text
-from comparisons.atomic import write_atomic
-from comparisons.record import DIAGNOSIS, SUMMARY, Recorder, prepare_out, write_json_atomic
-from comparisons.referee import reference_step
-from comparisons.shared_init import make_sides
-from comparisons.summary import Tracker, build_summary
-from comparisons.tolerances import tolerances_for
+from comparisons.explain.diagnosis import describe_loss, diagnose_step, diagnosis_text
+from comparisons.record.atomic import write_atomic
+from comparisons.record.recorder import DIAGNOSIS, SUMMARY, Recorder, prepare_out, write_json_atomic
+from comparisons.explain.referee import reference_step
+from comparisons.sides.shared_init import make_sides
+from comparisons.record.summary import Tracker, build_summary
+from comparisons.check.tolerances import tolerances_for
 
 
 @dataclass(frozen=True)

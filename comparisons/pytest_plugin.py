@@ -22,8 +22,8 @@ def _failure_message(summary: dict, out: Path | None, report: Path | None, repor
     if summary.get("status") == "interrupted":
         lines.append(f"The run was interrupted after step {summary.get('steps')}.")
     lines.append(failure.get("message") or f"status {summary.get('status')}")
-    from comparisons.record import STEPS, SUMMARY
-    from comparisons.report_tables import diagnosis
+    from comparisons.record.recorder import STEPS, SUMMARY
+    from comparisons.report.sections import diagnosis
     found = diagnosis(summary)
     if found:
         lines += ["", "Diagnosis:"] + [f"  {line}" for line in found]
@@ -45,7 +45,7 @@ def assert_lockstep(result, *, report: bool = True) -> None:
     """
     __tracebackhide__ = True
     if isinstance(result, (str, Path)):
-        from comparisons.rundir import load_run
+        from comparisons.record.rundir import load_run
         run = load_run(result)
         summary, out = run.summary, run.path
     else:
@@ -55,7 +55,7 @@ def assert_lockstep(result, *, report: bool = True) -> None:
     html, error = None, None
     if report and out is not None:
         from comparisons.errors import InputError
-        from comparisons.report import write_report
+        from comparisons.report.write import write_report
         try:
             html = write_report(out).html
         except InputError as e:

@@ -69,7 +69,7 @@ def grad_hidden_bias(dl_do, w_o, z_h):
 
 class SeedNetwork:
     """The seed's 784-H-10 network, in lockstep's bring-your-own protocol
-    (comparisons.byo): parameters (in, out) / (1, n), one-hot labels, its own step."""
+    (comparisons.sides.byo): parameters (in, out) / (1, n), one-hot labels, its own step."""
 
     weight_layout = "in_out"
     bias_shape = "row"

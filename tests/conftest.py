@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from comparisons.data import synthetic
+from comparisons.data.builtin import synthetic
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from comparisons import Config, run
-from comparisons.audit import audit
-from comparisons.cli import main
+from comparisons.explain.audit import audit
+from comparisons.cli.main import main
 
 HERE = __file__
 STUDENT = "examples/student_adapter.py:Adapter"

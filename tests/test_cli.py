@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from comparisons.cli import build_parser, main
+from comparisons.cli.main import build_parser, main
 from comparisons.config import Config
 
 FAST = ["--hidden", "16", "--epochs", "1", "--batch-size", "1000", "--quiet"]

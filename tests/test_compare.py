@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from comparisons.cli import main
-from comparisons.compare import compare_runs
-from comparisons.compare_thresholds import DEFAULT
-from comparisons.rundir import load_run
+from comparisons.cli.main import main
+from comparisons.report.compare import compare_runs
+from comparisons.report.compare_thresholds import DEFAULT
+from comparisons.record.rundir import load_run
 from tiny_runs import ForgetsOneOverN, make_run
 
 

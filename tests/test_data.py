@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from comparisons import Config, InputError, run
-from comparisons.data import Dataset, Split, synthetic
+from comparisons.data import Dataset, Split
+from comparisons.data.builtin import synthetic
 
 
 def test_builtin_is_deterministic_and_shaped_like_notmnist():

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from comparisons import Config, run
-from comparisons.diagnosis import describe, describe_loss, describe_softmax, factors
+from comparisons.explain.diagnosis import describe, describe_loss, describe_softmax, factors
 
 MUTANTS = Path(__file__).parent / "mutants.py"
 # name -> (first divergence, words the finding must contain)

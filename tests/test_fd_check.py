@@ -1,9 +1,9 @@
-"""comparisons/fd_check.py: incremental central differences agree with the naive ones and catch slips."""
+"""comparisons/explain/fd_check.py: incremental central differences agree with the naive ones and catch slips."""
 import numpy as np
 import pytest
 
 import manual
-from comparisons.fd_check import spot_check
+from comparisons.explain.fd_check import spot_check
 
 
 def trained_step(sizes, reduction, dtype=np.float64, n=12, seed=3):

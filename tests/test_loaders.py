@@ -1,4 +1,4 @@
-"""comparisons.loaders: the assignment's npz layout, MNIST IDX (raw and gzip), bad input.
+"""comparisons.data.loaders: the assignment's npz layout, MNIST IDX (raw and gzip), bad input.
 
 Fixtures are written here in tmp_path; one test reads the real notMNIST sample
 from ../shared/data/notmnist-small-10k/ beside the checkout, skipped if absent.
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from comparisons.errors import InputError
-from comparisons.loaders import balanced_split, load
+from comparisons.data.loaders import balanced_split, load
 
 NPZ_N = 16000 + 50
 

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from comparisons import Config, run
-from comparisons.checks import COLUMNS
-from comparisons.shared_init import make_sides
+from comparisons.check.rules import COLUMNS
+from comparisons.sides.shared_init import make_sides
 from tiny_runs import BreaksAtCall, ForgetsOneOverN
 
 SMALL = dict(hidden=(32,), epochs=2, batch_size=100, lr=0.05)

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from comparisons.metrics import count_differing, scalar_diff, tensor_diff
+from comparisons.check.metrics import count_differing, scalar_diff, tensor_diff
 
 
 @pytest.fixture

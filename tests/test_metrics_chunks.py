@@ -1,5 +1,5 @@
 """tensor_diff walks big tensors in per-core shares, with the compiled walk
-(comparisons/_walk.c, in blocks of 512) or the NumPy walk (in chunks): the answers
+(comparisons/check/_walk.c, in blocks of 512) or the NumPy walk (in chunks): the answers
 must not depend on the walk or on where the cuts fall (forced here to many small
 chunks over 3 threads)."""
 import math
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import manual.rows
-from comparisons import fastwalk, metrics
+from comparisons.check import fastwalk, metrics
 
 WALKS = ["compiled", "numpy"]
 
@@ -125,9 +125,9 @@ def test_the_compiled_walk_was_built_where_a_compiler_is():
     to the NumPy walk would lose the comparison's speed without a word."""
     if os.environ.get("LOCKSTEP_NUMPY_WALK", "") not in ("", "0"):
         pytest.skip("LOCKSTEP_NUMPY_WALK is set: the NumPy walk was asked for")
-    assert fastwalk.AVAILABLE, "comparisons/_walk.c was not built: reinstall (pip install -e .) and read its output"
-    import comparisons._walk       # also an importable (empty) extension module, as its name says
-    assert "ctypes" in comparisons._walk.__doc__
+    assert fastwalk.AVAILABLE, "comparisons/check/_walk.c was not built: reinstall (pip install -e .) and read its output"
+    import comparisons.check._walk       # also an importable (empty) extension module, as its name says
+    assert "ctypes" in comparisons.check._walk.__doc__
 
 
 @pytest.mark.skipif(not fastwalk.AVAILABLE, reason="the compiled walk was not built: nothing to compare")

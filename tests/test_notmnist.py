@@ -10,8 +10,8 @@ import pytest
 
 from comparisons import Config, run
 from comparisons.data import Dataset, Split
-from comparisons.loaders import load
-from comparisons.presets import load_preset
+from comparisons.data.loaders import load
+from comparisons.data.presets import load_preset
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "notmnist-small-10k"
 

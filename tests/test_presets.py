@@ -1,8 +1,8 @@
 """Presets: TOML files of Config fields; flags override them."""
 import pytest
 
-from comparisons.cli import build_parser, config_from_args, main
-from comparisons.presets import load_preset, names
+from comparisons.cli.main import build_parser, config_from_args, main
+from comparisons.data.presets import load_preset, names
 
 
 def config_of(*argv):

@@ -9,7 +9,7 @@ pytest_plugins = ["pytester"]
 
 USER_TESTS = '''
 import manual
-from comparisons.data import synthetic
+from comparisons.data.builtin import synthetic
 from comparisons.pytest_plugin import assert_lockstep
 
 DATA = synthetic(seed=0, sizes=(300, 100, 100))

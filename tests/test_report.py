@@ -3,10 +3,10 @@ import struct
 
 import pytest
 
-from comparisons import report_tables
-from comparisons.cli import main
-from comparisons.figures import DPI, FIGSIZE
-from comparisons.report import write_report
+from comparisons.report import sections as report_tables
+from comparisons.cli.main import main
+from comparisons.report.figures import DPI, FIGSIZE
+from comparisons.report.write import write_report
 from tiny_runs import ForgetsOneOverN, make_run
 
 FIGURES = ("loss", "accuracy", "grad", "param", "momentum", "disagreements")
@@ -116,7 +116,8 @@ def test_run_with_report_writes_it_and_overwrite_removes_a_stale_one(tmp_path, c
 
 @pytest.mark.parametrize("run_code,code", [(0, 2), (1, 1), (130, 130)], ids=["passed", "failed", "interrupted"])
 def test_a_report_that_cannot_be_written_keeps_a_failing_runs_code(monkeypatch, capsys, run_code, code):
-    from comparisons import cli_report, report
+    from comparisons.cli import report as cli_report
+    from comparisons.report import write as report
     from comparisons.errors import InputError
 
     def refuse(out):
@@ -130,7 +131,7 @@ def test_a_report_that_cannot_be_written_keeps_a_failing_runs_code(monkeypatch, 
 def test_atomic_write_replaces_whole_and_names_what_it_cannot_write(tmp_path):
     import stat
 
-    from comparisons.atomic import FILE_MODE, write_atomic
+    from comparisons.record.atomic import FILE_MODE, write_atomic
     from comparisons.errors import InputError
     target = write_atomic(tmp_path / "a.md", "old")
     write_atomic(target, "new")

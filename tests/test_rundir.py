@@ -4,8 +4,8 @@ import shutil
 
 import pytest
 
-from comparisons.cli import main
-from comparisons.rundir import READABLE_SCHEMA, load_run
+from comparisons.cli.main import main
+from comparisons.record.rundir import READABLE_SCHEMA, load_run
 from tiny_runs import make_run
 
 

@@ -4,7 +4,7 @@ import pytest
 
 import manual
 from comparisons.config import Config
-from comparisons.shared_init import make_sides
+from comparisons.sides.shared_init import make_sides
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

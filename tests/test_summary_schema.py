@@ -1,4 +1,4 @@
-"""summary.json against its JSON Schema (comparisons/summary.schema.json), and the version both sides agree on."""
+"""summary.json against its JSON Schema (comparisons/record/summary.schema.json), and the version both sides agree on."""
 import copy
 import json
 from importlib import resources
@@ -7,7 +7,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from comparisons import rundir, summary
+from comparisons.record import rundir, summary
 from tiny_runs import BreaksAtCall, ForgetsOneOverN, make_run
 
 BASELINES = sorted((Path(__file__).parents[1] / "baselines").glob("*/summary.json"))
@@ -15,7 +15,7 @@ BASELINES = sorted((Path(__file__).parents[1] / "baselines").glob("*/summary.jso
 
 @pytest.fixture(scope="module")
 def validator():
-    schema = json.loads(resources.files("comparisons").joinpath("summary.schema.json").read_text())
+    schema = json.loads(resources.files("comparisons.record").joinpath("summary.schema.json").read_text())
     jsonschema.Draft202012Validator.check_schema(schema)
     return jsonschema.Draft202012Validator(schema)
 

@@ -3,7 +3,7 @@ import functools
 
 import manual
 from comparisons import Config, run
-from comparisons.data import synthetic
+from comparisons.data.builtin import synthetic
 
 SMALL = dict(hidden=(32,), epochs=3, batch_size=100, lr=0.05)   # 9 steps on 300 training samples
 

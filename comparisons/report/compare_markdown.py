@@ -1,6 +1,6 @@
 """A Comparison as Markdown: the verdict first, then what regressed, what changed, every check."""
-from comparisons.compare import Comparison
-from comparisons.tables import Table, to_markdown
+from comparisons.report.compare import Comparison
+from comparisons.report.tables import Table, to_markdown
 
 HEADER = ("check", "what", "baseline", "current", "regression when")
 

@@ -11,7 +11,7 @@ in float32 would report 0.9999 for tensors that agree to 1e-7).
 Cost: the lockstep loop calls this for every gradient, parameter and
 velocity at every step, and NumPy makes one pass over memory per operation.
 So a big tensor is cut in one share per core (manual/rows.py), and each share
-is walked once by the compiled walk of comparisons/_walk.c (fastwalk.py),
+is walked once by the compiled walk of comparisons/check/_walk.c (fastwalk.py),
 which reads every element once. Where it was not built, the NumPy walk below
 does the same work in chunks of CHUNK elements: d = m - r is written into a
 small buffer that stays in the core's cache, and its dot products and
@@ -27,7 +27,7 @@ from functools import partial
 
 import numpy as np
 
-from comparisons import fastwalk
+from comparisons.check import fastwalk
 from manual.rows import in_parts
 
 

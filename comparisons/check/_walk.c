@@ -1,4 +1,4 @@
-/* One pass over two tensors for comparisons/metrics.py (loaded with ctypes).
+/* One pass over two tensors for comparisons/check/metrics.py (loaded with ctypes).
 
    walk_f32 / walk_f64 (m, r, n, s, out, at): with d[i] = m[i] - s * r[i] in
    the tensors' own precision (as NumPy computes it), write

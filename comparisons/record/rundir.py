@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from comparisons.checks import COLUMNS
+from comparisons.check.rules import COLUMNS
 from comparisons.errors import InputError
-from comparisons.record import STEPS, SUMMARY
+from comparisons.record.recorder import STEPS, SUMMARY
 
 # The newest summary.json schema this reader understands. comparisons.summary.SCHEMA_VERSION is
 # what runs write (a test ties the two: importing summary would load torch, which reading must not).

@@ -2,7 +2,7 @@
 import json
 import math
 
-from comparisons.tables import Table
+from comparisons.report.tables import Table
 
 QUANTITY_ORDER = ("loss", "accuracy", "disagreements", "grad", "param", "momentum")
 
@@ -21,7 +21,7 @@ KNOWN_DIAGNOSIS_KEYS = ("where", "first_divergence", "findings", "kink_flips")
 
 
 def diagnosis(summary: dict) -> list[str]:
-    """The run's ``diagnosis`` (or its first failure's) as lines. Written by comparisons.diagnosis
+    """The run's ``diagnosis`` (or its first failure's) as lines. Written by comparisons.explain.diagnosis
     as {where, first_divergence, findings, kink_flips}; a string or a list of strings also reads."""
     value = summary.get("diagnosis") or (summary.get("first_failure") or {}).get("diagnosis")
     if not value:

@@ -2,7 +2,7 @@
 
 The reference for a derivation is the derivative of the user's *own* forward
 (quirks included), never a textbook loss: autograd runs the class's own code
-with its module's ``np`` bound to comparisons.torch_numpy; central differences
+with its module's ``np`` bound to comparisons.explain.torch_numpy; central differences
 call its unmodified NumPy forward. Everything runs in float64 on small
 networks, on random inputs and on edge cases.
 """
@@ -14,11 +14,11 @@ import numpy as np
 import torch
 
 import manual
-from comparisons.byo import ByoSide, load_class
+from comparisons.sides.byo import ByoSide, load_class
 from comparisons.config import Config
-from comparisons.diagnosis import describe, describe_softmax, factors, rel
+from comparisons.explain.diagnosis import describe, describe_softmax, factors, rel
 from comparisons.errors import InputError
-from comparisons.torch_numpy import numpy_as_torch
+from comparisons.explain.torch_numpy import numpy_as_torch
 
 AUTOGRAD_TOL = 1e-8   # a correct formula agrees with autograd to ~1e-15 in float64 (measured: examples/ student)
 FD_TOL = 1e-5         # central differences, h = 1e-6: measured 1e-9..1e-7 for correct formulas away from kinks

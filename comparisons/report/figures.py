@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from comparisons.report_tables import failure_place
+from comparisons.report.sections import failure_place
 
 FIGSIZE = (6.0, 3.5)     # inches; with DPI, a 600 x 350 px image
 DPI = 100

@@ -2,9 +2,9 @@
 import numpy as np
 
 import manual
-from comparisons.byo import ByoSide, load_class
+from comparisons.sides.byo import ByoSide, load_class
 from comparisons.config import Config
-from comparisons.sides import ManualSide, TorchSide
+from comparisons.sides.builtin import ManualSide, TorchSide
 
 
 def make_sides(sizes: tuple[int, ...], config: Config, rng: np.random.Generator, loss=None, probe=None):

@@ -1,6 +1,6 @@
 """Every tolerance of the pass rule, in one table keyed by (dtype, mode).
 
-A row passes when its gated metric (see comparisons.checks) <= the entry:
+A row passes when its gated metric (see comparisons.check.rules) <= the entry:
   loss                  relative difference |m - r| / |r|
   accuracy              |acc_m - acc_r| <= ceil(entry * N) / N
   disagreements         samples predicted differently <= ceil(entry * N)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from comparisons.data import N_CLASSES, SIDE, Dataset, Split, validate
+from comparisons.data.dataset import N_CLASSES, SIDE, Dataset, Split, validate
 from comparisons.errors import InputError
 
 NPZ_SEED = 521               # the course loader's np.random.seed

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from comparisons.metrics import tensor_diff
-from comparisons.referee import backprop, layer_order, reference_step
+from comparisons.check.metrics import tensor_diff
+from comparisons.explain.referee import backprop, layer_order, reference_step
 
 ROUNDING_FACTOR = 10     # float32: torch itself is ~1e-7..1e-5 from the referee (measured); a slip is >= 1e-3
 AGREE = {"float64": 1e-9, "float32": 1e-4}   # "reproduces": float64 replays agree to ~1e-15, float32 to ~1e-6

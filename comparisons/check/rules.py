@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from comparisons.metrics import count_differing, scalar_diff, tensor_diff
+from comparisons.check.metrics import count_differing, scalar_diff, tensor_diff
 
 GATED_METRIC = {"loss": "rel", "accuracy": "abs", "disagreements": "count",
                 "grad": "rel_l2", "param": "rel_l2", "momentum": "rel_l2"}

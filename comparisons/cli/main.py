@@ -3,7 +3,8 @@ import argparse
 import math
 import sys
 
-from comparisons import cli_report, presets
+from comparisons.cli import report as cli_report
+from comparisons.data import presets
 from comparisons.config import DTYPES, MODES, QUANTITIES, REDUCTIONS, Config
 from comparisons.errors import InputError
 
@@ -54,7 +55,7 @@ def _add_config_flags(r: argparse.ArgumentParser) -> None:
     flag("data", "'builtin' (generated notMNIST-like set, no download), an assignment notMNIST.npz, "
                  "or an MNIST-IDX images file (.gz or raw) or its directory")
     flag("manual", "the manual side: builtin (manual/), seed (the assignment's code as written), or "
-                   "pkg.module:Class implementing the protocol in comparisons/byo.py")
+                   "pkg.module:Class implementing the protocol in comparisons/sides/byo.py")
     r.add_argument("--tol", dest="tol", type=_tol, action="append", default=argparse.SUPPRESS,
                    metavar="QUANTITY=VALUE",
                    help=f"override a tolerance; QUANTITY one of {', '.join(QUANTITIES)}; repeatable")
@@ -90,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def audit_command(args) -> int:
-    from comparisons.audit import audit, format_table
+    from comparisons.explain.audit import audit, format_table
     rows, notes = audit(args.manual, args.seed)
     print(format_table(rows))
     findings = [f"{r.derivation} ({r.formula}): {r.finding}" for r in rows if r.finding] + notes
@@ -127,7 +128,7 @@ def main(argv=None) -> int:
         if args.command == "audit":
             return audit_command(args)
         config = config_from_args(args)
-        from comparisons.console import print_outcome
+        from comparisons.cli.console import print_outcome
         from comparisons.lockstep import run   # torch loads only once the input is known good
         result = run(config, out=args.out, overwrite=args.overwrite, progress=not args.quiet)
     except InputError as e:

@@ -1,6 +1,6 @@
 """``lockstep compare``: has agreement or learning got worse since a known-good run of the same config?
 
-Checks, each against comparisons.compare_thresholds:
+Checks, each against comparisons.report.compare_thresholds:
   gate       the current run fails where the baseline passed
   agreement  per quantity (loss, grad, param, momentum), the worst manual-vs-torch difference
              of single-step rows and of drift rows, against the baseline's
@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from comparisons.compare_thresholds import CONFIG_FIELDS_LISTED, DEFAULT, Thresholds
+from comparisons.report.compare_thresholds import CONFIG_FIELDS_LISTED, DEFAULT, Thresholds
 from comparisons.errors import InputError
-from comparisons.report_tables import percent_of_allowance
-from comparisons.rundir import RunDir
+from comparisons.report.sections import percent_of_allowance
+from comparisons.record.rundir import RunDir
 
 AGREEMENT_QUANTITIES = ("loss", "grad", "param", "momentum")
 KINDS = {"single": "single step", "drift": "drift"}

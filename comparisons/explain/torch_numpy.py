@@ -50,7 +50,7 @@ class TorchNumpy:
         return torch.where(cond, a, b)
 
     def __getattr__(self, name):
-        raise AttributeError(f"np.{name} is not available under autograd (comparisons/torch_numpy.py)")
+        raise AttributeError(f"np.{name} is not available under autograd (comparisons/explain/torch_numpy.py)")
 
 
 _ABSENT = object()

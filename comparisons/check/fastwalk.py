@@ -1,4 +1,4 @@
-"""The compiled one-pass walk of comparisons/_walk.c, when the install built it.
+"""The compiled one-pass walk of comparisons/check/_walk.c, when the install built it.
 
 ``walk`` gives what metrics._walk gives (<d,d>, <d,r>, <r,r>, max |d|, its flat
 index) for d = m - s r over flat m[lo:hi], r[lo:hi], reading each element once
@@ -24,7 +24,7 @@ def _load() -> dict:
     """dtype -> the C function, or {} when the library is absent or disabled."""
     if os.environ.get("LOCKSTEP_NUMPY_WALK", "") not in ("", "0"):
         return {}
-    spec = importlib.util.find_spec("comparisons._walk")
+    spec = importlib.util.find_spec("comparisons.check._walk")
     if spec is None or not spec.origin:
         return {}
     try:

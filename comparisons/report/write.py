@@ -1,7 +1,7 @@
 """``lockstep report``: one run as a self-contained HTML page and a Markdown twin for CI job summaries.
 
 Files written (each atomically) into the run directory, or ``out``:
-  report-NAME.png   the figures (comparisons.figures), beside the Markdown
+  report-NAME.png   the figures (comparisons.report.figures), beside the Markdown
   report.md         verdict, tables, links to the figures
   report.html       the same tables with the figures embedded: one file to open or publish
 """
@@ -10,12 +10,12 @@ import html
 from dataclasses import dataclass
 from pathlib import Path
 
-from comparisons import figures, report_tables
-from comparisons.atomic import write_atomic
+from comparisons.report import figures, sections as report_tables
+from comparisons.record.atomic import write_atomic
 from comparisons.errors import InputError
-from comparisons.record import REPORT_FIGURES, REPORT_FILES
-from comparisons.rundir import RunDir, load_run
-from comparisons.tables import to_html, to_markdown
+from comparisons.record.recorder import REPORT_FIGURES, REPORT_FILES
+from comparisons.record.rundir import RunDir, load_run
+from comparisons.report.tables import to_html, to_markdown
 
 HTML, MARKDOWN = REPORT_FILES
 FIGURE_FILE = REPORT_FIGURES.replace("*", "{}")

@@ -18,11 +18,11 @@ Agreement (manual vs torch), split by what a row measures:
       momentum 9.9e-16..1.4e-15. At most 2.3x apart; at most 2.0% of their allowance
       (float32 loss at step 0-1: one ulp against the 1e-5 synced entry; float64 <= 0.06%).
       Full batch, a kink flip gives float32 grad up to 9.8e-5 = 1% of allowance
-      (comparisons.tolerances).
+      (comparisons.check.tolerances).
   drift rows (free mode, after step 1): chaotic in any perturbation. Over seeds
       param 7.6e-4..5.8e-3 (7.7x), loss 9.8e-5..1.1e-3 (11x); seed 0 with 1
       thread instead of 2: param 3.3e-6 instead of 5.8e-3 (1700x). Largest share of
-      allowance: param 5.8% here, 14% on real notMNIST (comparisons.tolerances).
+      allowance: param 5.8% here, 14% on real notMNIST (comparisons.check.tolerances).
 Learning (final and per-epoch evaluation):
   rounding-level spread, manual vs torch within one run (same computation, other
   rounding) and 1 vs 2 threads: loss up to 4.4% relative (assignment float32, train

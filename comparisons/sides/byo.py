@@ -34,7 +34,7 @@ import numpy as np
 
 import manual
 from comparisons.config import Config
-from comparisons.sides import StateCopies
+from comparisons.sides.builtin import StateCopies
 from comparisons.errors import InputError
 
 LAYOUTS = {"weight_layout": ("out_in", "in_out"), "bias_shape": ("flat", "row", "column"),
@@ -85,7 +85,7 @@ def load_class(spec: str):
     missing = [m for m in REQUIRED if not callable(getattr(cls, m, None))]
     if missing:
         raise InputError(f"--manual {spec}: {class_name} has no method {', '.join(missing)} "
-                         f"(needs {', '.join(REQUIRED)}; see comparisons/byo.py)")
+                         f"(needs {', '.join(REQUIRED)}; see comparisons/sides/byo.py)")
     for attr, choices in LAYOUTS.items():
         value = getattr(cls, attr, choices[0])
         if value not in choices:

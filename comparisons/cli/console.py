@@ -1,6 +1,6 @@
 """The table a run prints at its end: both sides' final metrics, worst differences, verdict."""
-from comparisons.record import STEPS, SUMMARY
-from comparisons.report_tables import format_value, place
+from comparisons.record.recorder import STEPS, SUMMARY
+from comparisons.report.sections import format_value, place
 
 
 def print_outcome(result) -> None:
@@ -25,7 +25,7 @@ def print_outcome(result) -> None:
     if s.get("stopped"):
         lines.append(f"STOPPED: {s['stopped']}")
     if s.get("diagnosis"):
-        from comparisons.diagnosis import diagnosis_text
+        from comparisons.explain.diagnosis import diagnosis_text
         lines.append(diagnosis_text(s["diagnosis"]))
     if result.out is not None:
         lines.append(f"record: {result.out / STEPS}  {result.out / SUMMARY}")

@@ -1,6 +1,6 @@
 """``lockstep report`` and ``lockstep compare``, and ``lockstep run --report``; registered by comparisons.cli.
 
-Neither command loads torch: they read a run directory back (comparisons.rundir).
+Neither command loads torch: they read a run directory back (comparisons.record.rundir).
 """
 import argparse
 import sys
@@ -35,14 +35,14 @@ def add_run_flag(run_parser: argparse.ArgumentParser) -> None:
 def dispatch(args: argparse.Namespace) -> int:
     """Run the report or compare command; InputError propagates to the CLI (one line, exit 2)."""
     if args.command == "report":
-        from comparisons.report import write_report
+        from comparisons.report.write import write_report
         report = write_report(args.run_dir, args.out)
         if not args.quiet:
             print(f"report: {report.html}  {report.markdown}")
         return 0
-    from comparisons.compare import compare_runs
-    from comparisons.compare_markdown import render
-    from comparisons.rundir import load_run
+    from comparisons.report.compare import compare_runs
+    from comparisons.report.compare_markdown import render
+    from comparisons.record.rundir import load_run
     comparison = compare_runs(load_run(args.baseline, "baseline"), load_run(args.current, "current"),
                               force=args.force)
     print(render(comparison), end="")
@@ -53,7 +53,7 @@ def report_after_run(out: str, status: int, quiet: bool) -> int:
     """``lockstep run --report``: write the report of the run just made; keep the run's exit code
     unless it passed and the report could not be written (then 2)."""
     from comparisons.errors import InputError
-    from comparisons.report import write_report
+    from comparisons.report.write import write_report
     try:
         report = write_report(out)
     except InputError as e:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from comparisons.atomic import write_atomic
-from comparisons.checks import COLUMNS
+from comparisons.record.atomic import write_atomic
+from comparisons.check.rules import COLUMNS
 from comparisons.errors import InputError
 
 STEPS, SUMMARY, DIAGNOSIS = "steps.csv", "summary.json", "diagnosis.txt"

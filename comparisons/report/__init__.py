@@ -1,0 +1,1 @@
+"""Reporting: the HTML/Markdown report of a run, its figures, and the regression comparison of two runs."""
