@@ -7,12 +7,14 @@ from comparisons.errors import InputError
 DTYPES = ("float32", "float64")
 REDUCTIONS = ("mean", "sum")
 MODES = ("free", "synced")
-QUANTITIES = ("loss", "accuracy", "disagreements", "grad", "param", "momentum")
+QUANTITIES = ("loss", "out", "dx", "grad", "update", "state", "buffer")   # --tol overrides
 
 
 @dataclass(frozen=True)
 class Config:
-    hidden: tuple[int, ...] = (1000,)   # hidden widths; with 784 inputs, 10 classes: the assignment's 784-1000-10
+    model: str = ""                     # layer spec, e.g. linear:100,relu,linear (README "Models"); "" = the MLP of hidden
+    hidden: tuple[int, ...] = (1000,)   # hidden widths of the default MLP; with 784 inputs, 10 classes: 784-1000-10
+    loss: str = "cross_entropy"         # the loss on the network's output (README "Models")
     epochs: int = 10                    # passes over the training split
     batch_size: int = 100               # samples per step; 0 = the whole training split (full batch)
     lr: float = 0.01                    # alpha in v <- gamma v + alpha g (torch's lr)
@@ -29,6 +31,11 @@ class Config:
 
     def validate(self) -> None:
         """Raise InputError naming the first bad field; called before any work starts."""
+        from comparisons.registry import LOSSES
+        if self.loss not in LOSSES:
+            raise InputError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if not isinstance(self.model, str):
+            raise InputError(f"model must be a string of layer tokens, got {self.model!r}")
         if not self.hidden or any(not isinstance(h, int) or h < 1 for h in self.hidden):
             raise InputError(f"hidden must be positive integers, got {self.hidden}")
         if self.epochs < 1:

@@ -1,29 +1,37 @@
 """Train both sides on the same batches and compare them at every step.
 
-config -> shared init -> (manual, torch) steps -> checks -> record -> RunResult
+config -> spec -> shared init -> (manual, torch) steps -> checks -> record -> RunResult
+
+Torch runs as a *judge*: before every step it takes the manual side's state,
+so each step is judged from one starting state in both modes. In free mode a
+second torch twin trains on its own from the shared init: the *drift* rows
+compare the two trajectories (recorded, not gated).
 """
 import math
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from comparisons.check import rules as checks
-from comparisons.sides.byo import load_class
+from comparisons import spec
+from comparisons.check import rules
+from comparisons.check.rules import Row
 from comparisons.config import Config
 from comparisons.data import Dataset, load_data, validate
 from comparisons.errors import NonFiniteError
-from comparisons.explain.diagnosis import describe_loss, diagnose_step, diagnosis_text
+from comparisons.explain.diagnosis import diagnose_step, diagnosis_text
+from comparisons.explain.referee import Referee, near_ties
 from comparisons.record.atomic import write_atomic
 from comparisons.record.recorder import DIAGNOSIS, SUMMARY, Recorder, prepare_out, write_json_atomic
-from comparisons.explain.referee import reference_step
-from comparisons.sides.shared_init import make_sides
 from comparisons.record.summary import Tracker, build_summary
-from comparisons.check.tolerances import tolerances_for
+from comparisons.sides import shared_init
+from comparisons.sides.builtin import ManualSide
+from comparisons.sides.byo import ByoSide, load_class
+from comparisons.sides.torch_side import TorchSide
 
 
 @dataclass(frozen=True)
@@ -39,7 +47,7 @@ class RunResult:
         return self.status == "passed"
 
 
-def _batches(n: int, batch_size: int, rng: np.random.Generator):
+def batches(n: int, batch_size: int, rng: np.random.Generator):
     """Index arrays of one epoch: one slice (full batch) or a seeded permutation cut in batches."""
     if batch_size == 0 or batch_size >= n:
         yield slice(None)
@@ -50,102 +58,221 @@ def _batches(n: int, batch_size: int, rng: np.random.Generator):
 
 
 class Lockstep:
-    """Both sides, their tolerances, and what the checks have found so far."""
+    """The sides, the referee, and what the checks have found so far."""
 
     def __init__(self, config: Config, data: Dataset, manual_loss=None):
-        self.config, self.data = config, data
-        self.recorder: Recorder | None = None    # set by run() once the output directory is prepared
-        self.tol_run = tolerances_for(config)
-        # Both sides start from one state: the epoch-0 evaluation and step 1 measure a
-        # single step's error even in free mode, so they are held to the synced tolerances.
-        self.tol_start = tolerances_for(replace(config, mode="synced"))
-        sizes = (data.n_features, *config.hidden, data.n_classes)
+        self.config, self.data, self.dtype = config, data, config.dtype
+        self.layers = spec.parse(config.model or spec.mlp(config.hidden), data.sample_shape, data.n_classes)
         init_rng, self.order_rng = np.random.default_rng(config.seed).spawn(2)
-        probe = (data.train.x[:2], data.train.y[:2])
-        self.manual, self.ref = make_sides(sizes, config, init_rng, loss=manual_loss, probe=probe)
+        if config.manual == "builtin":
+            self.manual = ManualSide(self.layers, config, loss=manual_loss)
+        else:
+            self.manual = ByoSide(load_class(config.manual), self.layers, config, probe=(data.train.x[:2], data.train.y[:2]))
+        self.judge = TorchSide(self.layers, config)
+        self.drift = TorchSide(self.layers, config) if config.mode == "free" else None
+        shared_init.write(shared_init.draw(self.layers, init_rng, config.dtype),
+                          *filter(None, (self.manual, self.judge, self.drift)))
+        self.referee = Referee(self.layers, config)
+        self.overrides = dict(config.tol)
+        self.recorder: Recorder | None = None    # set by run() once the output directory is prepared
         self.tracker = Tracker()
         self.step = 0
-        self.snapshot = None        # the manual state before the current step, kept until a step fails
-        self.failed_step = None     # {"step", "x", "y", "snapshot"} of the first step with a failed check
-        self.failed_eval = None     # the first failed evaluation row
+        self.diagnosis: dict | None = None       # of the first failed training step, made when it fails
+        self.failed_eval: Row | None = None      # the first failed evaluation row
+        self.trained = {"grad": 0.0, "update": 0.0}   # greatest manual gradient and update norms seen
+        self.previous: dict = {}                  # the manual values of the previous step
+
+    # --- training -----------------------------------------------------------------------------
 
     def train(self, bar) -> None:
+        self.record(self.initial_rows())
         self.evaluate(epoch=0)
         for epoch in range(1, self.config.epochs + 1):
-            for idx in _batches(len(self.data.train.y), self.config.batch_size, self.order_rng):
+            for idx in batches(len(self.data.train.y), self.config.batch_size, self.order_rng):
                 self.train_step(epoch, self.data.train.x[idx], self.data.train.y[idx])
                 bar.update()
                 if self.config.fail_fast and self.tracker.first_failure:
                     return
             self.evaluate(epoch)
+        self.record(self.trained_rows(epoch=self.config.epochs))
 
     def train_step(self, epoch: int, x: np.ndarray, y: np.ndarray) -> None:
         self.step += 1
-        m, r, seconds = self.manual, self.ref, self.tracker.seconds
-        if self.failed_step is None:     # for diagnosis: the state this step starts from (~0.3 ms at 784-1000-10)
-            self.snapshot = m.snapshot(into=self.snapshot)
+        m, j, seconds = self.manual, self.judge, self.tracker.seconds
+        if self.step > 1:            # step 1 starts from the declared initial state (checked at step 0)
+            j.load(m.params, m.buffers, m.state)     # the judge starts from the manual side's state
         t0 = time.perf_counter()
-        loss_m, logits_m = m.step(x, y)
+        loss_m, scores_m = m.train_step(x, y)
         t1 = time.perf_counter()
-        loss_r, logits_r = r.step(x, y)
+        loss_t, scores_t = j.train_step(x, y)
+        if self.drift is not None:
+            loss_d, scores_d = self.drift.train_step(x, y)
         t2 = time.perf_counter()
-        tol = self.tol_start if self.step == 1 else self.tol_run
-        results = (_outputs_rows(self.step, epoch, "step", loss_m, loss_r, logits_m, logits_r, y, tol)
-                   + _state_rows(self.step, epoch, m, r, tol))
-        if self.failed_step is None and any(message for _, message in results):
-            self.failed_step = {"step": self.step, "x": x, "y": y, "snapshot": self.snapshot}
+        where_ = (self.step, epoch, "step")
+        results = self.judged_step(where_, x, y, loss_m, scores_m, loss_t, scores_t)
+        if self.drift is not None:
+            results += self.drift_rows(where_, loss_m, scores_m, loss_d, scores_d, y, state=True)
         self.record(results)
-        if self.config.mode == "synced":
-            r.sync_from(m.params, m.velocity())
         seconds["manual"] += t1 - t0
         seconds["torch"] += t2 - t1
         seconds["compare"] += time.perf_counter() - t2
 
+    def step_pairs(self) -> tuple[list, list]:
+        """(forward, backward and update) pairs of every tensor a step compares, in the order the
+        step computes them: (quantity, name, manual array, torch array, torch scale)."""
+        m, j = self.manual, self.judge
+        forward = [("out", s.name, m.outputs[s.name], j.outputs[s.name], 1.0) for s in self.layers
+                   if s.name in m.outputs]
+        backward = [("dx", "loss", m.input_grads["loss"], j.input_grads["loss"], 1.0)] \
+            if "loss" in m.input_grads else []
+        grads, dx = m.grads, m.input_grads
+        for s in reversed(self.layers):
+            backward += [("grad", k, grads[k], j.grads[k], 1.0) for k in grads if k.split(".", 1)[0] == s.name]
+            if s.name in dx:
+                backward.append(("dx", s.name, dx[s.name], j.input_grads[s.name], 1.0))
+        backward += [("update", k, v - j.before[k], j.params[k] - j.before[k], 1.0) for k, v in m.params.items()]
+        backward += [("state", k, v * s, j.state[k][0], j.state[k][1]) for k, (v, s) in m.state.items()]
+        backward += [("buffer", k, v, j.buffers[k], 1.0) for k, v in m.buffers.items()]
+        return forward, backward
+
+    def judged_step(self, where_, x, y, loss_m, scores_m, loss_t, scores_t) -> list[tuple[Row, str | None]]:
+        dtype, over = self.dtype, self.overrides
+        pred_m, pred_t = self.predict(scores_m), self.predict(scores_t)
+        forward, backward = self.step_pairs()
+
+        def tensors(pairs):
+            return [rules.tensor_row(where_, q, name, mv, tv, dtype, t_scale=s, override=over.get(q))
+                    for q, name, mv, tv, s in pairs]
+
+        rows = [*tensors(forward), rules.scalar_row(where_, "loss", loss_m, loss_t, dtype, override=over.get("loss")),
+                *rules.count_rows(where_, pred_m, pred_t, y), *tensors(backward)]
+        manual_values = {("loss", ""): loss_m, **{(q, name): mv for q, name, mv, _, _ in forward + backward}}
+        for row in rows:
+            if row.quantity in self.trained and row.manual > self.trained[row.quantity]:
+                self.trained[row.quantity] = row.manual
+        recomputed = None
+        if any(r.rule == "direct" and not r.passed for r in rows) and _finite(rows):
+            j = self.judge
+            before = {"params": j.before, "buffers": j.before_buffers, "state": j.before_state}
+            recomputed = self.referee.step(before, x, y, self.manual.outputs)
+            rows = self.rejudge(rows, manual_values, recomputed, pred_m, pred_t)
+        results = self.with_messages(rows, manual_values, recomputed)
+        if self.diagnosis is None and any(msg for _, msg in results):
+            self.diagnosis = self.diagnose(where_, x, y, results, manual_values, recomputed)
+        self.previous = manual_values       # for the diagnosis: a value may be the previous step's
+        return results
+
+    def rejudge(self, rows, manual_values, recomputed, pred_m, pred_t) -> list[Row]:
+        """Rows the direct rule did not pass, decided by the referee."""
+        out = []
+        explained = near_ties(recomputed.ref[("scores", "")], recomputed.probe[("scores", "")], pred_m, pred_t,
+                              recomputed.probe_scale, rules.FACTOR, rules.floor(self.dtype))
+        counts = [r for r in rows if r.metric == "count" and r.rule == "direct" and not r.passed]
+        recount = dict(zip(map(id, counts), rules.rejudge_counts(counts, explained)))
+        for row in rows:
+            key = (row.quantity, row.name)
+            if row.rule != "direct" or row.passed:
+                out.append(row)
+            elif row.metric == "count":
+                out.append(recount[id(row)])
+            elif key in recomputed.ref:
+                out.append(rules.rejudge(row, manual_values[key], recomputed.ref[key], recomputed.probe[key],
+                                         self.dtype, recomputed.probe_scale))
+            else:
+                out.append(row)
+        return out
+
+    def with_messages(self, rows, manual_values, recomputed) -> list[tuple[Row, str | None]]:
+        results = []
+        for row in rows:
+            message = None
+            if not row.passed:
+                key = (row.quantity, row.name)
+                m = manual_values.get(key)
+                ref = recomputed.ref.get(key) if recomputed is not None and row.rule == "referee" else None
+                message = rules.message(row, m if ref is not None else None, ref, self.dtype)
+            results.append((row, message))
+        return results
+
+    def drift_rows(self, where_, loss_m, scores_m, loss_d, scores_d, y, state: bool) -> list[tuple[Row, None]]:
+        """Free mode: the manual side against the torch twin training on its own (recorded, not gated)."""
+        m, d = self.manual, self.drift
+        rows = [rules.scalar_row(where_, "loss", loss_m, loss_d, self.dtype, track="drift"),
+                *rules.count_rows(where_, self.predict(scores_m), self.predict(scores_d), y, track="drift")]
+        if state:
+            rows += [rules.tensor_row(where_, "param", k, v, d.params[k], self.dtype, track="drift")
+                     for k, v in m.params.items()]
+        return [(row, None) for row in rows]
+
+    def predict(self, scores: np.ndarray) -> np.ndarray:
+        return scores.argmax(axis=1)
+
+    def initial_rows(self) -> list[tuple[Row, str | None]]:
+        """Step 0: the manual side's optimizer state and buffers before training against the declared
+        ones (torch's, built from the config); the parameters were written by the shared init."""
+        m, j, where_ = self.manual, self.judge, (0, 0, "step")
+        self.initial_state = {k: np.array(v) * s for k, (v, s) in m.state.items()}   # what step 1 starts from
+        rows = [rules.tensor_row(where_, "init", k, v * s, j.state[k][0], self.dtype, t_scale=j.state[k][1])
+                for k, (v, s) in m.state.items()]
+        rows += [rules.tensor_row(where_, "init", k, v, j.buffers[k], self.dtype) for k, v in m.buffers.items()]
+        results = [(row, None if row.passed else rules.message(row)) for row in rows]
+        if any(msg for _, msg in results):
+            from comparisons.explain.diagnosis import diagnose_initial
+            self.diagnosis = diagnose_initial(self, results)
+        return results
+
+    # --- evaluation ---------------------------------------------------------------------------
+
     def evaluate(self, epoch: int) -> None:
-        """Loss, accuracy and disagreements of both sides on every split."""
-        tol = self.tol_start if self.step == 0 else self.tol_run
+        """Loss and predictions of both sides on every split, from the manual side's parameters;
+        in free mode also the drift twin's."""
+        m, j = self.manual, self.judge
+        j.load(m.params, m.buffers)
         for phase, split in self.data.splits().items():
-            loss_m, logits_m = self.manual.evaluate(split.x, split.y)
-            loss_r, logits_r = self.ref.evaluate(split.x, split.y)
-            self.tracker.final[phase] = {"manual": _metrics(loss_m, logits_m, split.y),
-                                         "torch": _metrics(loss_r, logits_r, split.y)}
-            results = _outputs_rows(self.step, epoch, phase, loss_m, loss_r, logits_m, logits_r, split.y, tol)
+            where_ = (self.step, epoch, phase)
+            loss_m, scores_m = m.evaluate(split.x, split.y)
+            loss_t, scores_t = j.evaluate(split.x, split.y)
+            pred_m, pred_t = self.predict(scores_m), self.predict(scores_t)
+            rows = [rules.scalar_row(where_, "loss", loss_m, loss_t, self.dtype, override=self.overrides.get("loss")),
+                    *rules.count_rows(where_, pred_m, pred_t, split.y)]
+            recomputed = None
+            if any(r.rule == "direct" and not r.passed for r in rows) and _finite(rows):
+                recomputed = self.referee.evaluate(m.params, m.buffers, split.x, split.y, m.outputs)
+                rows = self.rejudge(rows, {("loss", ""): loss_m}, recomputed, pred_m, pred_t)
+            results = self.with_messages(rows, {("loss", ""): loss_m}, recomputed)
+            other = (loss_t, scores_t)
+            if self.drift is not None:
+                other = self.drift.evaluate(split.x, split.y)
+                results += self.drift_rows(where_, loss_m, scores_m, *other, split.y, state=False)
+            self.tracker.final[phase] = {"manual": _metrics(loss_m, scores_m, split.y),
+                                         "torch": _metrics(other[0], other[1], split.y)}
             if self.failed_eval is None:
-                self.failed_eval = next((row for row, message in results if message), None)
+                self.failed_eval = next((row for row, msg in results if msg), None)
             self.record(results)
 
-    def diagnose(self) -> dict | None:
-        """Explain the first failed step (replaying it on the manual side), or say that only
-        evaluations failed. Call after training: the replay changes the manual side's state."""
-        if self.failed_step is None:
-            first = self.tracker.first_failure
-            if not first or first["quantity"] == "nonfinite":
-                return None
-            where = f"epoch {first['epoch']} > {first['phase']}"
-            if self.config.mode == "free" and first["step"] > 1:
-                finding = ("every training step passed; only end-of-epoch evaluations failed: the two "
-                           "trajectories drifted apart")
-            else:
-                finding = "every training step passed; an evaluation from a shared state failed"
-            row = self.failed_eval
-            if row is not None and row.quantity == "loss":
-                named = describe_loss(row.manual, row.reference, "mean", len(self.data.splits()[row.phase].y),
-                                      self.data.n_classes)
-                finding += f"; {named}" if named else ""
-            return {"where": where, "first_divergence": f"{where} > {first['quantity']}", "findings": [finding],
-                    "kink_flips": None}
-        f = self.failed_step
+    # --- the end ------------------------------------------------------------------------------
+
+    def trained_rows(self, epoch: int) -> list[tuple[Row, str | None]]:
+        """Fail closed: two models that never moved agree trivially. The run passes only if the
+        manual side had a non-zero gradient and made a non-zero update at some step."""
+        results = []
+        for quantity, what in (("grad", "every gradient was 0"), ("update", "no parameter ever changed")):
+            value = self.trained[quantity]
+            row = Row(self.step, epoch, "step", "judged", "trained", quantity, value, math.nan, math.nan, math.nan,
+                      math.nan, math.nan, "", math.nan, math.nan, "check", "check", 0.0, value > 0)
+            message = None if row.passed else (
+                f"step {self.step} > trained > {quantity}: {what} on the manual side: the sides agree "
+                "only because nothing trained")
+            results.append((row, message))
+        return results
+
+    def diagnose(self, where_, x, y, results, manual_values, recomputed) -> dict:
+        """Explain the first failed step from the values it produced (nothing is replayed)."""
         try:
-            self.manual.restore(f["snapshot"])
-            replay = self.manual.replay(f["x"], f["y"])
-            replay["step"] = f["step"]
-            same = reference_step(f["snapshot"]["params"], f["x"], f["y"], self.config.reduction,
-                                  dtype=np.dtype(self.config.dtype))
-            return diagnose_step(replay, f["snapshot"], f["x"], f["y"], self.config, same,
-                                 where=f"step {f['step']}").to_dict()
+            return diagnose_step(self, where_, x, y, results, manual_values, recomputed)
         except Exception as e:   # noqa: BLE001 - the record must survive a failing diagnosis; say so
-            return {"where": f"step {f['step']}", "first_divergence": "", "kink_flips": None,
-                    "findings": [f"diagnosis failed: {type(e).__name__}: {e}"]}
+            return {"where": rules.where(*where_), "first_divergence": "", "findings":
+                    [f"diagnosis failed: {type(e).__name__}: {e}"], "kink_flips": None}
 
     def record(self, results) -> None:
         rows = [row for row, _ in results]
@@ -154,12 +281,31 @@ class Lockstep:
         _raise_if_nonfinite(rows)
 
 
+def _finite(rows) -> bool:
+    return all(math.isfinite(r.manual) and math.isfinite(r.reference) for r in rows if r.metric != "count")
+
+
+def _metrics(loss: float, scores: np.ndarray, y: np.ndarray) -> dict:
+    return {"loss": loss, "accuracy": float(np.mean(scores.argmax(axis=1) == y))}
+
+
+def _raise_if_nonfinite(rows) -> None:
+    """Stop at the first loss or tensor (in recording order) that is NaN/Inf on either side."""
+    for row in rows:
+        if row.metric == "count" or row.rule == "check":
+            continue
+        sides = [side for side, v in (("manual", row.manual), ("torch", row.reference)) if not math.isfinite(v)]
+        if sides:
+            raise NonFiniteError(f"{rules.label(row)}: non-finite on the {' and '.join(sides)} "
+                                 f"side{'s' if len(sides) > 1 else ''}")
+
+
 def run(config: Config, data: Dataset | None = None, out: str | Path | None = None, *,
         overwrite: bool = False, progress: bool = False, manual_loss=None) -> RunResult:
     """Train the manual and torch sides in lockstep and check every step.
 
     ``data`` replaces ``config.data`` (the dataset the config names) when given.
-    Raises InputError (before any work) for a bad config, data or output directory.
+    Raises InputError (before any work) for a bad config, data, model or output directory.
     A NaN/Inf during the run ends it with status "failed" and the first
     non-finite step, tensor and side as the first failure.
     """
@@ -168,12 +314,12 @@ def run(config: Config, data: Dataset | None = None, out: str | Path | None = No
         load_class(config.manual)          # a bad --manual is bad input: refuse it before loading data
     data = (data if data is not None else load_data(config.data)).astype(np.dtype(config.dtype))
     validate(data)
-    lockstep = Lockstep(config, data, manual_loss)   # builds both sides: a bad manual class is refused here
+    lockstep = Lockstep(config, data, manual_loss)   # builds the sides: a bad model or class is refused here
     out = Path(out) if out is not None else None
     if out is not None:
         prepare_out(out, overwrite)
     recorder = lockstep.recorder = Recorder(out)
-    n_steps = config.epochs * sum(1 for _ in _batches(len(data.train.y), config.batch_size, np.random.default_rng()))
+    n_steps = config.epochs * sum(1 for _ in batches(len(data.train.y), config.batch_size, np.random.default_rng()))
     status = "failed"
     with (np.errstate(over="ignore", invalid="ignore", divide="ignore"),   # NaN/Inf are checked per step
           tqdm(total=n_steps, disable=not (progress and sys.stderr.isatty()), unit="step", leave=False) as bar):
@@ -186,7 +332,9 @@ def run(config: Config, data: Dataset | None = None, out: str | Path | None = No
             lockstep.tracker.fail_nonfinite(lockstep.step, e)
         finally:
             recorder.close()
-            diagnosis = lockstep.diagnose() if status == "failed" else None
+            diagnosis = lockstep.diagnosis if status == "failed" else None
+            if status == "failed" and diagnosis is None:
+                diagnosis = evaluation_diagnosis(lockstep)
             summary = build_summary(config, data, status, lockstep.tracker, lockstep.step, diagnosis)
             if out is not None:
                 if diagnosis:
@@ -195,40 +343,12 @@ def run(config: Config, data: Dataset | None = None, out: str | Path | None = No
     return RunResult(status, lockstep.tracker.first_failure, recorder.frame(), summary, out)
 
 
-def _metrics(loss: float, logits: np.ndarray, y: np.ndarray) -> dict:
-    return {"loss": loss, "accuracy": float(np.mean(logits.argmax(axis=1) == y))}
-
-
-def _outputs_rows(step, epoch, phase, loss_m, loss_r, logits_m, logits_r, y, tol):
-    """Loss, accuracy and prediction disagreements of one batch or split."""
-    return [checks.check_scalar(step, epoch, phase, "loss", loss_m, loss_r, tol.loss),
-            *checks.check_predictions(step, epoch, phase, logits_m.argmax(axis=1), logits_r.argmax(axis=1), y,
-                                      tol.accuracy, tol.disagreements)]
-
-
-def _state_rows(step, epoch, manual, ref, tol):
-    """Every parameter's gradient, value after the update, and velocity (torch's: lr * buffer;
-    skipped when a bring-your-own manual side keeps its optimizer state to itself)."""
-    buffers, lr = ref.velocity_scaled()
-    velocity = manual.velocity()
-    compared = [("grad", manual.grads, ref.grads, 1.0), ("param", manual.params, ref.params, 1.0)]
-    if velocity is not None:
-        compared.append(("momentum", velocity, buffers, lr))
-    results = []
-    for quantity, m, r, scale in compared:
-        for name in m:
-            results.append(checks.check_tensor(step, epoch, "step", quantity, name, m[name], r[name],
-                                               getattr(tol, quantity), tol.elementwise, scale))
-    return results
-
-
-def _raise_if_nonfinite(rows) -> None:
-    """Stop at the first loss or tensor (in recording order) that is NaN/Inf on either side."""
-    for row in rows:
-        if row.quantity in ("accuracy", "disagreements"):
-            continue
-        sides = [side for side, v in (("manual", row.manual), ("torch", row.reference)) if not math.isfinite(v)]
-        if sides:
-            what = row.quantity + (f" > {row.name}" if row.name else "")
-            raise NonFiniteError(f"{checks.where(row.step, row.epoch, row.phase)} > {what}: "
-                                 f"non-finite on the {' and '.join(sides)} side{'s' if len(sides) > 1 else ''}")
+def evaluation_diagnosis(lockstep: Lockstep) -> dict | None:
+    """When no training step failed: say which evaluation did (or nothing, for a NaN stop)."""
+    first = lockstep.tracker.first_failure
+    if not first or first["quantity"] == "nonfinite":
+        return None
+    where_ = rules.where(first["step"], first["epoch"], first["phase"])
+    return {"where": where_, "first_divergence": f"{where_} > {first['quantity']}", "kink_flips": None,
+            "findings": ["every training step passed; an evaluation of the same parameters did not"
+                         if first["quantity"] != "trained" else first["message"]]}

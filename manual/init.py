@@ -1,7 +1,6 @@
 """Xavier initialisation from an explicit numpy.random.Generator."""
 import numpy as np
 
-from manual.mlp import layer_names
 
 
 def xavier_normal(rng: np.random.Generator, fan_out: int, fan_in: int, dtype) -> np.ndarray:
@@ -20,7 +19,8 @@ def init_params(sizes, rng: np.random.Generator, dtype=np.float32) -> dict[str, 
     Weights Xavier-normal, biases zero. Keys are torch ``state_dict`` names.
     """
     params = {}
-    for name, fan_in, fan_out in zip(layer_names(len(sizes) - 2), sizes[:-1], sizes[1:]):
+    names = [f"fc{i + 1}" for i in range(len(sizes) - 1)]
+    for name, fan_in, fan_out in zip(names, sizes[:-1], sizes[1:]):
         params[f"{name}.weight"] = xavier_normal(rng, fan_out, fan_in, dtype)
         params[f"{name}.bias"] = np.zeros(fan_out, dtype=dtype)
     return params

@@ -1,36 +1,22 @@
-"""Gradient descent with momentum in the assignment's velocity form."""
+"""Optimizers over a flat params dict, their state keyed by torch's state names."""
 import numpy as np
-
-from manual.layers import scratch
-from manual.rows import by_rows
 
 
 class SGDMomentum:
-    """v <- momentum * v + lr * g;  p <- p - v.   Every v starts at ``init_velocity``.
+    """The assignment's velocity form: v <- momentum * v + lr * g;  p <- p - v, every v starting
+    at ``init_velocity``. State ``<param>.momentum_buffer`` holds v.
 
-    Differs from torch.optim.SGD, which keeps buf <- momentum * buf + g and
-    steps p <- p - lr * buf: the two agree when buf = v / lr, so an initial
-    velocity v0 corresponds to torch's momentum_buffer = v0 / lr.
-    ``velocity`` is a dict with the params' keys; params are updated in place.
+    torch.optim.SGD keeps buf <- momentum * buf + g and steps p <- p - lr * buf: the two are
+    the same recurrence when buf = v / lr (torch_ref.optim maps one onto the other).
     """
 
     def __init__(self, params: dict[str, np.ndarray], lr: float, momentum: float, init_velocity: float = 0.0):
         self.params, self.lr, self.momentum = params, lr, momentum
-        self.velocity = {name: np.full_like(p, init_velocity) for name, p in params.items()}
-        self._lr_g: dict[str, np.ndarray] = {}   # lr * g, in an array kept between steps
+        self.state = {f"{name}.momentum_buffer": np.full_like(p, init_velocity) for name, p in params.items()}
 
     def step(self, grads: dict[str, np.ndarray]) -> None:
         for name, p in self.params.items():
-            v, g = self.velocity[name], grads[name]
-            self._lr_g[name] = lr_g = scratch(self._lr_g.get(name), g.shape, g.dtype)
-
-            def update(rows):   # the three passes on one block of rows while it is in cache
-                vr = v[rows]
-                vr *= self.momentum
-                vr += np.multiply(self.lr, g[rows], out=lr_g[rows])
-                np.subtract(p[rows], vr, out=p[rows])
-
-            if p.ndim == 2 and p.shape == v.shape == g.shape:
-                by_rows(update, *p.shape)
-            else:
-                update(Ellipsis)
+            v = self.state[f"{name}.momentum_buffer"]
+            v *= self.momentum
+            v += self.lr * grads[name]
+            p -= v

@@ -53,7 +53,7 @@ class NaNBackward(Transposed):
 
 @pytest.mark.parametrize("cls,message", [
     pytest.param("NoBackward", "NoBackward has no method backward (needs parameters, forward, backward", id="missing-method"),
-    pytest.param("Transposed", "parameters() 'W1' has shape (16, 784), expected (784, 16) for hidden.weight "
+    pytest.param("Transposed", "parameters() 'W1' has shape (16, 784), expected (784, 16) for fc1.weight "
                                "(in_out layout) (transposed?)", id="transposed"),
     pytest.param("BadNames", "BadNames.names does not map parameters() onto", id="names"),
     pytest.param("Nowhere", "has no class Nowhere", id="no-class"),
@@ -84,10 +84,11 @@ def test_seed_runs_and_its_quirks_are_diagnosed(tiny_data):
                         reduction="sum", dtype="float64", mode="synced", manual="seed"), tiny_data)
     assert result.status == "failed"
     findings = " ".join(result.summary["diagnosis"]["findings"])
-    assert result.summary["diagnosis"]["first_divergence"] == "forward > probs"
+    assert result.summary["diagnosis"]["first_divergence"] == "forward > loss > probs"
     assert "ε = 1e-05" in findings and "global max of the matrix" in findings
-    assert "the manual loss is the mean over the N·K entries" in findings
-    assert "every gradient is the derivative of the manual side's own forward" in findings
+    assert "approximately 1/(N·K) = 1/3000 (not exactly)" in findings      # averageCE: a mean over N·K, ε in the log
+    assert "every gradient checked follows from the manual side's own forward values" in findings
+    assert "dL/dscores is p - y from the manual side's own probabilities" in findings
 
 
 def test_audit_of_the_seed_traces_each_finding_to_a_formula(capsys):
@@ -124,7 +125,8 @@ def test_a_velocity_in_buffer_form_is_named(tiny_data):
     result = run(Config(hidden=(32,), epochs=1, lr=0.05, init_velocity=1e-3, dtype="float64", mode="synced",
                         manual=f"{MUTANTS}:BufferForm"), tiny_data)
     assert result.status == "failed"
-    assert any("torch's buffer form without lr" in f for f in result.summary["diagnosis"]["findings"])
+    assert "- 0.045·the state momentum_buffer before the step (= -0.9 × the learning rate 0.05)" \
+        in result.summary["diagnosis"]["findings"][0]
 
 
 @pytest.mark.parametrize("name,message", [

@@ -75,16 +75,17 @@ def test_pass_prints_the_table_and_leaves_the_files(tmp_path, capsys):
 
 
 def test_failure_exits_1_with_an_assert_close_style_message(tmp_path, capsys):
-    assert main(["run", "--out", str(tmp_path), *FAST, "--tol", "param=0"]) == 1
+    assert main(["run", "--out", str(tmp_path), *FAST, "--tol", "update=0"]) == 1
     err = capsys.readouterr().err.strip()
-    assert err.startswith("step 1 > param > hidden.weight: rel_l2 ") and "(allowed 0.0e+00)" in err
+    assert err.startswith("step 1 > update > fc1.weight: rel_l2 ") and "(allowed 0.0e+00 by the override rule)" in err
+    assert "elements differ" not in err and "greatest abs diff" in err
     assert json.loads((tmp_path / "summary.json").read_text())["status"] == "failed"
 
 
 def test_divergence_to_nan_exits_1_naming_step_and_side(tmp_path, capsys):
     assert main(["run", "--out", str(tmp_path), *FAST, "--lr", "1e30", "--epochs", "3"]) == 1
     err = capsys.readouterr().err
-    assert err == "step 2 > loss: non-finite on the manual and torch sides\n"   # and no NumPy warnings
+    assert err == "step 2 > out > fc2: non-finite on the manual and torch sides\n"   # and no NumPy warnings
 
 
 def test_console_script_gives_no_traceback(tmp_path):

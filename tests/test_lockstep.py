@@ -7,12 +7,13 @@ import pytest
 
 from comparisons import Config, run
 from comparisons.check.rules import COLUMNS
-from comparisons.sides.shared_init import make_sides
 from tiny_runs import BreaksAtCall, ForgetsOneOverN
 
 SMALL = dict(hidden=(32,), epochs=2, batch_size=100, lr=0.05)
-N_PARAMS = 4            # hidden.weight, hidden.bias, output.weight, output.bias
-ROWS_PER_STEP = 3 + 3 * N_PARAMS   # loss, accuracy, disagreements + grad, param, momentum per parameter
+N_PARAMS = 4            # fc1.weight, fc1.bias, fc2.weight, fc2.bias
+# judged: out x 3 layers, loss, accuracy, disagreements, dx x (relu1, fc2, loss), grad, update, state per parameter
+ROWS_PER_STEP = 3 + 3 + 3 + 3 * N_PARAMS
+DRIFT_PER_STEP = 3 + N_PARAMS      # free mode: loss, accuracy, disagreements, param per parameter
 ROWS_PER_EVAL = 3 * 3   # (loss, accuracy, disagreements) x (train, valid, test)
 
 
@@ -28,15 +29,25 @@ def test_correct_implementation_passes(tiny_data, dtype, mode, reduction, lr):
     assert result.summary["status"] == "passed" and result.summary["passed"] is True
 
 
+@pytest.mark.parametrize("mode", ["synced", "free"])
 @pytest.mark.parametrize("batch_size,steps", [(100, 6), (128, 6), (0, 2)], ids=["even", "ragged", "full-batch"])
-def test_step_count_and_row_layout(tiny_data, batch_size, steps):
-    df = run(Config(**{**SMALL, "batch_size": batch_size}), tiny_data).frame
+def test_step_count_and_row_layout(tiny_data, batch_size, steps, mode):
+    df = run(Config(**{**SMALL, "batch_size": batch_size}, mode=mode), tiny_data).frame
     assert list(df.columns) == COLUMNS
     assert df["step"].max() == steps
-    assert (df["phase"] == "step").sum() == steps * ROWS_PER_STEP
-    assert (df["phase"] != "step").sum() == (SMALL["epochs"] + 1) * ROWS_PER_EVAL
-    assert set(df["quantity"]) == {"loss", "accuracy", "disagreements", "grad", "param", "momentum"}
+    judged, drift = df[df.track == "judged"], df[df.track == "drift"]
+    assert (judged["phase"] == "step").sum() == steps * ROWS_PER_STEP + N_PARAMS + 2   # + init rows, trained checks
+    assert (judged["phase"] != "step").sum() == (SMALL["epochs"] + 1) * ROWS_PER_EVAL
+    assert len(drift) == (0 if mode == "synced" else steps * DRIFT_PER_STEP + (SMALL["epochs"] + 1) * ROWS_PER_EVAL)
+    assert set(judged["quantity"]) == {"init", "loss", "accuracy", "disagreements", "out", "dx", "grad", "update",
+                                       "state", "trained"}
     assert set(df["phase"]) == {"step", "train", "valid", "test"}
+    step1 = judged[(judged.step == 1) & (judged.phase == "step")]
+    assert list(step1["quantity"] + ":" + step1["name"].fillna("")) == [   # in the order the step computes them
+        "out:fc1", "out:relu1", "out:fc2", "loss:", "accuracy:", "disagreements:", "dx:loss",
+        "grad:fc2.weight", "grad:fc2.bias", "dx:fc2", "dx:relu1", "grad:fc1.weight", "grad:fc1.bias",
+        *[f"update:{k}" for k in ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias")],
+        *[f"state:{k}.momentum_buffer" for k in ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias")]]
 
 
 def test_csv_on_disk_equals_the_returned_frame_and_summary_is_complete(tiny_data, tmp_path):
@@ -60,7 +71,7 @@ def test_csv_on_disk_equals_the_returned_frame_and_summary_is_complete(tiny_data
 
 def test_tensor_rows_hold_norms_and_scalar_rows_hold_values(tiny_data):
     df = run(Config(**SMALL, dtype="float64"), tiny_data).frame
-    grad = df[(df.quantity == "grad") & (df.name == "output.weight")].iloc[0]
+    grad = df[(df.quantity == "grad") & (df.name == "fc2.weight")].iloc[0]
     assert grad.manual > 0 and grad.cosine == pytest.approx(1.0) and grad.scale == pytest.approx(1.0)
     assert grad.metric == "rel_l2" and grad.rel_diff < 1e-12
     loss = df[(df.quantity == "loss") & (df.phase == "step")].iloc[0]
@@ -75,30 +86,18 @@ def test_runs_are_deterministic_in_the_seed(tiny_data):
     assert not np.allclose(a["manual"], c["manual"])
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_sync_copies_the_manual_state_into_torch(tiny_data, dtype):
-    config = Config(**SMALL, dtype=dtype, init_velocity=1e-5)
-    m, t = make_sides((784, 32, 10), config, np.random.default_rng(0))
-    x, y = tiny_data.train.x[:50].astype(dtype), tiny_data.train.y[:50]
-    m.step(x, y)
-    m.step(x, y)                 # the sides now differ: torch has taken no step
-    t.sync_from(m.params, m.velocity())
-    for name in m.params:
-        assert np.array_equal(t.params[name], m.params[name])
-        np.testing.assert_allclose(t.velocity()[name], m.velocity()[name], rtol=4 * np.finfo(dtype).eps)
-
-
 @pytest.mark.parametrize("mode", ["free", "synced"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_wrong_backward_fails_naming_the_parameter(tiny_data, dtype, mode):
     result = run(Config(**SMALL, dtype=dtype, mode=mode), tiny_data, manual_loss=ForgetsOneOverN())
     assert result.status == "failed"
     failure = result.first_failure
-    assert (failure["step"], failure["quantity"], failure["name"]) == (1, "grad", "hidden.weight")
-    assert failure["message"].startswith("step 1 > grad > hidden.weight: rel_l2 9.9e+01 (allowed ")
+    assert (failure["step"], failure["quantity"], failure["name"]) == (1, "dx", "loss")   # dL/dscores, first wrong
+    assert failure["message"].startswith("step 1 > dx > loss: rel_l2 9.9e+01 from the float64 referee (allowed ")
     assert "elements differ, greatest abs diff" in failure["message"]
     grad = result.frame[(result.frame.quantity == "grad") & (result.frame.step == 1)]
     assert grad["scale"].to_numpy() == pytest.approx(100, rel=1e-4)   # the batch size: the missing 1/N
+    assert "= N = 100, the batch size" in result.summary["diagnosis"]["findings"][0]
 
 
 def test_fail_fast_stops_at_the_first_failure(tiny_data):
@@ -119,14 +118,15 @@ def test_interrupted_run_leaves_a_valid_record(tiny_data, tmp_path):
     assert result.status == "interrupted"
     df = pd.read_csv(tmp_path / "steps.csv")
     assert list(df.columns) == COLUMNS and df["step"].max() == 3
-    assert (df[df.phase == "step"].groupby("step").size() == ROWS_PER_STEP).all()   # no half-written step
+    steps = df[(df.phase == "step") & (df.step > 0) & (df.track == "judged")]
+    assert (steps.groupby("step").size() == ROWS_PER_STEP).all()   # no half-written step
     assert json.loads((tmp_path / "summary.json").read_text())["status"] == "interrupted"
 
 
 def test_tolerance_override_applies(tiny_data):
-    result = run(Config(**SMALL, tol=(("param", 0.0),)), tiny_data)
-    assert result.status == "failed" and result.first_failure["quantity"] == "param"
-    assert "(allowed 0.0e+00)" in result.first_failure["message"]
+    result = run(Config(**SMALL, tol=(("update", 0.0),)), tiny_data)
+    assert result.status == "failed" and result.first_failure["quantity"] == "update"
+    assert "(allowed 0.0e+00 by the override rule)" in result.first_failure["message"]
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -140,6 +140,6 @@ def test_no_false_alarm_across_seeds(tiny_data, seed, dtype, mode):
 
 def test_a_nan_after_an_earlier_failure_is_still_reported_as_the_stop(tiny_data, tmp_path):
     """The first failure stays the first failure; the NaN that ended the run is named too."""
-    result = run(Config(**SMALL, tol=(("loss", 0.0),)), tiny_data, out=tmp_path, manual_loss=BreaksAtCall(3, "nan"))
+    result = run(Config(**SMALL, tol=(("grad", 0.0),)), tiny_data, out=tmp_path, manual_loss=BreaksAtCall(3, "nan"))
     assert result.first_failure["step"] < 3 and "non-finite" not in result.first_failure["message"]
     assert result.summary["stopped"] == "step 3 > loss: non-finite on the manual side"

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-import manual.rows
+import comparisons.check.shares as shares_module
 from comparisons.check import fastwalk, metrics
 
 WALKS = ["compiled", "numpy"]
@@ -27,8 +27,8 @@ def cuts(request, monkeypatch):
     if cut != "as-shipped":
         monkeypatch.setattr(metrics, "CHUNK", 7)
         monkeypatch.setattr(metrics, "_buffers", type(metrics._buffers)())
-        monkeypatch.setattr(manual.rows, "MIN_ELEMENTS", 0)
-        monkeypatch.setattr(manual.rows, "cores", lambda: 3)
+        monkeypatch.setattr(shares_module, "MIN_ELEMENTS", 0)
+        monkeypatch.setattr(shares_module, "cores", lambda: 3)
     return request.param
 
 

@@ -16,9 +16,9 @@ DATA = synthetic(seed=0, sizes=(300, 100, 100))
 SMALL = dict(hidden=(16,), epochs=1, batch_size=100, lr=0.05)
 
 
-class ForgetsOneOverN(manual.SoftmaxCrossEntropy):
+class ForgetsOneOverN(manual.CrossEntropy):
     def backward(self):
-        return super().backward() * len(self.labels)
+        return super().backward() * len(self.y)
 
 
 def test_my_backprop_matches_torch(lockstep_run):
@@ -42,16 +42,16 @@ def test_plugin_gates_a_fresh_project(pytester):
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines([
         "*AssertionError: Lockstep sides are not close!",
-        "*step 1 > grad > hidden.weight: rel_l2 9.9e+01 (allowed 1.0e-02), * elements differ, greatest abs diff *",
+        "*step 1 > dx > loss: rel_l2 9.9e+01 from the float64 referee (allowed *), * elements differ, greatest abs diff *",
         "*Diagnosis:",
-        "*without the 1/N of the mean*",
+        "*backward > loss > dL/dscores: a constant factor: manual = 100 × reference (= N = 100, the batch size)*",
         "*Run directory: */test_my_broken_backprop0/lockstep-1",
         "*  record: */lockstep-1/steps.csv",
         "*  report: */lockstep-1/report.html",
     ])
     assert "def assert_lockstep" not in result.stdout.str()       # the helper's own frame is hidden
     [report] = pytester.path.parent.glob("**/test_my_broken_backprop0/lockstep-1/report.html")
-    assert "FAILED: step 1 &gt; grad &gt; hidden.weight" in report.read_text()
+    assert "FAILED: step 1 &gt; dx &gt; loss" in report.read_text()
 
 
 def test_the_fixture_comes_from_the_entry_point(pytester):

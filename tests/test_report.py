@@ -9,7 +9,7 @@ from comparisons.report.figures import DPI, FIGSIZE
 from comparisons.report.write import write_report
 from tiny_runs import ForgetsOneOverN, make_run
 
-FIGURES = ("loss", "accuracy", "grad", "param", "momentum", "disagreements")
+FIGURES = ("loss", "accuracy", "out", "dx", "grad", "update", "state", "param-drift", "disagreements")
 TABLES = ("Summary", "Worst difference per quantity", "Final evaluation", "Setup")
 FAST = ["--hidden", "16", "--epochs", "1", "--batch-size", "1000", "--quiet"]
 
@@ -77,10 +77,10 @@ def test_failed_run_report_names_the_failure_and_its_diagnosis(failed):
     out, report = failed
     page, text = report.html.read_text(), report.markdown.read_text()
     for doc in (page, text):
-        assert "FAILED: step 1 &gt; grad &gt; hidden.weight: rel_l2 9.9e+01" in doc or \
-               "FAILED: step 1 > grad > hidden.weight: rel_l2 9.9e+01" in doc
-        assert "without the 1/N of the mean" in doc                     # the diagnosis' finding
-    assert "| first failure | step 1 > grad > hidden.weight |" in text
+        assert "FAILED: step 1 &gt; dx &gt; loss: rel_l2 9.9e+01" in doc or \
+               "FAILED: step 1 > dx > loss: rel_l2 9.9e+01" in doc
+        assert "(= N = 100, the batch size)" in doc                     # the diagnosis' finding
+    assert "| first failure | step 1 > dx > loss |" in text
 
 
 @pytest.mark.parametrize("summary,lines", [
@@ -93,7 +93,7 @@ def test_failed_run_report_names_the_failure_and_its_diagnosis(failed):
     pytest.param({"diagnosis": {"where": "step 1", "first_divergence": "backward > grad > output.bias",
                                 "findings": ["bias averaged"], "kink_flips": 2, "extra": 1}},
                  ["step 1: first divergence at backward > grad > output.bias", "bias averaged",
-                  "ReLU kink flips (hidden pre-activations on different sides of 0): 2", "extra: 1"], id="dict"),
+                  "branch points where the referee followed the manual side (within rounding): 2", "extra: 1"], id="dict"),
 ])
 def test_diagnosis_reads_in_every_form(summary, lines):
     assert report_tables.diagnosis(summary) == lines

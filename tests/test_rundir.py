@@ -52,7 +52,7 @@ BREAKAGES = [
                  "steps.csv: truncated: it ends at step 5, summary.json reports 9 steps", id="cut-at-a-line"),
     pytest.param(lambda d: _keep_lines(d / "steps.csv", lambda lines: lines[:1]),
                  "truncated: it has no rows, summary.json reports 9 steps", id="header-only"),
-    pytest.param(lambda d: _keep_lines(d / "steps.csv", lambda lines: lines[:-3]),
+    pytest.param(lambda d: _keep_lines(d / "steps.csv", lambda lines: lines[:-8]),   # trained checks, test evaluations
                  "truncated: the final evaluation on test is missing", id="no-final-evaluation"),
     pytest.param(lambda d: (d / "steps.csv").write_text("a,b\n1,2\n"), "not a lockstep steps.csv (no column step",
                  id="foreign-csv"),

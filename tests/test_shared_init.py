@@ -1,21 +1,26 @@
-"""One initialisation for both sides: Xavier statistics, determinism, bit-equal copy."""
+"""One initialisation for every side: Xavier statistics, determinism, bit-equal copies."""
 import numpy as np
 import pytest
 
 import manual
-from comparisons.config import Config
-from comparisons.sides.shared_init import make_sides
+from comparisons import Config, spec
+from comparisons.sides import shared_init
+from comparisons.sides.builtin import ManualSide
+from comparisons.sides.torch_side import TorchSide
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("hidden", [(1000,), (64, 32)], ids=["784-1000-10", "784-64-32-10"])
-def test_torch_starts_bit_equal_and_unaliased(dtype, hidden):
-    sizes = (784, *hidden, 10)
-    m, t = make_sides(sizes, Config(hidden=hidden, dtype=dtype), np.random.default_rng(0))
-    assert list(m.params) == list(t.params)
+def test_every_side_starts_bit_equal_and_unaliased(dtype, hidden):
+    config = Config(hidden=hidden, dtype=dtype)
+    layers = spec.parse(spec.mlp(hidden), (784,), 10)
+    m, t, d = ManualSide(layers, config), TorchSide(layers, config), TorchSide(layers, config)
+    shared_init.write(shared_init.draw(layers, np.random.default_rng(0), dtype), m, t, d)
+    assert list(m.params) == list(t.params) == list(d.params)
     for name, p in m.params.items():
         assert p.dtype == t.params[name].dtype == np.dtype(dtype)
         assert np.array_equal(p, t.params[name]) and not np.shares_memory(p, t.params[name])
+        assert not np.shares_memory(t.params[name], d.params[name])
 
 
 def test_xavier_variance_is_two_over_fan_in_plus_fan_out():
@@ -26,10 +31,20 @@ def test_xavier_variance_is_two_over_fan_in_plus_fan_out():
 
 
 def test_init_is_deterministic_in_the_generator_and_float32_is_float64_rounded():
-    a = manual.init_params((20, 30, 5), np.random.default_rng(7), np.float64)
-    b = manual.init_params((20, 30, 5), np.random.default_rng(7), np.float32)
-    c = manual.init_params((20, 30, 5), np.random.default_rng(8), np.float64)
+    layers = spec.parse("linear:30,relu,linear", (20,), 5)
+    a = shared_init.draw(layers, np.random.default_rng(7), np.float64)
+    b = shared_init.draw(layers, np.random.default_rng(7), np.float32)
+    c = shared_init.draw(layers, np.random.default_rng(8), np.float64)
     for name in a:
         assert np.array_equal(a[name].astype(np.float32), b[name])
-    assert not np.array_equal(a["hidden.weight"], c["hidden.weight"])
-    assert not np.any(a["hidden.bias"])
+    assert not np.array_equal(a["fc1.weight"], c["fc1.weight"])
+    assert not np.any(a["fc1.bias"])
+
+
+def test_the_draw_is_the_old_mlp_draw():
+    """Weights in layer order from one generator, as before the model spec: baselines stay valid."""
+    layers = spec.parse(spec.mlp((30,)), (20,), 5)
+    drawn = shared_init.draw(layers, np.random.default_rng(3), np.float64)
+    rng = np.random.default_rng(3)
+    assert np.array_equal(drawn["fc1.weight"], manual.xavier_normal(rng, 30, 20, np.float64))
+    assert np.array_equal(drawn["fc2.weight"], manual.xavier_normal(rng, 5, 30, np.float64))

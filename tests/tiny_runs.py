@@ -13,13 +13,13 @@ def tiny_data():
     return synthetic(seed=0, sizes=(300, 100, 100))
 
 
-class ForgetsOneOverN(manual.SoftmaxCrossEntropy):
+class ForgetsOneOverN(manual.CrossEntropy):
     """A deliberately worse manual side: dL/dlogits = p - y, the 1/N of the mean dropped."""
     def backward(self):
-        return super().backward() * len(self.labels)
+        return super().backward() * len(self.y)
 
 
-class BreaksAtCall(manual.SoftmaxCrossEntropy):
+class BreaksAtCall(manual.CrossEntropy):
     """The manual loss until its ``at``-th forward (the ``at``-th step): there it returns NaN
     (``what="nan"``) or raises KeyboardInterrupt, as Ctrl-C would (``what="interrupt"``)."""
     def __init__(self, at: int, what: str):

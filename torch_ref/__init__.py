@@ -1,8 +1,10 @@
-"""The reference side: torch.nn, torch.nn.functional.cross_entropy, torch.optim.SGD.
+"""The reference side: torch.nn twins of manual/ under the same names, and torch.optim.
 
-Same parameter names and shapes as ``manual``; knows nothing of the harness.
+Knows nothing of the harness.
 """
-from torch_ref.mlp import MLP, layer_names
-from torch_ref.optim import momentum_buffers, set_velocity, sgd_momentum
+from torch_ref.layers import Linear, ReLU
+from torch_ref.losses import CrossEntropy
+from torch_ref.network import Network
+from torch_ref.optim import SGDMomentum
 
-__all__ = ["MLP", "layer_names", "momentum_buffers", "set_velocity", "sgd_momentum"]
+__all__ = ["CrossEntropy", "Linear", "Network", "ReLU", "SGDMomentum"]

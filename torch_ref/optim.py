@@ -1,30 +1,40 @@
-"""torch.optim.SGD with momentum, started from the assignment's initial velocity.
+"""The torch twins of manual/optim.py: same class names and arguments, over named parameters.
 
-The assignment steps v <- g*v + a*grad, p <- p - v (v starts at v0); torch
-steps buf <- m*buf + grad, p <- p - lr*buf. With m = g, lr = a and buf = v/a
-the two are the same recurrence, so v0 is carried into torch as
-momentum_buffer = v0 / lr. (Left empty, torch would start buf = grad, i.e. v0 = 0.)
+Each twin keeps torch's own optimizer where it can express the convention, and
+says how its state reads in the manual side's units: ``state()`` gives
+``{"<param>.<key>": (tensor, scale)}`` with manual value = scale * tensor, and
+``load_state`` writes manual values in.
 """
 import torch
-from torch import nn
 
 
-def sgd_momentum(model: nn.Module, lr: float, momentum: float, init_velocity: float = 0.0) -> torch.optim.SGD:
-    """SGD(momentum) whose every momentum_buffer starts at init_velocity / lr."""
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
-    for p in model.parameters():
-        opt.state[p]["momentum_buffer"] = torch.full_like(p, init_velocity / lr)
-    return opt
+class SGDMomentum:
+    """torch.optim.SGD(momentum) for the assignment's velocity form.
 
+    The assignment steps v <- m v + lr g, p <- p - v (v starts at v0); torch steps
+    buf <- m buf + g, p <- p - lr buf. With buf = v / lr the two are the same
+    recurrence, so v0 is carried into torch as momentum_buffer = v0 / lr (left
+    empty, torch would start its buffer at the first gradient, i.e. v0 = 0).
+    """
 
-def momentum_buffers(model: nn.Module, opt: torch.optim.SGD) -> dict[str, torch.Tensor]:
-    """name -> momentum_buffer (torch's units: velocity / lr)."""
-    return {name: opt.state[p]["momentum_buffer"] for name, p in model.named_parameters()}
+    def __init__(self, params: dict[str, torch.nn.Parameter], lr: float, momentum: float,
+                 init_velocity: float = 0.0):
+        self.params, self.lr = params, lr
+        self.opt = torch.optim.SGD(params.values(), lr=lr, momentum=momentum)
+        for p in params.values():
+            self.opt.state[p]["momentum_buffer"] = torch.full_like(p, init_velocity / lr)
 
+    def step(self) -> None:
+        self.opt.step()
 
-@torch.no_grad()
-def set_velocity(model: nn.Module, opt: torch.optim.SGD, velocity: dict[str, torch.Tensor]) -> None:
-    """Load assignment-form velocities (name -> v) into the buffers as v / lr."""
-    lr = opt.param_groups[0]["lr"]
-    for name, buf in momentum_buffers(model, opt).items():
-        buf.copy_(velocity[name]).div_(lr)
+    def zero_grad(self) -> None:
+        self.opt.zero_grad(set_to_none=True)
+
+    def state(self) -> dict[str, tuple[torch.Tensor, float]]:
+        return {f"{name}.momentum_buffer": (self.opt.state[p]["momentum_buffer"], self.lr)
+                for name, p in self.params.items()}
+
+    @torch.no_grad()
+    def load_state(self, values: dict) -> None:
+        for key, (buf, scale) in self.state().items():
+            buf.copy_(torch.as_tensor(values[key])).div_(scale)

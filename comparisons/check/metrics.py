@@ -10,7 +10,7 @@ in float32 would report 0.9999 for tensors that agree to 1e-7).
 
 Cost: the lockstep loop calls this for every gradient, parameter and
 velocity at every step, and NumPy makes one pass over memory per operation.
-So a big tensor is cut in one share per core (manual/rows.py), and each share
+So a big tensor is cut in one share per core (check/shares.py), and each share
 is walked once by the compiled walk of comparisons/check/_walk.c (fastwalk.py),
 which reads every element once. Where it was not built, the NumPy walk below
 does the same work in chunks of CHUNK elements: d = m - r is written into a
@@ -28,7 +28,7 @@ from functools import partial
 import numpy as np
 
 from comparisons.check import fastwalk
-from manual.rows import in_parts
+from comparisons.check.shares import in_parts
 
 
 @dataclass(frozen=True)

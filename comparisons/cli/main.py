@@ -6,6 +6,9 @@ import sys
 from comparisons.cli import report as cli_report
 from comparisons.data import presets
 from comparisons.config import DTYPES, MODES, QUANTITIES, REDUCTIONS, Config
+from comparisons.registry import LOSSES
+
+LOSS_NAMES = tuple(LOSSES)
 from comparisons.errors import InputError
 
 D = Config()   # the defaults, shown in --help
@@ -40,7 +43,10 @@ def _add_config_flags(r: argparse.ArgumentParser) -> None:
         r.add_argument(f"--{name.replace('_', '-')}", dest=name, default=argparse.SUPPRESS,
                        help=f"{help} (default {shown})", **kw)
 
-    flag("hidden", "hidden widths, e.g. 1000 or 500,200", type=_ints)
+    flag("model", "the layers, e.g. linear:100,relu,linear (README \"Models\"); empty: the MLP of --hidden")
+    flag("hidden", "hidden widths of the default MLP (Linear -> ReLU per width, then Linear), e.g. 1000 or 500,200",
+         type=_ints)
+    flag("loss", "the loss on the network's output", choices=LOSS_NAMES)
     flag("epochs", "passes over the training split", type=int)
     flag("batch_size", "samples per step, 0 = full batch", type=int)
     flag("lr", "learning rate alpha", type=float)

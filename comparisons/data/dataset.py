@@ -31,6 +31,11 @@ class Dataset:
     def n_features(self) -> int:
         return self.train.x.shape[1]
 
+    @property
+    def sample_shape(self) -> tuple:
+        """One sample's shape, without the batch axis: (784,) for flat images."""
+        return tuple(self.train.x.shape[1:])
+
     def astype(self, dtype) -> "Dataset":
         """The same data with features in ``dtype`` (one rounding from float64)."""
         cast = {k: Split(np.ascontiguousarray(s.x, dtype=dtype), s.y) for k, s in self.splits().items()}

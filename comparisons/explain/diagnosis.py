@@ -1,356 +1,458 @@
-"""Why the sides disagree, in plain words.
+"""Why the sides disagree: the first stage that goes wrong, and what reproduces its numbers.
 
-At the first failed training step, the step is replayed from the manual side's
-state before it and walked in order:
+At the first failed training step, while its values are at hand (nothing is
+replayed), every stage of the step is recomputed by torch from the manual
+side's *own* inputs to that stage (comparisons/explain/local.py), in execution
+order:
 
-1. forward: each hidden pre-activation and activation, logits, probabilities,
-   loss, against a float64 torch referee computing from the same state;
-2. backward, given the manual side's *own* forward values: is each gradient the
-   derivative of what it computed? If not, which common slip reproduces it;
-3. the update, given the manual side's own gradients: which update rule
-   reproduces the new parameters and velocities.
+  forward    each layer's output, from the manual side's input to the layer
+  loss       the loss value, from the manual side's scores
+  backward   dL/dscores; then each layer, last to first: its dL/dx and its
+             parameters' gradients, from its input and the manual side's
+             incoming gradient
+  update     each parameter's change and optimizer state, from the manual
+             side's gradients and the state before the step
 
-Every finding comes from a computation here; slips are named only when the
-named alternative reproduces the manual side's numbers. In float32 a
-difference is called rounding when the manual side is within ROUNDING_FACTOR
-of torch float32's own distance from the float64 referee.
+The first stage whose manual value is not within rounding of its
+recomputation (the pass rule's allowance, measured by the float32 probe) is
+the first divergence: layer x stage x operand, with the numbers. Structural
+relations (comparisons/explain/relations.py) are then tested on it; one is
+reported only when it reproduces the manual numbers. Where the manual side
+does not expose an intermediate (a bring-your-own class without
+``intermediates()``), the referee's value stands in for it and the finding
+says so.
 """
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from comparisons.check.metrics import tensor_diff
-from comparisons.explain.referee import backprop, layer_order, reference_step
+from comparisons.check import rules
+from comparisons.explain import relations
+from comparisons.explain.local import Local
+from comparisons.explain.relations import Context
 
-ROUNDING_FACTOR = 10     # float32: torch itself is ~1e-7..1e-5 from the referee (measured); a slip is >= 1e-3
-AGREE = {"float64": 1e-9, "float32": 1e-4}   # "reproduces": float64 replays agree to ~1e-15, float32 to ~1e-6
-LOSS_AGREE = {"float64": 1e-10, "float32": 1e-5}   # relative; measured loss agreement 8e-16 / 3e-7
-SCALE_FIT = 1e-3         # a constant factor explains m when ||m - s r|| <= SCALE_FIT ||m||
-LAYOUT_FIT = 1e-4        # a permuted layout explains m when it matches to float32 rounding (~1e-6 measured)
-FACTOR_MATCH = 1e-3      # a factor is "N" when within 0.1% of N (float32 and softmax epsilons blur it slightly)
+MAX_FINDINGS = 6
 
 
 @dataclass
 class Diagnosis:
     where: str = ""                       # e.g. "step 1"
-    first_divergence: str = ""            # e.g. "backward > grad > output.bias"
+    first_divergence: str = ""            # e.g. "backward > fc2 (linear) > grad fc2.weight"
     findings: list[str] = field(default_factory=list)
-    kink_flips: int | None = None         # hidden pre-activations on different sides of 0, manual vs torch
+    kink_flips: int | None = None         # branch elements where the referee followed the manual side
 
     def to_dict(self) -> dict:
         return {"where": self.where, "first_divergence": self.first_divergence,
                 "findings": self.findings, "kink_flips": self.kink_flips}
 
 
-
 def diagnosis_text(d: dict) -> str:
     """A Diagnosis.to_dict() in plain lines, for the terminal and diagnosis.txt."""
     lines = [f"diagnosis of {d['where']}: first divergence at {d['first_divergence'] or 'none found'}"]
     lines += [f"  - {f}" for f in d["findings"]]
-    if d.get("kink_flips") is not None:
-        lines.append(f"  - ReLU kink flips (hidden pre-activations on different sides of 0, manual vs torch): "
+    if d.get("kink_flips"):
+        lines.append(f"  - branch points where the referee followed the manual side's branch (within rounding): "
                      f"{d['kink_flips']}")
     return "\n".join(lines)
 
 
-def rel(m, r) -> float:
-    return tensor_diff(np.asarray(m, dtype=np.float64), np.asarray(r, dtype=np.float64)).rel_l2
-
-
-def named_factor(s: float, ctx: dict[str, float]) -> str | None:
-    """'N (the batch size)' when s matches one of the run's quantities, else None."""
-    for label, value in ctx.items():
-        if value and abs(s / value - 1) <= FACTOR_MATCH:
-            return label
-    return None
-
-
-def factors(n: int, k: int, lr: float) -> dict[str, float]:
-    """The quantities of a run a constant factor is named after."""
+def constants(n: int, k: int, config, stage: str) -> dict[str, float]:
+    """The quantities a constant factor is named after, per stage: only those that can enter that
+    stage's computation (so lr = 0.01 = 1/N never names a batch-size slip in an update)."""
+    if stage == "update":
+        lr, gamma = config.lr, config.momentum
+        c = {f"the learning rate {lr:g}": lr, f"1/lr = {1 / lr:g}": 1 / lr, f"lr² = {lr * lr:g}": lr * lr}
+        if gamma:
+            c.update({f"the momentum {gamma:g}": gamma, f"1 - momentum = {1 - gamma:g}": 1 - gamma,
+                      f"1/(1 - momentum) = {1 / (1 - gamma):g}": 1 / (1 - gamma)})
+        return c
+    if stage == "init":
+        return {}
     return {f"N = {n}, the batch size": n, f"1/N = 1/{n}": 1 / n, f"K = {k}, the number of classes": k,
             f"1/K = 1/{k}": 1 / k, f"N·K = {n * k}": n * k, f"1/(N·K) = 1/{n * k}": 1 / (n * k),
-            "2": 2.0, "1/2": 0.5, f"the learning rate {lr:g}": lr, f"1/lr = {1 / lr:g}": 1 / lr, "-1": -1.0}
+            "2": 2.0, "1/2": 0.5}
 
 
-def describe(m: np.ndarray, r: np.ndarray, ctx: dict[str, float]) -> str:
-    """How m differs from r: constant factor, sign, reshape-for-transpose, a subset, or throughout."""
-    m, r = np.asarray(m, dtype=np.float64), np.asarray(r, dtype=np.float64)
-    d = tensor_diff(m, r)
-    if d.reference_norm > 0 and math.isfinite(d.scale) and d.manual_norm > 0:
-        residual = np.linalg.norm(m - d.scale * r) / d.manual_norm
-        if residual <= SCALE_FIT:
-            if abs(d.scale + 1) <= FACTOR_MATCH:
-                return "a sign flip: manual = -reference"
-            name = named_factor(d.scale, ctx)
-            return (f"a constant factor: manual = {d.scale:.6g} × reference"
-                    + (f" ({name})" if name else ""))
-    if m.ndim == 2 and m.shape[0] == m.shape[1] and rel(m, r.T) <= LAYOUT_FIT:
-        return "a transposed layout: manual = reference.T"
-    if m.ndim == 2 and m.shape[0] != m.shape[1] and min(rel(m, r.T.reshape(m.shape)),
-                                                       rel(m, r.reshape(m.shape[::-1]).T)) <= LAYOUT_FIT:
-        return "a transposed layout: manual holds reference.T reshaped to this shape (a reshape where a transpose was meant)"
-    err = (m - r) ** 2
-    total = err.sum()
-    if m.ndim == 2 and total > 0:
-        for axis, what in ((1, "rows"), (0, "columns")):
-            per = err.sum(axis=axis)
-            order = np.argsort(per)[::-1]
-            k = int(np.searchsorted(np.cumsum(per[order]) / total, 0.99) + 1)
-            if k <= max(1, len(per) // 20):
-                shown = ", ".join(map(str, sorted(order[:k].tolist())[:8])) + (", ..." if k > 8 else "")
-                return f"confined to {k} of {len(per)} {what} ({shown}), which hold 99% of the difference"
-    flat = np.abs(m - r).ravel()
-    share = np.count_nonzero(flat > 1e-3 * np.abs(r).max()) / flat.size if flat.size else 0
-    return (f"differs throughout: rel_l2 {d.rel_l2:.2e}, cosine {d.cosine:.6f}, best scale {d.scale:.4g}, "
-            f"{share:.0%} of elements off by > 0.1% of the largest reference element")
+@dataclass
+class Check:
+    """One stage operand: the manual value against its recomputation."""
+    label: str           # "backward > fc2 (linear) > grad fc2.weight"
+    manual: object
+    ref: object
+    probe: object
+    borrowed: str = ""   # which inputs came from the referee (not exposed by the manual side)
+    context: Context | None = None
+    own: tuple | None = None     # (value, words): what the stage gives from the manual side's own internals
+    layer: int | None = None     # backward checks: the layer's index (for hypotheses on its incoming gradient)
+    param: str = ""              # backward checks of a gradient: the parameter's local key
 
 
-def describe_loss(m: float, r: float, reduction: str, n: int, k: int) -> str | None:
-    """Name a loss reduction mismatch from the ratio of the two losses."""
-    if r == 0 or not math.isfinite(m / r):
+class Diagnoser:
+    def __init__(self, lockstep, where_, x, y, manual_values, recomputed):
+        self.ls, self.x, self.y = lockstep, x, y
+        self.mv = manual_values
+        self.config, self.dtype = lockstep.config, lockstep.dtype
+        self.layers = lockstep.layers
+        j = lockstep.judge
+        self.before = {"params": j.before, "buffers": j.before_buffers, "state": j.before_state}
+        if where_[0] == 1:    # step 1: the judge started from the declared state, the manual side from its own
+            self.before["state"] = lockstep.initial_state
+        if recomputed is None:
+            recomputed = lockstep.referee.step(self.before, x, y, lockstep.manual.outputs)
+        self.rec = recomputed
+        self.scale = recomputed.probe_scale
+        self.local = Local(lockstep.referee, self.before)
+        self.derived: dict = {}     # stage inputs the manual side does not expose, recomputed from its values
+        self.notes: list[str] = []  # stages that differ from torch's only through the manual side's own forward
+        n = len(y)
+        self.constants = constants(n, lockstep.data.n_classes, self.config, "backward")
+        self.update_constants = constants(n, lockstep.data.n_classes, self.config, "update")
+        self.previous = getattr(lockstep, "previous", {}) or {}
+        self.extra = getattr(lockstep.manual, "extra", {})
+        self.dg = Diagnosis(where=rules.where(*where_))
+        self.dg.kink_flips = sum(c for c, _ in recomputed.flips.values()) or None
+
+    # --- where the manual side's stage inputs come from --------------------------------------
+
+    def layer_input(self, i: int):
+        """(the manual side's input to layer i, "") or, when the manual side does not expose it, (its
+        recomputation by torch from the nearest value upstream that it does expose, a note)."""
+        if i == 0:
+            return self.x, ""
+        name = self.layers[i - 1].name
+        if ("out", name) in self.mv:
+            return self.mv[("out", name)], ""
+        if ("out", name) not in self.derived:
+            x_prev, _ = self.layer_input(i - 1)
+            self.derived[("out", name)] = self.local.layer(name, x_prev)["ref"]["out"]
+        return self.derived[("out", name)], f"{name}.out is not exposed: recomputed from the manual side's values upstream"
+
+    def incoming(self, i: int):
+        """dL/d(output of layer i) (the next layer's dL/dx, or dL/dscores for the last layer) as the
+        manual side computed it, or, not exposed, recomputed by torch from its values downstream."""
+        after = self.layers[i + 1].name if i + 1 < len(self.layers) else "loss"
+        if ("dx", after) in self.mv:
+            return self.mv[("dx", after)], ""
+        if ("dx", after) not in self.derived:
+            if after == "loss":
+                scores, _ = self.layer_input(len(self.layers))
+                self.derived[("dx", after)] = self.local.loss(scores, self.y)["ref"]["dscores"]
+            else:
+                x_after, _ = self.layer_input(i + 1)
+                self.derived[("dx", after)] = self.local.layer(after, x_after, self.incoming(i + 1)[0])["ref"]["dx"]
+        what = "dL/dscores" if after == "loss" else f"{after}.dx"
+        return self.derived[("dx", after)], f"{what} is not exposed: recomputed from the manual side's values"
+
+    def value(self, quantity: str, name: str):
+        """The manual side's value of a layer's output, or its recomputation (see layer_input)."""
+        index = next(i for i, s in enumerate(self.layers) if s.name == name)
+        return self.layer_input(index + 1)
+
+    # --- judging one check -------------------------------------------------------------------
+
+    def allow(self, check: Check) -> float:
+        noise = relations.rel(check.probe, check.ref) * self.scale
+        return rules.allowance(noise, self.dtype)
+
+    def fails(self, check: Check) -> bool:
+        if relations.rel(check.manual, check.ref) <= self.allow(check):
+            return False
+        if check.own is not None and relations.rel(check.manual, check.own[0]) <= self.allow(check):
+            self.notes.append(f"{check.label}: {check.own[1]}")
+            return False
+        return True
+
+    def finding(self, check: Check) -> str:
+        ctx = check.context or Context(constants=self.constants, dtype=self.dtype)
+        if self.dtype == "float64":
+            ctx.coarse = ("float32", relations.rel(check.probe, check.ref))
+        if np.ndim(check.manual) == 0:
+            text, exact = relations.describe_scalar(float(check.manual), float(check.ref), self.allow(check), ctx)
+        elif check.label == "forward > loss > probs":
+            text, exact = softmax_epsilon(check.manual, self.value("out", self.layers[-1].name)[0])
+        else:
+            text, exact = relations.explain(check.manual, check.ref, self.allow(check), ctx)
+        if not exact and check.layer is not None and self.incoming(check.layer)[1]:
+            implied = self.implied_incoming(check)
+            if implied:
+                return f"{check.label}: {implied}"
+        note = f" ({check.borrowed})" if check.borrowed else ""
+        return f"{check.label}: {text}{note}"
+
+    def incoming_candidates(self, i: int) -> dict[str, np.ndarray]:
+        """Hypotheses about layer i's incoming gradient when the manual side does not expose it:
+        the reference masked by what the producing stage knows, and (when the next layer has no
+        parameters) that layer's own incoming gradient passed through unchanged, or multiplied by
+        its input, its output or one of its branch masks instead of its true derivative."""
+        d_ref = np.asarray(self.incoming(i)[0], np.float64)
+        if i + 1 == len(self.layers):
+            labels = np.zeros(d_ref.shape, dtype=bool)
+            labels[np.arange(len(self.y)), self.y] = True
+            return {"dL/dscores equal to the reference at the labels' entries (y = 1) and 0 elsewhere":
+                    np.where(labels, d_ref, 0.0),
+                    "dL/dscores equal to the reference away from the labels' entries and 0 at them":
+                    np.where(labels, 0.0, d_ref)}
+        after = self.layers[i + 1]
+        if _param_keys(self.before["params"], after.name):
+            return {}
+        g = np.asarray(self.incoming(i + 1)[0], np.float64)
+        x_after = np.asarray(self.layer_input(i + 1)[0], np.float64)
+        out_after = np.asarray(self.value("out", after.name)[0], np.float64)
+        if g.shape != d_ref.shape:
+            return {}
+        who = f"{after.name}'s backward"
+        found = {f"{who} returning its incoming gradient unchanged (no derivative applied)": g,
+                 f"{who} multiplying its incoming gradient by its input": g * x_after,
+                 f"{who} multiplying its incoming gradient by its output": g * out_after}
+        for label, mask in self.branch_masks(after, x_after, g).items():
+            found[f"{who} passing its incoming gradient only where {label.split(' (')[0].replace('the layer', after.name)}"] \
+                = np.where(mask, g, 0.0)
+        return found
+
+    def implied_incoming(self, check: Check) -> str | None:
+        """The manual side does not expose layer i's incoming gradient: does one of the hypotheses
+        about it, carried through the layer's backward, reproduce the manual value? The backward is
+        linear in the incoming gradient, so each hypothesis gets a least-squares scale."""
+        i = check.layer
+        x_in, _ = self.layer_input(i)
+        spec = self.layers[i]
+        for label, d in self.incoming_candidates(i).items():
+            if not np.any(d):
+                continue
+            got = self.local.layer(spec.name, x_in, d)["ref"]
+            hyp = got["grad"][check.param] if check.param else got["dx"]
+            den = float(np.vdot(hyp, hyp))
+            if den == 0:
+                continue
+            s = float(np.vdot(check.manual, hyp)) / den
+            if relations.rel(check.manual, s * hyp) <= self.allow(check):
+                scale = "" if abs(s - 1) <= relations.NAME_MATCH else f" (× {s:.6g})"
+                return (f"reproduced by {label}{scale}: that gradient is not exposed, the hypothesis was "
+                        f"carried through {spec.name}'s backward")
         return None
-    ratio = m / r
-    conventions = {"mean": {"the sum over the N samples": n, "the mean over the N·K entries": 1 / k},
-                   "sum": {"the mean over the N samples": 1 / n, "the mean over the N·K entries": 1 / (n * k)}}
-    for label, value in conventions[reduction].items():
-        if abs(ratio / value - 1) <= 1e-2:   # 1%: an epsilon inside the log (the seed's 1e-5) shifts it slightly
-            exact = "" if abs(ratio / value - 1) <= FACTOR_MATCH else f" (ratio {ratio:.6g}, {abs(ratio / value - 1):.1e} off: an epsilon inside the log?)"
-            return (f"loss reduction mismatch: the manual loss is {label} (ratio {value:.6g} to the reference, "
-                    f"which is the {'mean over the N samples' if reduction == 'mean' else 'sum over the N samples'})"
-                    + exact)
-    return None
+
+    # --- the stages ----------------------------------------------------------------------------
+
+    def forward_checks(self):
+        for i, spec in enumerate(self.layers):
+            if ("out", spec.name) not in self.mv:
+                continue
+            x_in, note = self.layer_input(i)
+            got = self.local.layer(spec.name, x_in)
+            out_shape = np.shape(got["ref"]["out"])
+            operands = {"the layer's input": x_in}
+            for key in _param_keys(self.before["params"], spec.name):     # a parameter broadcast over the batch
+                p0 = np.asarray(self.before["params"][f"{spec.name}.{key}"], np.float64)
+                try:
+                    operands[f"the parameter {spec.name}.{key} (broadcast)"] = np.broadcast_to(p0, out_shape)
+                except ValueError:
+                    pass
+            ctx = Context(constants=self.constants, dtype=self.dtype, operands=_same_shape(operands, got["ref"]["out"]),
+                          previous=self.previous.get(("out", spec.name)))
+            yield Check(f"forward > {spec.name} ({spec.kind.token}) > out", self.mv[("out", spec.name)],
+                        got["ref"]["out"], got["probe"]["out"], note, ctx)
+
+    def loss_checks(self):
+        last = self.layers[-1].name
+        scores, note = self.value("out", last)
+        got = self.local.loss(scores, self.y)
+        self.loss_values = got
+        if "probs" in self.extra:
+            probs = _softmax(np.asarray(scores, np.float64))
+            probe = _softmax(np.asarray(scores, np.float32).astype(np.float64))
+            yield Check("forward > loss > probs", np.asarray(self.extra["probs"], np.float64), probs, probe, note,
+                        Context(constants=self.constants, dtype=self.dtype))
+        yield Check("forward > loss > value", self.mv[("loss", "")], got["ref"]["loss"], got["probe"]["loss"], note)
+
+    def backward_checks(self):
+        got = self.loss_values
+        if ("dx", "loss") in self.mv:
+            labels = np.zeros_like(got["ref"]["dscores"], dtype=bool)
+            labels[np.arange(len(self.y)), self.y] = True
+            ctx = Context(constants=self.constants, dtype=self.dtype,
+                          masks={"the labels' entries are (y = 1)": labels,
+                                 "the entries other than the labels' are": ~labels},
+                          previous=self.previous.get(("dx", "loss")))
+            own = None
+            if "probs" in self.extra and self.config.loss == "cross_entropy":   # d(CE)/dz = p - y, with its own p
+                d = np.asarray(self.extra["probs"], np.float64) - labels
+                own = (d / len(self.y) if self.config.reduction == "mean" else d,
+                       "dL/dscores is p - y from the manual side's own probabilities: consistent with its forward")
+            yield Check("backward > loss > dL/dscores", self.mv[("dx", "loss")], got["ref"]["dscores"],
+                        got["probe"]["dscores"], "", ctx, own=own)
+        for i in reversed(range(len(self.layers))):
+            spec = self.layers[i]
+            wants = [("dx", spec.name)] if i > 0 else []
+            wants += [("grad", f"{spec.name}.{k}") for k in _param_keys(self.before["params"], spec.name)]
+            if not any(w in self.mv for w in wants):
+                continue
+            x_in, note_x = self.layer_input(i)
+            dout, note_d = self.incoming(i)
+            got = self.local.layer(spec.name, x_in, dout)
+            note = "; ".join(filter(None, (note_x, note_d)))
+            masks = self.branch_masks(spec, x_in, got["ref"].get("dx"))
+            operands = {"the incoming gradient": dout, "the layer's input": x_in, "the layer's output":
+                        got["ref"]["out"]}
+            if ("dx", spec.name) in self.mv:
+                ctx = Context(constants=self.constants, dtype=self.dtype, masks=masks,
+                              operands=_same_shape(operands, got["ref"]["dx"]),
+                              previous=self.previous.get(("dx", spec.name)))
+                yield Check(f"backward > {spec.name} ({spec.kind.token}) > dx", self.mv[("dx", spec.name)],
+                            got["ref"]["dx"], got["probe"]["dx"], note, ctx, layer=i)
+            for key, ref in got["ref"]["grad"].items():
+                name = f"{spec.name}.{key}"
+                if ("grad", name) not in self.mv:
+                    continue
+                p0 = np.asarray(self.before["params"][name], np.float64)
+                ctx = Context(constants=self.constants, dtype=self.dtype,
+                              operands={f"the parameter {name}": p0},
+                              previous=self.previous.get(("grad", name)))
+                yield Check(f"backward > {spec.name} ({spec.kind.token}) > grad {name}", self.mv[("grad", name)],
+                            ref, got["probe"]["grad"][key], note, ctx, layer=i, param=key)
+
+    def update_checks(self):
+        grads = {k: self.mv[("grad", k)] for k in self.before["params"] if ("grad", k) in self.mv}
+        if len(grads) != len(self.before["params"]):
+            return
+        got = self.local.update(grads)
+        state_before = self.before["state"]
+        for name in self.before["params"]:
+            if ("update", name) not in self.mv:
+                continue
+            operands = {"the gradient": np.asarray(grads[name], np.float64)}
+            operands.update({f"the state {k.rsplit('.', 1)[-1]} before the step": np.asarray(v, np.float64)
+                             for k, v in state_before.items() if k.startswith(name + ".")})
+            if ("grad", name) in self.previous:
+                operands["the previous step's gradient"] = np.asarray(self.previous[("grad", name)], np.float64)
+            operands["the parameter"] = np.asarray(self.before["params"][name], np.float64)
+            ctx = Context(constants=self.update_constants, dtype=self.dtype, operands=operands, combine=True,
+                          previous=self.previous.get(("update", name)))
+            yield Check(f"update > {name} > change", self.mv[("update", name)], got["ref"]["update"][name],
+                        got["probe"]["update"][name], "", ctx)
+        for key in got["ref"]["state"]:
+            if ("state", key) not in self.mv:
+                continue
+            param = key.rsplit(".", 1)[0]
+            operands = {"the gradient": np.asarray(grads[param], np.float64),
+                        f"the state {key.rsplit('.', 1)[-1]} before the step": np.asarray(state_before[key], np.float64),
+                        "the parameter": np.asarray(self.before["params"][param], np.float64)}
+            ctx = Context(constants=self.update_constants, dtype=self.dtype, operands=operands, combine=True)
+            yield Check(f"update > {key}", self.mv[("state", key)], got["ref"]["state"][key],
+                        got["probe"]["state"][key], "", ctx)
+
+    def branch_masks(self, spec, x_in, dx_ref) -> dict[str, np.ndarray]:
+        """For a layer with branch points: where its input takes the branch, does not, sits exactly on it."""
+        twin = spec.kind.twin
+        if not hasattr(twin, "decide") or dx_ref is None:
+            return {}
+        import torch
+        t = torch.from_numpy(np.asarray(x_in, np.float64))
+        taken = twin.decide(t).numpy()
+        if taken.shape != np.shape(dx_ref):
+            return {}
+        on_edge = twin.margin(t).numpy() == 0
+        return {"the layer's branch is taken (e.g. ReLU input > 0)": taken,
+                "the layer's branch is not taken (e.g. ReLU input <= 0)": ~taken,
+                "the layer's branch is taken or its input sits on the branch point (e.g. ReLU input >= 0)":
+                    taken | on_edge,
+                "the layer's input sits exactly on the branch point (e.g. ReLU input == 0)": on_edge}
+
+    # --- the walk --------------------------------------------------------------------------------
+
+    def run(self) -> Diagnosis:
+        stages = (("forward", self.forward_checks), ("loss", self.loss_checks),
+                  ("backward", self.backward_checks), ("update", self.update_checks))
+        failed = set()
+        for stage, checks in stages:
+            failing = [c for c in checks() if self.fails(c)]
+            if failing and not self.dg.first_divergence:
+                self.dg.first_divergence = failing[0].label
+            for check in failing[:2]:
+                if len(self.dg.findings) < MAX_FINDINGS:
+                    self.dg.findings.append(self.finding(check))
+            if failing:
+                failed.add(stage)
+            elif stage == "backward" and failed & {"forward", "loss"}:
+                self.dg.findings.append("backward: every gradient checked follows from the manual side's own "
+                                        "forward values and incoming gradients")
+        self.dg.findings += self.notes[:2]
+        if not self.dg.first_divergence:
+            self.dg.findings.append("every stage checked reproduces the manual values from its own inputs; the "
+                                    "failed rows differ only through values the manual side does not expose")
+        return self.dg
 
 
-def describe_softmax(probs: np.ndarray, logits: np.ndarray) -> str | None:
+def diagnose_initial(lockstep, results) -> dict:
+    """Step 0: the manual side's optimizer state or buffers before training differ from the declared."""
+    dg = Diagnosis(where="step 0")
+    ctx = Context(constants=constants(1, lockstep.data.n_classes, lockstep.config, "init"), dtype=lockstep.dtype)
+    declared = {k: v * s for k, (v, s) in lockstep.judge.state.items()} | lockstep.judge.buffers
+    for row, message in results:
+        if not message:
+            continue
+        dg.first_divergence = dg.first_divergence or f"init > {row.name}"
+        m = lockstep.initial_state.get(row.name, lockstep.manual.buffers.get(row.name))
+        text, _ = relations.explain(m, declared[row.name], rules.floor(lockstep.dtype), ctx)
+        if len(dg.findings) < MAX_FINDINGS:
+            dg.findings.append(f"init > {row.name}: {text} (before step 1, against the value the config declares)")
+    return dg.to_dict()
+
+
+def diagnose_step(lockstep, where_, x, y, results, manual_values, recomputed) -> dict:
+    return Diagnoser(lockstep, where_, x, y, manual_values, recomputed).run().to_dict()
+
+
+def _param_keys(params: dict, layer: str) -> list[str]:
+    return [k.split(".", 1)[1] for k in params if k.split(".", 1)[0] == layer]
+
+
+def _same_shape(operands: dict, like) -> dict:
+    shape = np.shape(like)
+    return {k: np.asarray(v, np.float64) for k, v in operands.items() if np.shape(v) == shape}
+
+
+def softmax_epsilon(probs, logits) -> tuple[str, bool]:
     """An epsilon in the softmax denominator, and which max it shifts by, fitted from the rows' sums."""
-    sums = probs.sum(axis=1, dtype=np.float64)
-    if np.max(np.abs(sums - 1)) <= 100 * np.finfo(probs.dtype).eps * probs.shape[1]:   # rounding of K terms
-        return None
-    found = []
+    probs, logits = np.asarray(probs, np.float64), np.asarray(logits, np.float64)
+    sums = probs.sum(axis=1)
     for label, shift in (("the global max of the matrix", logits.max()),
                          ("each row's max", logits.max(axis=1, keepdims=True))):
         s = np.exp(logits - shift).sum(axis=1)
         eps = s * (1 / sums - 1)
         if np.all(eps > 0) and np.std(eps) <= 1e-3 * np.mean(eps):
-            found.append(f"the softmax adds ε = {np.mean(eps):.3g} to its denominator after shifting by {label}: "
-                         f"rows sum to {sums.min():.6f}..{sums.max():.6f}, not 1"
-                         + (", least where a row's max is far below the global max" if "global" in label else ""))
-            break
-    return found[0] if found else f"probabilities do not sum to 1 per row ({sums.min():.6f}..{sums.max():.6f})"
+            return (f"the softmax adds ε = {np.mean(eps):.3g} to its denominator after shifting by {label}: "
+                    f"rows sum to {sums.min():.6f}..{sums.max():.6f}, not 1"
+                    + (", least where a row's max is far below the global max" if "global" in label else ""), True)
+    if np.max(np.abs(sums - 1)) > 1e-6:
+        return f"probabilities do not sum to 1 per row ({sums.min():.6f}..{sums.max():.6f})", False
+    return relations.describe(probs, _softmax(logits), Context()), False
 
 
-def expected_dlogits(probs: np.ndarray, y: np.ndarray, reduction: str) -> np.ndarray:
-    d = probs.astype(np.float64).copy()
-    d[np.arange(len(y)), y] -= 1
-    return d / len(y) if reduction == "mean" else d
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
 
 
-def backward_slips(params, values, y, probs, reduction) -> list[tuple[str, dict]]:
-    """Named wrong backward passes, computed from the manual side's own forward values."""
-    onehot = np.eye(probs.shape[1])[y]
-    right = expected_dlogits(probs, y, reduction)
-    n = len(y)
-    per = (1 / n) if reduction == "mean" else 1.0
-    slips = [
-        ("dL/dlogits is y - p: target and prediction swapped (a sign flip)", dict(dlogits=-right)),
-        ("dL/dlogits is p - y without the 1/N of the mean", dict(dlogits=right * n if reduction == "mean" else None)),
-        ("dL/dlogits carries an extra 1/N", dict(dlogits=right / n)),
-        ("dL/dlogits is (p - y) / (N·K) (the gradient of a mean over N·K entries)",
-         dict(dlogits=(right / per) / (n * probs.shape[1]))),
-        ("dL/dlogits = -y(1 - p): the softmax Jacobian taken as its diagonal p(1 - p) only",
-         dict(dlogits=-onehot * (1 - probs) * per)),
-        ("the ReLU derivative is missing: gradients flow through units with z <= 0", dict(mask="none")),
-        ("the ReLU derivative counts z = 0 as active (z >= 0)", dict(mask="z>=0")),
-        ("the ReLU derivative is replaced by the ReLU itself: multiplied by h, not by 1[z > 0]", dict(mask="act")),
-        ("bias gradients are averaged over the batch instead of summed", dict(bias="mean")),
-    ]
-    out = []
-    for label, change in slips:
-        if "dlogits" in change and change["dlogits"] is None:
-            continue
-        out.append((label, backprop(params, values, change.get("dlogits", right),
-                                    mask=change.get("mask", "z>0"), bias=change.get("bias", "sum"))))
-    return out
+# --- helpers the audit (comparisons/explain/audit.py) shares ----------------------------------------
+
+rel = relations.rel
 
 
-def update_slips(p0, v0, grads, lr, gamma, init_velocity, step, bias_names):
-    """Named update rules: (label, params after, velocity after or None)."""
-    rules = {}
-    def rule(label, vel_fn, par_fn):
-        v1 = {k: vel_fn(k) for k in p0}
-        rules[label] = ({k: par_fn(k, v1) for k in p0}, v1)
-    rule("the assignment's rule", lambda k: gamma * v0[k] + lr * grads[k], lambda k, v: p0[k] - v[k])
-    if step == 1 and init_velocity:
-        rule(f"the initial velocity {init_velocity:g} is ignored (velocity starts at 0)",
-             lambda k: lr * grads[k], lambda k, v: p0[k] - v[k])
-    rule("momentum is applied to the weights only: biases take a plain gradient step",
-         lambda k: gamma * v0[k] + lr * grads[k] if k not in bias_names else v0[k],
-         lambda k, v: p0[k] - (v[k] if k not in bias_names else lr * grads[k]))
-    rule("plain gradient descent, no momentum", lambda k: v0[k], lambda k, v: p0[k] - lr * grads[k])
-    rule("the update adds the velocity (gradient ascent)", lambda k: gamma * v0[k] + lr * grads[k],
-         lambda k, v: p0[k] + v[k])
-    rule("dampened momentum: v <- gamma v + (1 - gamma) lr g",
-         lambda k: gamma * v0[k] + (1 - gamma) * lr * grads[k], lambda k, v: p0[k] - v[k])
-    rule("Nesterov momentum: p <- p - (gamma v_new + lr g)", lambda k: gamma * v0[k] + lr * grads[k],
-         lambda k, v: p0[k] - (gamma * v[k] + lr * grads[k]))
-    rule("torch's buffer form without lr in the velocity: v <- gamma v + g, p <- p - lr v",
-         lambda k: gamma * v0[k] + grads[k], lambda k, v: p0[k] - lr * v[k])
-    return rules
+def factors(n: int, k: int, lr: float) -> dict[str, float]:
+    """The constants a factor is named after when auditing one derivation (batch, classes, lr)."""
+    return {f"N = {n}, the batch size": n, f"1/N = 1/{n}": 1 / n, f"K = {k}, the number of classes": k,
+            f"1/K = 1/{k}": 1 / k, f"N·K = {n * k}": n * k, f"1/(N·K) = 1/{n * k}": 1 / (n * k),
+            "2": 2.0, "1/2": 0.5, "-1": -1.0, f"the learning rate {lr:g}": lr}
 
 
-def fit_weight_decay(p0, v0, grads, p1, lr, gamma) -> float | None:
-    """lambda of p1 = p0 - (gamma v0 + lr (g + lambda p0)), by least squares over every parameter."""
-    num = den = 0.0
-    for k in p0:
-        base = p0[k] - (gamma * v0[k] + lr * grads[k])
-        a = -lr * p0[k]
-        num += float(np.sum((p1[k] - base) * a))
-        den += float(np.sum(a * a))
-    if den == 0:
+def describe(m, r, ctx: dict[str, float]) -> str:
+    """How m differs from r (relations.explain with the given constants, exact to float64 rounding)."""
+    return relations.explain(np.asarray(m, np.float64), np.asarray(r, np.float64), 1e-9, Context(constants=ctx))[0]
+
+
+def describe_softmax(probs: np.ndarray, logits: np.ndarray) -> str | None:
+    """An epsilon in a softmax (see softmax_epsilon), or None when the rows sum to 1 within rounding."""
+    sums = np.asarray(probs, np.float64).sum(axis=1)
+    if np.max(np.abs(sums - 1)) <= 100 * np.finfo(np.asarray(probs).dtype).eps * np.shape(probs)[1]:
         return None
-    lam = num / den
-    fitted = {k: p0[k] - (gamma * v0[k] + lr * (grads[k] + lam * p0[k])) for k in p0}
-    ok = all(rel(p1[k], fitted[k]) <= 1e-6 for k in p0) and abs(lam) > 0
-    return lam if ok else None
-
-
-def update_mismatch(p0: np.ndarray, p1: np.ndarray, expected: np.ndarray, dtype: str) -> bool:
-    """Does the new parameter p1 differ from the expected one by more than rounding?
-    Judged on the change p1 - p0, whose rounding is ~eps |p0| (not eps |p1 - p0|)."""
-    change = np.linalg.norm(expected - p0)
-    eps = np.finfo(dtype).eps
-    allowed = AGREE[dtype] * change + 4 * eps * np.linalg.norm(p0)
-    return bool(np.linalg.norm(p1 - expected) > allowed)
-
-
-def diagnose_step(replay, snapshot, x, y, config, torch_same_dtype: dict, where: str) -> Diagnosis:
-    """Walk one replayed step (see the module docstring). ``replay``: the manual side's
-    recomputation of the step from ``snapshot`` (params, velocity before the step)."""
-    dg = Diagnosis(where=where)
-    p0 = {k: v.astype(np.float64) for k, v in snapshot["params"].items()}
-    ref = reference_step(p0, x.astype(np.float64), y, config.reduction)
-    ctx = factors(len(y), ref["logits"].shape[1], config.lr)
-    _forward(dg, replay, ref, torch_same_dtype, y, config, ctx)
-    _backward(dg, replay, ref, p0, y, config, ctx)
-    _update(dg, replay, snapshot, p0, config, ctx)
-    inter = replay["inter"]
-    if "hidden.pre" in inter and "hidden.pre" in torch_same_dtype:
-        dg.kink_flips = int(np.count_nonzero((inter["hidden.pre"] > 0) != (torch_same_dtype["hidden.pre"] > 0)))
-    if not dg.first_divergence:
-        if config.dtype == "float32":
-            dg.findings.append("the replayed step reproduces the reference within rounding (within 10x of torch "
-                               "float32's own error against the float64 referee): the failed check measures "
-                               "float32 rounding, not a wrong formula")
-        else:
-            dg.findings.append("the replayed step reproduces the reference: no formula is wrong in this step; "
-                               "see the failed row itself")
-    return dg
-
-
-def _diverge(dg: Diagnosis, label: str, finding: str) -> None:
-    """Record a finding; the first one recorded is the first divergence."""
-    dg.first_divergence = dg.first_divergence or label
-    dg.findings.append(finding)
-
-
-def _forward(dg, replay, ref, torch_same, y, config, ctx) -> None:
-    """Hidden pre-activations and activations, logits, probabilities (first divergence only), loss."""
-    inter, agree = replay["inter"], AGREE[config.dtype]
-    names = layer_order({k: None for k in replay["grads"]})
-    for key in [f"{nm}.{part}" for nm in names[:-1] for part in ("pre", "act")] + ["logits", "probs"]:
-        if key not in inter:
-            continue
-        err = rel(inter[key], ref[key])
-        allowed = agree
-        if config.dtype == "float32" and key in torch_same:     # rounding: torch float32's own error, x10
-            allowed = max(ROUNDING_FACTOR * rel(torch_same[key], ref[key]), agree)
-        if err > allowed:
-            text = describe_softmax(inter[key], inter.get("logits", ref["logits"])) if key == "probs" else None
-            _diverge(dg, f"forward > {key}", f"forward > {key}: " + (text or describe(inter[key], ref[key], ctx)))
-            break
-    loss, ref_loss = replay["loss"], float(ref["loss"])
-    if abs(loss - ref_loss) > LOSS_AGREE[config.dtype] * abs(ref_loss):
-        text = describe_loss(loss, ref_loss, config.reduction, len(y), ref["logits"].shape[1])
-        _diverge(dg, "forward > loss", "forward > loss: " + (text or f"manual {loss:.6g}, reference {ref_loss:.6g}"))
-
-
-def _backward(dg, replay, ref, p0, y, config, ctx) -> None:
-    """Each gradient against the derivative of the manual side's own forward values."""
-    inter, agree, names = replay["inter"], AGREE[config.dtype], layer_order(p0)
-    values = {key: inter[key].astype(np.float64) for key in inter if key.endswith((".in", ".pre", ".act"))}
-    for before, after in zip(names, names[1:]):       # a layer's input is the previous layer's activation
-        if f"{before}.act" in values:
-            values.setdefault(f"{after}.in", values[f"{before}.act"])
-    values = {key: values.get(key, ref[key]) for key in ref if key.endswith((".in", ".pre", ".act"))}
-    for nm in names[:-1]:
-        pre, act = inter.get(f"{nm}.pre"), inter.get(f"{nm}.act")
-        if pre is not None and act is not None and rel(act, np.maximum(pre, 0)) > AGREE[config.dtype]:
-            dg.findings.append(f"backward: not judged: {nm}.act is not relu({nm}.pre), and the hand "
-                               "backpropagation here assumes ReLU")
-            return
-    if not any(k.endswith(".pre") for k in inter):
-        dg.findings.append("backward: judged with the reference's hidden values (the class exposes no "
-                           "intermediates(); an activation other than ReLU would be misjudged)")
-    probs = inter["probs"] if "probs" in inter else ref["probs"]
-    grads = {k: v.astype(np.float64) for k, v in replay["grads"].items()}
-    right_dlogits = expected_dlogits(probs, y, config.reduction)
-    expected = backprop(p0, values, right_dlogits)
-    order = [f"{nm}.{part}" for nm in reversed(names) for part in ("weight", "bias")]   # backprop order
-    wrong = [k for k in order if rel(grads[k], expected[k]) > agree]
-    if "dlogits" in inter and rel(inter["dlogits"], right_dlogits) > agree:
-        wrong.insert(0, "dlogits")
-    if not wrong:
-        if any(rel(grads[k], ref[f"grad:{k}"]) > agree for k in grads):
-            dg.findings.append("backward: every gradient is the derivative of the manual side's own forward; "
-                               "the gradient differences follow from the forward")
-        return
-    label = "backward > dlogits" if wrong[0] == "dlogits" else f"backward > grad > {wrong[0]}"
-    matched = [name for name, g in backward_slips(p0, values, y, probs, config.reduction)
-               if all(rel(grads[k], g[k]) <= agree for k in grads)]
-    if matched:
-        _diverge(dg, label, f"backward: {matched[0]} (it reproduces every gradient)")
-        return
-    for k in (w for w in wrong if w != "dlogits"):
-        _diverge(dg, label, f"backward > grad > {k}: {describe(grads[k], expected[k], ctx)}")
-
-
-def _update(dg, replay, snapshot, p0, config, ctx) -> None:
-    """The new parameters against the assignment's rule applied to the manual side's own gradients."""
-    if snapshot.get("velocity") is None or replay.get("velocity_after") is None:
-        if not dg.first_divergence:
-            dg.findings.append("update: not replayed (the manual side keeps its optimizer state to itself)")
-        return
-    v0 = {k: v.astype(np.float64) for k, v in snapshot["velocity"].items()}
-    p1 = {k: v.astype(np.float64) for k, v in replay["params_after"].items()}
-    grads = {k: v.astype(np.float64) for k, v in replay["grads"].items()}
-    step, dtype = replay["step"], config.dtype
-    if step == 1 and config.init_velocity and not any(np.any(v) for v in v0.values()):
-        _diverge(dg, "update > momentum (before step 1)",
-                 f"update: the velocity is 0 before step 1; the config's initial velocity is "
-                 f"{config.init_velocity:g} (the initial velocity is ignored)")
-    bias_names = {k for k in p0 if k.endswith(".bias")}
-    rules = update_slips(p0, v0, grads, config.lr, config.momentum, config.init_velocity, step, bias_names)
-    v1 = {k: v.astype(np.float64) for k, v in replay["velocity_after"].items()}
-    right, right_v = rules.pop("the assignment's rule")
-
-    def mismatch(pp, vv, k) -> bool:
-        return update_mismatch(p0[k], p1[k], pp[k], dtype) or update_mismatch(v0[k], v1[k], vv[k], dtype)
-
-    bad = [k for k in p0 if mismatch(right, right_v, k)]
-    if not bad:
-        return
-    what = "param" if update_mismatch(p0[bad[0]], p1[bad[0]], right[bad[0]], dtype) else "momentum"
-    label = f"update > {what} > {bad[0]}"
-    matched = [name for name, (pp, vv) in rules.items() if not any(mismatch(pp, vv, k) for k in p0)]
-    lam = None if matched else fit_weight_decay(p0, v0, grads, p1, config.lr, config.momentum)
-    if matched:
-        _diverge(dg, label, f"update: {matched[0]} (it reproduces every new parameter)")
-    elif lam is not None:
-        _diverge(dg, label, f"update: weight decay λ = {lam:.3g} is added to the gradient")
-    elif what == "param":
-        _diverge(dg, label, f"update > param > {bad[0]}: "
-                            f"{describe(p1[bad[0]] - p0[bad[0]], right[bad[0]] - p0[bad[0]], ctx)} (of the parameter change)")
-    else:
-        _diverge(dg, label, f"update > momentum > {bad[0]}: the parameters follow the rule but the velocity "
-                            f"does not: {describe(v1[bad[0]], right_v[bad[0]], ctx)}")
+    return softmax_epsilon(probs, logits)[0]

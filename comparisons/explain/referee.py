@@ -1,63 +1,100 @@
-"""The torch recomputation of one step from a given state: the reference for diagnosis.
+"""The referee: torch recomputing one step (or evaluation) from the manual side's state.
 
-Run in float64 it is the referee: a float32 difference is rounding when the
-manual side is about as far from it as torch float32 is.
+It runs the torch twin in float64, following the manual side's branch at every
+branch point (each branch layer decides from the manual side's own input to
+that layer), and once more in float32 with exactly the same branches: the
+probe. The two differ only by rounding, so their distance is the rounding this
+computation suffers, measured where it happens (rules.rejudge). For a float64
+run the probe's distance is scaled by eps64 / eps32 = 2^-29: the same
+computation, rounded 2^29 times more finely.
 """
+from dataclasses import dataclass
+
 import numpy as np
 import torch
-import torch.nn.functional as F
+
+from comparisons.check.rules import EPS
+from comparisons.sides.torch_side import TorchSide
+
+PROBE = "float32"
 
 
-def layer_order(params: dict) -> list[str]:
-    return [k[: -len(".weight")] for k in params if k.endswith(".weight")]
+@dataclass
+class Recomputed:
+    """Both recomputations of one step, keyed (quantity, name) like the rows."""
+    ref: dict          # float64 referee
+    probe: dict        # float32 probe, same branches
+    probe_scale: float  # multiplies the probe's distance to express rounding in the run's dtype
+    flips: dict        # branch layer -> (count of elements where the referee took the manual side's branch
+                       #   against its own decision, flat indices of the first few)
 
 
-def reference_step(params: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray, reduction: str,
-                   dtype=np.float64) -> dict[str, np.ndarray]:
-    """Forward and backward of the reference MLP at ``params`` on (x (N, D), y (N,) ints), in ``dtype``.
+class Referee:
+    def __init__(self, layers, config):
+        self.config = config
+        self.ref = TorchSide(layers, config, dtype="float64")
+        self.probe = TorchSide(layers, config, dtype=PROBE)
+        self.probe_scale = EPS[config.dtype] / EPS[PROBE]
+        self.branch_layers = [s.name for s in layers if hasattr(s.kind.twin, "decide")]
+        self.first = layers[0].name
+        self.previous = {b.name: a.name for a, b in zip(layers, layers[1:])}
 
-    Returns numpy arrays: "<layer>.in" (each layer's input), "<layer>.pre" and
-    "<layer>.act" for hidden layers, "logits", "probs", "loss", "dlogits", and
-    "grad:<param>" for every parameter.
-    """
-    tdt = getattr(torch, np.dtype(dtype).name)
-    leaves = {k: torch.tensor(np.asarray(v), dtype=tdt, requires_grad=True) for k, v in params.items()}
-    names = layer_order(params)
-    out, kept = torch.tensor(np.asarray(x), dtype=tdt), {}
-    for i, name in enumerate(names):
-        kept[f"{name}.in"] = out
-        z = F.linear(out, leaves[f"{name}.weight"], leaves[f"{name}.bias"])
-        if i < len(names) - 1:
-            kept[f"{name}.pre"] = z
-            out = torch.relu(z)
-            kept[f"{name}.act"] = out
-        else:
-            out = z
-    out.retain_grad()
-    loss = F.cross_entropy(out, torch.as_tensor(y), reduction=reduction)
-    loss.backward()
-    result = {k: v.detach().numpy() for k, v in kept.items()}
-    result.update(logits=out.detach().numpy(), probs=torch.softmax(out, 1).detach().numpy(),
-                  loss=np.array(loss.item()), dlogits=out.grad.numpy())
-    result.update({f"grad:{k}": v.grad.numpy() for k, v in leaves.items()})
-    return result
+    def _taken(self, x, outputs: dict) -> dict:
+        """Each branch layer's branches, decided from the manual side's input to it."""
+        taken = {}
+        for name in self.branch_layers:
+            given = x if name == self.first else outputs.get(self.previous[name])
+            if given is not None:
+                module = self.ref.net.get_submodule(name)
+                taken[name] = module.decide(torch.from_numpy(np.asarray(given, np.float64)))
+        return taken
+
+    def _flips(self, taken: dict) -> dict:
+        flips = {}
+        for name, chosen in taken.items():
+            own = self.ref.net.get_submodule(name).decide(self.ref.net.inputs[name].detach())
+            differ = (own != chosen).flatten().nonzero().flatten()
+            if len(differ):
+                flips[name] = (int(len(differ)), differ[:8].tolist())
+        return flips
+
+    def step(self, before: dict, x: np.ndarray, y: np.ndarray, manual_outputs: dict) -> Recomputed:
+        """``before``: the manual state the step started from: {"params", "buffers", "state"} (state in
+        the manual side's units). ``manual_outputs``: the manual side's layer outputs in this step."""
+        taken = self._taken(x, manual_outputs)
+        results = []
+        for side, dtype in ((self.ref, np.float64), (self.probe, np.dtype(PROBE))):
+            side.load(before["params"], before["buffers"], before["state"])
+            loss, scores = side.train_step(np.asarray(x, dtype), y, taken=taken)
+            values = {("loss", ""): loss, ("scores", ""): scores}
+            values.update({("out", k): v for k, v in side.outputs.items()})
+            values.update({("dx", k): v for k, v in side.input_grads.items()})
+            values.update({("grad", k): v for k, v in side.grads.items()})
+            values.update({("update", k): side.params[k] - side.before[k] for k in side.params})
+            values.update({("state", k): v for k, v in side.state_values().items()})
+            values.update({("buffer", k): v.copy() for k, v in side.buffers.items()})
+            results.append(values)
+        return Recomputed(*results, self.probe_scale, self._flips(taken))
+
+    def evaluate(self, params: dict, buffers: dict, x: np.ndarray, y: np.ndarray, manual_outputs: dict) -> Recomputed:
+        taken = self._taken(x, manual_outputs)
+        results = []
+        for side, dtype in ((self.ref, np.float64), (self.probe, np.dtype(PROBE))):
+            side.load(params, buffers)
+            loss, scores = side.evaluate(np.asarray(x, dtype), y, taken=taken)
+            results.append({("loss", ""): loss, ("scores", ""): scores})
+        return Recomputed(*results, self.probe_scale, {})
 
 
-def backprop(params: dict, ref: dict, dlogits: np.ndarray, mask: str = "z>0", bias: str = "sum") -> dict:
-    """Hand backpropagation (float64) from the referee's forward quantities, with a choice of
-    ReLU mask ("z>0" correct, "z>=0", "none", "act": multiplied by the activation itself) and bias
-    reduction ("sum" correct, "mean")."""
-    names = layer_order(params)
-    grads, d = {}, dlogits
-    for i in reversed(range(len(names))):
-        name = names[i]
-        grads[f"{name}.weight"] = d.T @ ref[f"{name}.in"]
-        grads[f"{name}.bias"] = d.sum(axis=0) if bias == "sum" else d.mean(axis=0)
-        if i > 0:
-            d = d @ params[f"{name}.weight"]
-            z = ref[f"{names[i - 1]}.pre"]
-            if mask == "act":
-                d = d * ref[f"{names[i - 1]}.act"]
-            elif mask != "none":
-                d = d * ((z > 0) if mask == "z>0" else (z >= 0))
-    return grads
+def near_ties(ref_scores, probe_scores, pred_m, pred_t, probe_scale: float, factor: float, floor: float) -> int:
+    """How many samples predicted differently are near-ties of the referee: the referee's scores of
+    the two classes differ by no more than ``factor`` x the probe's greatest score error on that
+    sample (x probe_scale) + ``floor`` x the sample's greatest score."""
+    differ = np.flatnonzero(pred_m != pred_t)
+    if not len(differ):
+        return 0
+    ref = np.asarray(ref_scores, np.float64)[differ]
+    noise = np.abs(np.asarray(probe_scores, np.float64)[differ] - ref).max(axis=1) * probe_scale
+    rows = np.arange(len(differ))
+    gap = np.abs(ref[rows, pred_m[differ]] - ref[rows, pred_t[differ]])
+    return int(np.count_nonzero(gap <= factor * noise + floor * np.abs(ref).max(axis=1)))

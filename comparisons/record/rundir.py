@@ -20,11 +20,12 @@ REQUIRED_FIELDS = ("schema_version", "passed", "status", "first_failure", "steps
                    "config", "data", "versions")
 STATUSES = ("passed", "failed", "interrupted")
 # The steps.csv columns reports and comparisons use; the others are never loaded.
-USED_COLUMNS = ["step", "epoch", "phase", "quantity", "name", "manual", "reference", "abs_diff", "rel_diff",
-                "metric", "tolerance", "passed"]
-_DTYPES = {"step": "int64", "epoch": "int64", "phase": "category", "quantity": "category", "name": "string",
-           "manual": "float64", "reference": "float64", "abs_diff": "float64", "rel_diff": "float64",
-           "metric": "category", "tolerance": "float64", "passed": "boolean"}
+USED_COLUMNS = ["step", "epoch", "phase", "track", "quantity", "name", "manual", "reference", "abs_diff", "rel_diff",
+                "referee_diff", "noise", "metric", "rule", "tolerance", "passed"]
+_DTYPES = {"step": "int64", "epoch": "int64", "phase": "category", "track": "category", "quantity": "category",
+           "name": "string", "manual": "float64", "reference": "float64", "abs_diff": "float64", "rel_diff": "float64",
+           "referee_diff": "float64", "noise": "float64", "metric": "category", "rule": "category",
+           "tolerance": "float64", "passed": "boolean"}
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,17 @@ def _read_steps(file: Path, role: str) -> pd.DataFrame:
     if frame[["phase", "quantity", "passed"]].isna().any(axis=None):
         raise InputError(f"{role} {file}: a row lacks its phase, quantity or passed value")
     frame["name"] = frame["name"].fillna("").astype("category")
+    frame["value"] = gated_value(frame)
     return frame
+
+
+def gated_value(frame: pd.DataFrame):
+    """Each row's gated value (checks.Row.value): the count for counts, the distance to the referee
+    for rows the referee decided, the manual-vs-torch difference otherwise."""
+    import numpy as np
+    referee = (frame["rule"] == "referee").to_numpy()
+    count = (frame["metric"] == "count").to_numpy()
+    return np.where(count, frame["abs_diff"], np.where(referee, frame["referee_diff"], frame["rel_diff"]))
 
 
 def _check_consistent(file: Path, role: str, summary: dict, frame: pd.DataFrame) -> None:

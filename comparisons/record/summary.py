@@ -17,17 +17,23 @@ class Tracker:
     def __init__(self):
         self.first_failure: dict | None = None
         self.stopped: str | None = None          # why the run ended early (a NaN/Inf), if it did
-        self.worst: dict[str, dict] = {}
+        self.worst: dict[str, dict] = {}         # judged rows: per quantity, the one that used most of its allowance
+        self.drift: dict[str, dict] = {}         # drift rows (free mode): per quantity, the greatest difference
         self.seconds = {"manual": 0.0, "torch": 0.0, "compare": 0.0}
         self.final: dict[str, dict] = {}
 
     def add(self, results) -> None:
         for row, message in results:
-            worst = self.worst.get(row.quantity)
-            if _worse(row, worst):
-                self.worst[row.quantity] = {"value": row.value, "tolerance": row.tolerance, "metric": row.metric,
-                                            "step": row.step, "phase": row.phase, "name": row.name,
-                                            "samples": row.reference if row.metric == "count" else None}
+            if row.rule == "check":      # pass/fail checks (the run trained) have no allowance to use
+                if message and self.first_failure is None:
+                    self.first_failure = {"step": row.step, "epoch": row.epoch, "phase": row.phase,
+                                          "quantity": row.quantity, "name": row.name, "message": message}
+                continue
+            table = self.worst if row.track == "judged" else self.drift
+            if _worse(row, table.get(row.quantity)):
+                table[row.quantity] = {"value": row.value, "tolerance": row.tolerance, "metric": row.metric,
+                                       "rule": row.rule, "step": row.step, "phase": row.phase, "name": row.name,
+                                       "samples": row.reference if row.quantity == "disagreements" else None}
             if message and self.first_failure is None:
                 self.first_failure = {"step": row.step, "epoch": row.epoch, "phase": row.phase,
                                       "quantity": row.quantity, "name": row.name, "message": message}
@@ -50,8 +56,13 @@ def _usage(value: float, tolerance: float) -> tuple[float, float]:
 
 
 def _worse(row, worst: dict | None) -> bool:
-    """Is ``row`` closer to failing than the worst so far? Among equals the first is kept."""
-    return worst is None or _usage(row.value, row.tolerance) > _usage(worst["value"], worst["tolerance"])
+    """Is ``row`` closer to failing than the worst so far (for drift rows: further apart)? Among equals
+    the first is kept."""
+    if worst is None:
+        return True
+    if row.track == "drift":
+        return _usage(row.value, 1.0) > _usage(worst["value"], 1.0)
+    return _usage(row.value, row.tolerance) > _usage(worst["value"], worst["tolerance"])
 
 
 def versions() -> dict:
@@ -76,6 +87,7 @@ def build_summary(config, data, status: str, tracker: Tracker, steps: int, diagn
         "steps": steps,
         "final": tracker.final,
         "worst": tracker.worst,
+        "drift": tracker.drift,
         "seconds": {k: round(v, 3) for k, v in tracker.seconds.items()},
         "config": config.to_dict(),
         "data": {"name": data.name, **{k: len(s.y) for k, s in data.splits().items()}},

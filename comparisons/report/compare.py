@@ -2,8 +2,9 @@
 
 Checks, each against comparisons.report.compare_thresholds:
   gate       the current run fails where the baseline passed
-  agreement  per quantity (loss, grad, param, momentum), the worst manual-vs-torch difference
-             of single-step rows and of drift rows, against the baseline's
+  agreement  per judged quantity (loss, out, dx, grad, update, state, buffer), the worst share of
+             its allowance, against the baseline's (drift rows of free mode are not gated, so
+             not judged here either)
   final      each split's final loss and accuracy (the worse side)
   curve      the same at every epoch both runs evaluated
 Config and library-version differences are listed; runs of different configs are refused
@@ -20,9 +21,7 @@ from comparisons.errors import InputError
 from comparisons.report.sections import percent_of_allowance
 from comparisons.record.rundir import RunDir
 
-AGREEMENT_QUANTITIES = ("loss", "grad", "param", "momentum")
-KINDS = {"single": "single step", "drift": "drift"}
-SIDES = {"manual": "manual", "reference": "torch"}
+AGREEMENT_QUANTITIES = ("loss", "out", "dx", "grad", "update", "state", "buffer")
 
 
 @dataclass(frozen=True)
@@ -102,47 +101,37 @@ def _gate(base: RunDir, cur: RunDir) -> Check:
 
 
 def _shares(rows: pd.DataFrame) -> np.ndarray:
-    """value / tolerance of each row: 0 when not gated (inf), inf for NaN or any value over a zero tolerance."""
-    value, tol = rows["rel_diff"].to_numpy(dtype=float), rows["tolerance"].to_numpy(dtype=float)
+    """value / tolerance of each row: inf for NaN or any value over a zero tolerance."""
+    value, tol = rows["value"].to_numpy(dtype=float), rows["tolerance"].to_numpy(dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        share = np.where(np.isinf(tol), 0.0, np.where(tol > 0, value / tol, np.where(value > 0, np.inf, 0.0)))
+        share = np.where(tol > 0, value / tol, np.where(value > 0, np.inf, 0.0))
     return np.where(np.isnan(value), np.inf, share)
 
 
-def worst_by_kind(run: RunDir) -> dict[tuple[str, str], tuple[float, float, bool]]:
-    """(quantity, kind) -> (worst value, its share of the allowance, gated at all) over the run's rows.
-
-    Single-step rows: every row of a synced run, rows at step <= 1 of a free run (both sides
-    start from one state); drift rows: the rest of a free run.
-    """
-    frame = run.frame[run.frame["quantity"].isin(AGREEMENT_QUANTITIES)]
-    synced = run.summary["config"].get("mode") == "synced"
-    single = np.ones(len(frame), bool) if synced else (frame["step"] <= 1).to_numpy()
+def worst_by_quantity(run: RunDir) -> dict[str, tuple[float, float]]:
+    """quantity -> (worst gated value, its share of the allowance) over the run's judged rows."""
+    f = run.frame
+    frame = f[f["quantity"].isin(AGREEMENT_QUANTITIES) & (f["track"] == "judged")]
     out = {}
-    for kind, mask in (("single", single), ("drift", ~single)):
-        for quantity, rows in frame[mask].groupby("quantity", observed=True):
-            share = _shares(rows)
-            i = int(np.argmax(share))
-            out[(str(quantity), kind)] = (float(rows["rel_diff"].iloc[i]), float(share[i]),
-                                          bool(np.isfinite(rows["tolerance"]).any()))
+    for quantity, rows in frame.groupby("quantity", observed=True):
+        share = _shares(rows)
+        i = int(np.argmax(share))
+        out[str(quantity)] = (float(rows["value"].iloc[i]), float(share[i]))
     return out
 
 
 def _agreement(base: RunDir, cur: RunDir, t: Thresholds) -> list[Check]:
-    b, c = worst_by_kind(base), worst_by_kind(cur)
+    b, c = worst_by_quantity(base), worst_by_quantity(cur)
     checks = []
     for quantity in AGREEMENT_QUANTITIES:
-        for kind, label in KINDS.items():
-            if (quantity, kind) not in b or (quantity, kind) not in c:
-                continue
-            (bv, bs, bg), (cv, cs, cg) = b[(quantity, kind)], c[(quantity, kind)]
-            if not (bg or cg):
-                continue    # recorded but never gated (float32 free grad/momentum drift): no allowance to judge by
-            floor = t.single_step_floor if kind == "single" else t.drift_floor
-            worse = math.isnan(cv) or (cs > floor and cv > t.agreement_factor * bv)
-            checks.append(Check("agreement", f"{quantity} ({label})", f"{bv:.1e} ({percent_of_allowance(bs)} of allowed)",
-                                f"{cv:.1e} ({percent_of_allowance(cs)} of allowed)",
-                                f"> {t.agreement_factor:g}x baseline and > {100 * floor:g}% of allowed", worse))
+        if quantity not in b or quantity not in c:
+            continue
+        (bv, bs), (cv, cs) = b[quantity], c[quantity]
+        worse = math.isnan(cs) or (cs > t.share_floor and cs > t.agreement_factor * bs)
+        checks.append(Check("agreement", quantity, f"{bv:.1e} ({percent_of_allowance(bs)} of allowed)",
+                            f"{cv:.1e} ({percent_of_allowance(cs)} of allowed)",
+                            f"> {t.agreement_factor:g}x the baseline's share and > {100 * t.share_floor:g}% of "
+                            f"allowed", worse))
     return checks
 
 
@@ -186,9 +175,23 @@ def _final(base: RunDir, cur: RunDir, t: Thresholds) -> list[Check]:
 
 
 def _evaluations(run: RunDir) -> pd.DataFrame:
+    """Per epoch-end evaluation: loss and accuracy (a fraction) of the manual side and of torch
+    (in free mode the drift twin, torch's own trajectory; in synced mode the same parameters)."""
     f = run.frame
-    rows = f[(f["phase"] != "step") & (f["epoch"] >= 1) & f["quantity"].isin(("loss", "accuracy"))]
-    return rows[["epoch", "phase", "quantity", "manual", "reference"]].astype({"phase": str, "quantity": str})
+    rows = f[(f["phase"] != "step") & (f["epoch"] >= 1)]
+    free = run.summary["config"].get("mode") == "free"
+    sizes = rows[rows["quantity"] == "disagreements"].groupby(["epoch", "phase", "track"], observed=True)["reference"].first()
+    out = []
+    for (epoch, phase, quantity), group in rows[rows["quantity"].isin(("loss", "accuracy"))].groupby(
+            ["epoch", "phase", "quantity"], observed=True):
+        judged = group[group["track"] == "judged"].iloc[0]
+        torch_row = group[group["track"] == ("drift" if free else "judged")].iloc[0]
+        m, r = float(judged["manual"]), float(torch_row["reference"])
+        if quantity == "accuracy":     # counts of correct predictions -> fractions
+            m /= float(sizes[(epoch, phase, "judged")])
+            r /= float(sizes[(epoch, phase, torch_row["track"])])
+        out.append((int(epoch), str(phase), str(quantity), m, r))
+    return pd.DataFrame(out, columns=["epoch", "phase", "quantity", "manual", "reference"])
 
 
 def _curves(base: RunDir, cur: RunDir, t: Thresholds) -> list[Check]:
@@ -196,7 +199,7 @@ def _curves(base: RunDir, cur: RunDir, t: Thresholds) -> list[Check]:
     checks = []
     for (split, quantity), rows in joined.groupby(["phase", "quantity"], sort=False):
         worst = None
-        for column, side in SIDES.items():
+        for column, side in (("manual", "manual"), ("reference", "torch")):
             for epoch, b, c in zip(rows["epoch"], rows[f"{column}_b"], rows[f"{column}_c"]):
                 (change, regressed) = _change(quantity, float(b), float(c), t)
                 if worst is None or change > worst[0]:

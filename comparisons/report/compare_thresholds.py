@@ -35,14 +35,10 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Thresholds:
-    # A worst difference regresses when it is this many times the baseline's ...
-    agreement_factor: float = 10.0         # 4.3x the largest single-step spread (2.3x)
-    # ... and uses more than this share of its allowance. Single-step values are stable,
-    # so a low floor: 2.5x the largest natural share (2.0%), 5x a kink flip's (1%).
-    single_step_floor: float = 0.05
-    # Drift is chaotic (1700x between thread counts), so only a drift past half its
-    # allowance counts: 3.5x the largest measured share (14%).
-    drift_floor: float = 0.5
+    # A quantity's worst share of its allowance regresses when it is this many times the baseline's ...
+    agreement_factor: float = 10.0
+    # ... and more than this share of the allowance.
+    share_floor: float = 0.5
     # Learning: worse than the baseline at the end or at any epoch both runs evaluated.
     loss_rise: float = 0.10                # relative; 2.3x the largest rounding-level spread (4.4%)
     accuracy_drop: float = 0.01            # absolute; 2.2x the largest rounding-level spread (0.45 points)

@@ -1,8 +1,10 @@
 """The report's figures as PNG bytes, drawn on matplotlib's Agg canvas (no pyplot, no global state).
 
 loss, accuracy     both sides' curves: training batches (thin, grey) and epoch-end evaluations
-grad, param, momentum
-                   each parameter's relative L2 difference per step, log axis, tolerance, first failure
+out, dx, grad, update, state
+                   each tensor's gated difference per step (manual vs torch, or vs the referee where
+                   it decided), log axis, the allowance, the first failure
+param (drift)      free mode: each parameter's distance between the two trajectories (not gated)
 disagreements      share of samples whose predicted class differs, per phase, with its allowance
 """
 import io
@@ -10,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from comparisons.report.sections import failure_place
 
@@ -20,7 +23,7 @@ MAX_POINTS = 2000        # per line: a longer series is reduced per bin (mean fo
 MARGINS = dict(left=0.12, right=0.98, top=0.92, bottom=0.13)   # fixed: a third faster than constrained layout
 PHASE_COLORS = {"step": "0.55", "train": "C0", "valid": "C1", "test": "C2"}
 SIDE_STYLES = (("manual", "manual", "-"), ("torch", "reference", "--"))   # (label, column, line style)
-TENSOR_QUANTITIES = ("grad", "param", "momentum")
+TENSOR_QUANTITIES = ("out", "dx", "grad", "update", "state")
 FAILURE_COLOR = "red"
 
 
@@ -34,7 +37,8 @@ class Chart:
 def render(run) -> list["Chart"]:
     """Every figure a RunDir has data for, in report order."""
     charts = [_curves(run, "loss"), _curves(run, "accuracy"),
-              *(_differences(run, q) for q in TENSOR_QUANTITIES), _disagreements(run)]
+              *(_differences(run, q) for q in TENSOR_QUANTITIES), _differences(run, "param", track="drift"),
+              _disagreements(run)]
     return [c for c in charts if c is not None]
 
 
@@ -90,14 +94,24 @@ def _legend(ax, **kw) -> None:
 def _curves(run, quantity: str):
     """Loss or accuracy of both sides; a summed training loss is shown per sample to share the axis."""
     frame = run.frame
-    rows = frame[frame["quantity"] == quantity]
+    free = run.summary["config"].get("mode") == "free"
+    judged = frame[frame["track"] == "judged"]
+    rows = judged[judged["quantity"] == quantity].copy()
     if rows.empty:
         return None
+    if free:     # torch's curve is its own trajectory: the drift twin's
+        drift = frame[(frame["track"] == "drift") & (frame["quantity"] == quantity)]
+        rows["reference"] = drift.set_index(["step", "phase"])["reference"].reindex(
+            pd.MultiIndex.from_frame(rows[["step", "phase"]])).to_numpy()
+    if quantity == "accuracy":   # counts of correct predictions -> fractions of the samples
+        sizes = judged[judged["quantity"] == "disagreements"].set_index(["step", "phase"])["reference"]
+        n = sizes.reindex(pd.MultiIndex.from_frame(rows[["step", "phase"]])).to_numpy(dtype=float)
+        rows["manual"], rows["reference"] = rows["manual"] / n, rows["reference"] / n
     from matplotlib.lines import Line2D
     per_sample = quantity == "loss" and run.summary["config"].get("reduction") == "sum"
     batch_sizes = None
     if per_sample:
-        counts = frame[(frame["quantity"] == "disagreements") & (frame["phase"] == "step")]
+        counts = judged[(judged["quantity"] == "disagreements") & (judged["phase"] == "step")]
         batch_sizes = counts.set_index("step")["reference"]
     fig, ax = _axes()
     phases = []
@@ -140,16 +154,17 @@ def _tolerance_segments(rows) -> list[tuple[int, int, float]]:
     return segments
 
 
-def _differences(run, quantity: str):
-    """Each parameter's rel_l2 difference per step on a log axis; exact zeros leave gaps."""
+def _differences(run, quantity: str, track: str = "judged"):
+    """Each tensor's gated difference per step on a log axis; exact zeros leave gaps."""
     frame = run.frame
-    rows = frame[(frame["quantity"] == quantity) & (frame["phase"] == "step")]
+    rows = frame[(frame["quantity"] == quantity) & (frame["phase"] == "step") & (frame["track"] == track)
+                 & (frame["step"] > 0)]
     if rows.empty:
         return None
     fig, ax = _axes()
     plotted = False
     for name, group in rows.groupby("name", observed=True, sort=False):
-        y = group["rel_diff"].to_numpy(dtype=float)
+        y = group["value"].to_numpy(dtype=float)
         y = np.where(y > 0, y, np.nan)          # log axis: exact agreement (0) cannot be drawn
         xs, ys = _thin(group["step"].to_numpy(), y, "max")
         ax.plot(xs, ys, linewidth=0.9, label=str(name))
@@ -169,16 +184,19 @@ def _differences(run, quantity: str):
         ax.set_ylim(bottom=0)
         ax.text(0.5, 0.3, "every difference is exactly 0", transform=ax.transAxes, ha="center")
     ax.set_ylabel("relative L2 difference")
-    title = f"{quantity}: ||manual - torch|| / ||torch|| per parameter"
-    ax.set_title(title, fontsize=10)
+    if track == "drift":
+        title = f"{quantity} (drift): ||manual - torch|| / ||torch|| of the two trajectories (not gated)"
+    else:
+        title = f"{quantity}: relative L2 difference per tensor (vs torch; vs the referee where it decided)"
+    ax.set_title(title, fontsize=9)
     _legend(ax, ncol=2)
-    return Chart(quantity, title, _png(fig))
+    return Chart(quantity if track == "judged" else f"{quantity}-drift", title, _png(fig))
 
 
 def _disagreements(run):
     """Percent of samples predicted differently, per phase, with each phase's allowance dotted."""
     frame = run.frame
-    rows = frame[frame["quantity"] == "disagreements"]
+    rows = frame[(frame["quantity"] == "disagreements") & (frame["track"] == "judged")]
     if rows.empty:
         return None
     fig, ax = _axes()

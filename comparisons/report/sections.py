@@ -4,7 +4,7 @@ import math
 
 from comparisons.report.tables import Table
 
-QUANTITY_ORDER = ("loss", "accuracy", "disagreements", "grad", "param", "momentum")
+QUANTITY_ORDER = ("init", "out", "loss", "accuracy", "disagreements", "dx", "grad", "update", "state", "buffer")
 
 
 def verdict(summary: dict) -> str:
@@ -39,7 +39,7 @@ def diagnosis(summary: dict) -> list[str]:
     findings = value.get("findings") or []
     lines += [findings] if isinstance(findings, str) else [str(f) for f in findings]
     if value.get("kink_flips") is not None:
-        lines.append(f"ReLU kink flips (hidden pre-activations on different sides of 0): {value['kink_flips']}")
+        lines.append(f"branch points where the referee followed the manual side (within rounding): {value['kink_flips']}")
     lines += [f"{k}: {json.dumps(v)}" for k, v in value.items() if k not in KNOWN_DIAGNOSIS_KEYS]
     return lines
 

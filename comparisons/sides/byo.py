@@ -8,17 +8,23 @@ The protocol (a class, loaded by ``--manual pkg.module:Class``)::
         bias_shape = "flat"        # "flat" (n,), "row" (1, n), "column" (n, 1)
         samples = "rows"           # "rows": x is (N, D); "columns": x is (D, N)
         labels = "int"             # "int" (N,), or "onehot" (N, K) ((K, N) with samples as columns)
-        names = None               # {your name: torch name}, e.g. {"W1": "hidden.weight"}; None: by order
+        names = None               # {your name: torch name}, e.g. {"W1": "fc1.weight"}; None: by order
+                                   # (the old "hidden.weight"/"output.weight" names are still read)
 
-        def __init__(self, sizes, config): ...       # sizes e.g. (784, 1000, 10); config: comparisons.Config
+        def __init__(self, sizes, config): ...       # sizes: the widths of the model's linear layers, e.g.
+                                                     # (784, 1000, 10); config: comparisons.Config
         def parameters(self) -> dict: ...            # your arrays (lockstep writes the shared init into them)
         def forward(self, x, y) -> tuple: ...        # (loss, scores): scores are logits or probabilities
         def backward(self) -> dict: ...              # gradients, same keys and shapes as parameters()
         # optional
         def step(self, grads) -> None: ...           # your optimizer; without it lockstep's SGD momentum is used
-        def velocity(self) -> dict: ...              # your optimizer state, in the assignment's form (p <- p - v)
-        def intermediates(self) -> dict: ...         # after forward, for diagnosis: "hidden.pre", "hidden.act",
-                                                     # "logits", "probs", "dlogits" (after backward)
+        def velocity(self) -> dict: ...              # your optimizer state, in the assignment's form (p <- p - v);
+                                                     # required with step() when the run's momentum is not 0
+        def intermediates(self) -> dict: ...         # per layer, compared every step and used to localise a
+                                                     # failure: "fc1.out" (each layer's output), "fc2.dx"
+                                                     # (dL/d its input, after backward), "loss.dx" (dL/dscores);
+                                                     # old names read too: "hidden.pre", "hidden.act", "logits",
+                                                     # "dlogits", "probs"
 
 Everything is adapted with views (transposes, reshapes): nothing is copied,
 and writes into the adapted parameters land in your arrays.
@@ -34,7 +40,6 @@ import numpy as np
 
 import manual
 from comparisons.config import Config
-from comparisons.sides.builtin import StateCopies
 from comparisons.errors import InputError
 
 LAYOUTS = {"weight_layout": ("out_in", "in_out"), "bias_shape": ("flat", "row", "column"),
@@ -93,41 +98,74 @@ def load_class(spec: str):
     return cls
 
 
-class ByoSide(StateCopies):
+def legacy_name(name: str, n_linear: int) -> str:
+    """The MLP's old layer names, ``hidden``/``hidden2``/``output`` (+ ``.pre``/``.act``), as today's."""
+    layer, _, rest = name.partition(".")
+    if layer == "output":
+        return f"fc{n_linear}.{rest}" if rest not in ("pre", "act") else name
+    if layer.startswith("hidden"):
+        i = int(layer[6:] or 1) if layer[6:].isdigit() or not layer[6:] else None
+        if i is None:
+            return name
+        if rest == "pre":
+            return f"fc{i}.out"
+        if rest == "act":
+            return f"relu{i}.out"
+        return f"fc{i}.{rest}"
+    return name
+
+
+class ByoSide:
     """A user's network seen as a manual side: torch names, (out, in) weights, (n,) biases,
-    samples as rows, integer labels. ``params``/``grads``/``velocity()`` are views."""
+    samples as rows, integer labels. ``params`` and ``state`` are views of the class's arrays;
+    ``grads``, ``outputs`` and ``input_grads`` are copies taken at each step."""
 
     name = "manual"
 
-    def __init__(self, cls, sizes: tuple[int, ...], config: Config, init: dict[str, np.ndarray]):
+    def __init__(self, cls, layers, config: Config, probe=None, init: dict | None = None):
         self.cls_name = cls.__name__
         self.layout = {attr: getattr(cls, attr, choices[0]) for attr, choices in LAYOUTS.items()}
-        self.n_classes = sizes[-1]
         self.dtype = np.dtype(config.dtype)
+        self.layers = layers
+        self.expected = {f"{s.name}.{k}": p.shape for s in layers
+                         for k, p in s.kind.manual(**s.kwargs, dtype=self.dtype).params.items()}
+        self.n_linear = sum(1 for s in layers if s.kind.token == "linear")
+        self.n_out = layers[-1].out_shape[0]
+        sizes = tuple([layers[0].in_shape[0]] + [s.out_shape[0] for s in layers if s.kind.token == "linear"])
         try:
-            self.net = cls(tuple(sizes), config)
+            self.net = cls(sizes, config)
         except Exception as e:    # noqa: BLE001
-            raise InputError(f"{self.cls_name}({tuple(sizes)}, config) failed: {type(e).__name__}: {e}") from None
+            raise InputError(f"{self.cls_name}({sizes}, config) failed: {type(e).__name__}: {e}") from None
         user = self._call("parameters")
-        self.to_torch = self._name_map(getattr(cls, "names", None), user, list(init))
-        self.expected = {name: p.shape for name, p in init.items()}
+        self.to_torch = self._name_map(getattr(cls, "names", None), user, list(self.expected))
         self._require_live("parameters")
-        if callable(getattr(self.net, "velocity", None)):
-            self._require_live("velocity")
-        for name, value in init.items():            # the shared initialisation, written into the user's arrays
-            np.copyto(self.params[name], value)
         self.own_step = callable(getattr(self.net, "step", None))
+        self.has_velocity = callable(getattr(self.net, "velocity", None))
+        if self.has_velocity:
+            self._require_live("velocity")
+        elif self.own_step and config.momentum != 0:
+            raise InputError(f"{self.cls_name} has its own step() but no velocity(): its optimizer state cannot "
+                             f"be compared (momentum {config.momentum:g}); add velocity() or run with --momentum 0")
         self.opt = None if self.own_step else manual.SGDMomentum(self.params, config.lr, config.momentum,
                                                                  config.init_velocity)
         self.reduction = config.reduction
         self.grads: dict[str, np.ndarray] = {}
+        self.outputs: dict[str, np.ndarray] = {}
+        self.input_grads: dict[str, np.ndarray] = {}
+        self.extra: dict[str, np.ndarray] = {}      # intermediates with no row of their own ("probs")
+        self.buffers: dict[str, np.ndarray] = {}
+        if probe is not None:
+            self.probe(*probe)
+        if init is not None:
+            for name, value in init.items():
+                np.copyto(self.params[name], value)
 
     def _require_live(self, method: str) -> None:
         """lockstep writes into what parameters()/velocity() return: they must be the class's own arrays."""
         first, again = self._call(method), self._call(method)
         if not isinstance(first, dict) or any(not np.shares_memory(first[k], again[k]) for k in first):
             raise InputError(f"{self.cls_name}.{method}() must return the class's own arrays, not copies "
-                             f"(lockstep writes the shared initialisation and replays steps through them)")
+                             f"(lockstep writes the shared initialisation and judges steps through them)")
 
     def probe(self, x: np.ndarray, y: np.ndarray) -> None:
         """One forward and backward on a few samples, before anything is written: a class whose
@@ -145,6 +183,8 @@ class ByoSide(StateCopies):
                 raise InputError(f"{self.cls_name}.parameters() has {len(user)} arrays ({', '.join(user)}), "
                                  f"expected {len(torch_names)} ({', '.join(torch_names)}); set `names`")
             names = dict(zip(user, torch_names))
+        if isinstance(names, dict):
+            names = {k: legacy_name(v, self.n_linear) if isinstance(v, str) else v for k, v in names.items()}
         if not isinstance(names, dict) or len(set(names.values())) != len(names):
             raise InputError(f"{self.cls_name}.names must be a dict mapping each of your names to a different "
                              f"torch name ({', '.join(torch_names)})")
@@ -162,16 +202,17 @@ class ByoSide(StateCopies):
         want = self.expected[name]
         if not isinstance(array, np.ndarray):
             raise InputError(f"{self.cls_name}: {what} {user_name!r} is {type(array).__name__}, not a NumPy array")
-        if name.endswith(".weight"):
-            view = array.T if self.layout["weight_layout"] == "in_out" else array
-            declared = want[::-1] if self.layout["weight_layout"] == "in_out" else want
+        if len(want) == 2:
+            in_out = self.layout["weight_layout"] == "in_out"
+            view = array.T if in_out else array
+            declared, layout = (want[::-1] if in_out else want), self.layout["weight_layout"]
         else:
             declared = {"flat": want, "row": (1, *want), "column": (*want, 1)}[self.layout["bias_shape"]]
-            view = array.reshape(want) if array.shape == declared else array
+            view, layout = (array.reshape(want) if array.shape == declared else array), self.layout["bias_shape"]
         if array.shape != declared:
             hint = " (transposed?)" if array.shape == declared[::-1] else ""
             raise InputError(f"{self.cls_name}: {what} {user_name!r} has shape {array.shape}, expected {declared} "
-                             f"for {name} ({self.layout['weight_layout'] if name.endswith('.weight') else self.layout['bias_shape']} layout){hint}")
+                             f"for {name} ({layout} layout){hint}")
         if array.dtype != self.dtype:
             raise InputError(f"{self.cls_name}: {what} {user_name!r} is {array.dtype}, the run is {self.dtype}")
         return view
@@ -193,7 +234,7 @@ class ByoSide(StateCopies):
 
     def _inputs(self, x: np.ndarray, y: np.ndarray):
         if self.layout["labels"] == "onehot":
-            y = np.eye(self.n_classes, dtype=self.dtype)[y]
+            y = np.eye(self.n_out, dtype=self.dtype)[y]
         if self.layout["samples"] == "columns":
             return x.T, y.T if y.ndim == 2 else y
         return x, y
@@ -211,9 +252,9 @@ class ByoSide(StateCopies):
         scores = np.array(scores, copy=True)     # a backward that edits them in place must not change ours
         if self.layout["samples"] == "columns":
             scores = scores.T
-        if scores.shape != (len(x), self.n_classes):
+        if scores.shape != (len(x), self.n_out):
             raise InputError(f"{self.cls_name}.forward() returned scores of shape {scores.shape}, expected "
-                             f"{(len(x), self.n_classes)} (samples as {self.layout['samples']})")
+                             f"{(len(x), self.n_out)} (samples as {self.layout['samples']})")
         return loss, scores
 
     # --- the manual-side interface ---------------------------------------------------
@@ -222,65 +263,66 @@ class ByoSide(StateCopies):
     def params(self) -> dict[str, np.ndarray]:
         return self._adapt(self._call("parameters"), "parameters()")
 
-    def velocity(self) -> dict[str, np.ndarray] | None:
+    @property
+    def state(self) -> dict[str, tuple[np.ndarray, float]]:
+        """The optimizer state in the assignment's units: lockstep's own optimizer's, or velocity()."""
         if self.opt is not None:
-            return self.opt.velocity
-        if callable(getattr(self.net, "velocity", None)):
-            return self._adapt(self._call("velocity"), "velocity()")
-        return None
+            return {k: (v, 1.0) for k, v in self.opt.state.items()}
+        if self.has_velocity:
+            return {f"{k}.momentum_buffer": (v, 1.0) for k, v in self._adapt(self._call("velocity"), "velocity()").items()}
+        return {}
 
-    def step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    def load_state(self, values: dict) -> None:
+        """Write optimizer state (manual units, keyed like ``state``) into the class's arrays."""
+        for key, (live, _) in self.state.items():
+            np.copyto(live, values[key])
+
+    def train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         loss, scores = self._forward(x, y)
-        self._step(self._backward())
-        return loss, scores
-
-    def _backward(self):
-        """The class's backward; ``self.grads`` gets copies in torch's layout (a step may edit
-        its gradients in place). Returns the gradients as the class gave them."""
+        self._collect(self.intermediates())
         user_grads = self._call("backward")
         self.grads = {k: np.array(v) for k, v in self._adapt(user_grads, "backward()").items()}
-        return user_grads
-
-    def _step(self, user_grads) -> None:
-        """The class's own step with its own gradients, or the assignment's optimizer."""
+        self._collect(self.intermediates())      # dL/dx values some classes set in backward()
         if self.own_step:
             self._call("step", user_grads)
         else:
             self.opt.step(self.grads)
+        return loss, scores
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         """(loss as a mean over the samples, scores): the class's loss follows the run's reduction,
         so a summed loss is divided by N to compare with torch's evaluation."""
         loss, scores = self._forward(x, y)
+        self.outputs = {}
+        self._collect(self.intermediates())
         return (loss / len(x) if self.reduction == "sum" else loss), scores
 
-    def replay(self, x: np.ndarray, y: np.ndarray) -> dict:
-        """``step``, keeping what the class exposes (see ManualSide.replay)."""
-        loss, scores = self._forward(x, y)
-        try:       # some classes can only give their intermediates after backward
-            inter = {k: np.array(v, copy=True) for k, v in self.intermediates().items()}
-        except InputError:
-            inter = {}
-        if "probs" not in inter:
-            looks_like_probs = np.all(scores >= 0) and np.allclose(scores.sum(axis=1), 1, atol=1e-3)
-            inter["probs"] = scores if looks_like_probs else _softmax(scores.astype(np.float64))
-        user_grads = self._backward()
-        after_backward = self.intermediates()
-        inter = {**{k: np.array(v, copy=True) for k, v in after_backward.items()}, **inter}
-        grads = self.grads          # copies, which neither step below edits
-        self._step(user_grads)
-        after = self.snapshot()
-        return {"loss": loss, "scores": scores, "inter": inter, "grads": grads,
-                "params_after": after["params"], "velocity_after": after["velocity"]}
-
     def intermediates(self) -> dict[str, np.ndarray]:
-        """The user's forward (and dlogits) quantities in torch's layout, if the class exposes them."""
+        """What the class exposes, keyed by today's names, samples as rows (copies)."""
         if not callable(getattr(self.net, "intermediates", None)):
             return {}
         found = self._call("intermediates")
-        if self.layout["samples"] == "columns":
-            found = {k: v.T for k, v in found.items()}
-        return found
+        if not isinstance(found, dict):
+            raise InputError(f"{self.cls_name}.intermediates() must return a dict, got {type(found).__name__}")
+        last = self.layers[-1].name
+        renamed = {"logits": f"{last}.out", "dlogits": "loss.dx"}
+        out = {}
+        for key, value in found.items():
+            key = renamed.get(key, legacy_name(key, self.n_linear))
+            value = np.array(value, copy=True)
+            out[key] = value.T if self.layout["samples"] == "columns" and value.ndim == 2 else value
+        return out
+
+    def _collect(self, found: dict) -> None:
+        """Sort exposed intermediates into layer outputs, input gradients and the rest (shapes checked)."""
+        names = {s.name for s in self.layers} | {"loss"}
+        for key, value in found.items():
+            layer, _, part = key.rpartition(".")
+            if layer in names and part in ("out", "dx") and np.issubdtype(value.dtype, np.floating):
+                target = self.outputs if part == "out" else self.input_grads
+                target[layer] = value.astype(self.dtype, copy=False)
+            else:
+                self.extra[key] = value
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:

@@ -1,33 +1,42 @@
-"""One initialisation, drawn on the NumPy side, copied into torch and verified bit-equal."""
+"""One initialisation, drawn on the NumPy side, written into every side and verified bit-equal."""
 import numpy as np
 
 import manual
-from comparisons.sides.byo import ByoSide, load_class
-from comparisons.config import Config
-from comparisons.sides.builtin import ManualSide, TorchSide
 
 
-def make_sides(sizes: tuple[int, ...], config: Config, rng: np.random.Generator, loss=None, probe=None):
-    """(manual side, TorchSide) starting from the same Xavier draw of ``rng``.
+def draw(layers, rng: np.random.Generator, dtype) -> dict[str, np.ndarray]:
+    """The initial parameters of ``layers`` (spec.LayerSpec), in order, from ``rng``: weights
+    Xavier-normal (variance 2 / (fan_in + fan_out), drawn in float64 and rounded once to
+    ``dtype``), biases zero, normalisation scales one, as each kind's registry entry says."""
+    dtype = np.dtype(dtype)
+    values = {}
+    for layer in layers:
+        probe = layer.kind.manual(**layer.kwargs, dtype=dtype)
+        for key, p in probe.params.items():
+            role = layer.kind.init.get(key, "zeros")
+            if role == "scheme":
+                fan_out, fan_in = p.shape[0], int(np.prod(p.shape[1:]))
+                value = manual.xavier_normal(rng, fan_out, fan_in, dtype).reshape(p.shape)
+            else:
+                value = (np.ones if role == "ones" else np.zeros)(p.shape, dtype)
+            values[f"{layer.name}.{key}"] = value
+    return values
 
-    The manual side is manual.MLP (``config.manual == "builtin"``) or the user's
-    class behind comparisons.byo. Raises AssertionError if any torch parameter is
-    not bit-equal to its manual twin. ``loss`` replaces the built-in manual loss
-    object (tests use it to plant a wrong backward). ``probe`` = (x, y): a few samples a
-    bring-your-own class runs forward and backward on first, so bad outputs are refused up front.
-    """
-    params = manual.init_params(sizes, rng, np.dtype(config.dtype))
-    if config.manual == "builtin":
-        m = ManualSide(params, config, loss=loss)
-    else:
-        m = ByoSide(load_class(config.manual), sizes, config, init=params)   # copied into its own arrays
-        if probe is not None:
-            m.probe(*probe)
-    t = TorchSide(params, sizes, config)
-    for name, p in m.params.items():
-        q = t.params[name]
-        if p.dtype != q.dtype or p.shape != q.shape or not np.array_equal(p, q):
-            raise AssertionError(f"shared init: torch {name} is not bit-equal to manual {name}")
-        if np.shares_memory(p, q):
-            raise AssertionError(f"shared init: torch {name} aliases the manual array")
-    return m, t
+
+def write(values: dict[str, np.ndarray], *sides) -> None:
+    """Copy ``values`` into each side's parameters and check every copy bit-equal and unaliased."""
+    for side in sides:
+        if set(side.params) != set(values):
+            raise AssertionError(f"shared init: {side.name} has parameters {sorted(side.params)}, "
+                                 f"the draw {sorted(values)}")
+        for name, value in values.items():
+            np.copyto(side.params[name], value)
+    for name, value in values.items():
+        for side in sides:
+            p = side.params[name]
+            if p.dtype != value.dtype or p.shape != value.shape or not np.array_equal(p, value):
+                raise AssertionError(f"shared init: {side.name} {name} is not bit-equal to the draw")
+        arrays = [side.params[name] for side in sides]
+        for i, a in enumerate(arrays):
+            if any(np.shares_memory(a, b) for b in arrays[i + 1:]):
+                raise AssertionError(f"shared init: two sides share the memory of {name}")

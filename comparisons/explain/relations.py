@@ -1,0 +1,330 @@
+"""Structural relations that may explain how a manual value m differs from the reference r.
+
+Each relation is a hypothesis about m, tested on the numbers: it is reported
+only when it *reproduces* m, that is when m and the hypothesis differ by no
+more than ``allow`` (relative L2, the same rounding allowance the pass rule
+uses). Nothing here knows a particular slip: the hypotheses are generic
+(a constant factor, a sign, a transposed layout, permuted rows, a subset of
+elements, an added multiple of another operand, a stale value, a coarser
+dtype's rounding), and what they are tested against comes from the context
+(the run's constants, the stage's operands, masks the stage knows). When no
+hypothesis reproduces m, ``explain`` says how far apart the two are and
+nothing more: a wrong cause is worse than none.
+"""
+import itertools
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+NAME_MATCH = 1e-3       # a factor is named (N, lr, ...) when within 0.1% of it; the factor itself reproduced m
+APPROXIMATE = 1e-3      # closest hypothesis reported as approximate when its residual is below this
+MAX_PERMUTE = 512       # rows/columns matched for a permutation (pairwise distances: n^2 d work)
+
+
+@dataclass
+class Context:
+    """What a relation may be tested against."""
+    constants: dict[str, float] = field(default_factory=dict)     # "N, the batch size" -> 100
+    operands: dict[str, np.ndarray] = field(default_factory=dict)  # same-shape arrays an added term may be
+    masks: dict[str, np.ndarray] = field(default_factory=dict)     # same-shape boolean arrays
+    previous: np.ndarray | None = None                             # this quantity at the previous step
+    dtype: str = "float64"                                         # the run's
+    combine: bool = False      # the operands span the value (an update): state both as combinations of them
+    coarse: tuple | None = None   # float64 runs: ("float32", the float32 probe's distance on this stage)
+
+
+def rel(m, r) -> float:
+    m, r = np.asarray(m, np.float64), np.asarray(r, np.float64)
+    num, den = float(np.linalg.norm(m - r)), float(np.linalg.norm(r))
+    if den > 0:
+        return num / den
+    return 0.0 if num == 0 else math.inf
+
+
+def _residual(m, fitted) -> float:
+    """||m - fitted|| / ||m|| (relative to m: a hypothesis must reproduce what the manual side computed)."""
+    den = float(np.linalg.norm(m))
+    num = float(np.linalg.norm(m - fitted))
+    return num / den if den > 0 else (0.0 if num == 0 else math.inf)
+
+
+def names_of(value: float, constants: dict[str, float]) -> list[str]:
+    """The constants ``value`` equals (within NAME_MATCH), or else a round multiple of the learning
+    rate (a coefficient -5e-4 with lr = 0.05 is "-0.01 × the learning rate 0.05": updates scale with it)."""
+    exact = [label for label, c in constants.items()
+             if c and math.isfinite(c) and abs(value / c - 1) <= NAME_MATCH]
+    if exact or value == 0:
+        return exact
+    multiples = []
+    for label, c in constants.items():
+        if not c or not math.isfinite(c) or not label.startswith("the learning rate"):
+            continue
+        q = value / c
+        mantissa = f"{abs(q):.1e}".split("e")[0]
+        if abs(abs(q) / float(f"{abs(q):.1g}") - 1) <= NAME_MATCH and mantissa.endswith(".0"):
+            multiples.append(f"{q:.1g} × {label}")
+    return multiples[:2]
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.6g}"
+
+
+def factor(m, r, allow, ctx) -> str | None:
+    rr = float(np.vdot(r, r))
+    if rr == 0:
+        return None
+    s = float(np.vdot(m, r)) / rr
+    if not math.isfinite(s) or s == 0 or _residual(m, s * r) > allow:
+        return None
+    if abs(s - 1) <= allow:
+        return None
+    if abs(s + 1) <= NAME_MATCH:
+        return "a sign flip: manual = -reference"
+    named = names_of(s, ctx.constants)
+    if not named:
+        return f"a constant factor: manual = {_fmt(s)} × reference"
+    return f"a constant factor: manual = {_fmt(s)} × reference ({'; '.join(f'= {n}' for n in named)})"
+
+
+def layout(m, r, allow, ctx) -> str | None:
+    """A transposed or axis-permuted layout, or a reshape where a transpose was meant."""
+    if r.ndim < 2:
+        return None
+    for axes in itertools.permutations(range(r.ndim)):
+        if axes == tuple(range(r.ndim)):
+            continue
+        moved = np.transpose(r, axes)
+        if moved.shape == m.shape and _residual(m, moved) <= allow:
+            return ("a transposed layout: manual = reference.T" if r.ndim == 2 else
+                    f"the axes are permuted: manual = reference transposed to axes {axes}")
+        if moved.size == m.size and moved.shape != m.shape:
+            if _residual(m, moved.reshape(m.shape)) <= allow:
+                return (f"a reshape where a transpose was meant: manual = reference transposed to axes {axes} "
+                        f"then reshaped to {m.shape}")
+    if r.ndim == 2 and r.shape[0] != r.shape[1] and m.shape == r.shape:
+        if _residual(m, r.reshape(r.shape[::-1]).T) <= allow:
+            return ("a reshape where a transpose was meant: in the layout with the other axis first, "
+                    "manual = reference reshaped instead of transposed")
+    return None
+
+
+def permutation(m, r, allow, ctx) -> str | None:
+    """m's rows (or columns) are r's in another order."""
+    if m.ndim != 2:
+        return None
+    for axis, what in ((0, "rows"), (1, "columns")):
+        a, b = (m, r) if axis == 0 else (m.T, r.T)
+        if len(a) < 2 or len(a) > MAX_PERMUTE:
+            continue
+        dist = ((a[:, None, :] - b[None, :, :]) ** 2).sum(axis=2)
+        order = dist.argmin(axis=1)
+        if len(set(order.tolist())) != len(order) or np.array_equal(order, np.arange(len(order))):
+            continue
+        if _residual(a, b[order]) <= allow:
+            moved = np.flatnonzero(order != np.arange(len(order)))
+            pairs = ", ".join(f"{i}<-{order[i]}" for i in moved[:8]) + (", ..." if len(moved) > 8 else "")
+            return f"the {what} are permuted: manual {what[:-1]} i holds reference {what[:-1]} j ({pairs})"
+    return None
+
+
+def added_term(m, r, allow, ctx) -> str | None:
+    """m = r + c·X for one operand X, or a combination of the operands, fitted by least squares."""
+    candidates = independent(ctx.operands, m.shape, allow)
+    d = (m - r).ravel()
+    for size in (1, 2):
+        for labels in itertools.combinations(candidates, size):
+            a = np.stack([candidates[k].ravel() for k in labels], axis=1)
+            coef, *_ = np.linalg.lstsq(a, d, rcond=None)
+            if _residual(m, r + (a @ coef).reshape(m.shape)) <= allow and np.all(coef != 0):
+                # coefficients are not named after the run's constants: an added term's size is its own
+                # (a weight decay 0.01 with a batch of 100 is not "1/N")
+                terms = " + ".join(f"{_fmt(c)}·{k}" for c, k in zip(coef, labels)).replace("+ -", "- ")
+                return f"an added term: manual = reference + {terms}".replace("+ -", "- ")
+    return None
+
+
+def _fit(target, basis: dict, allow) -> np.ndarray | None:
+    """Coefficients c with target = sum c_i basis_i exactly (within allow), or None. A term whose
+    contribution is within rounding of the target is dropped (a float32 fit gives every operand a
+    tiny coefficient) and the rest refitted."""
+    a = np.stack([v.ravel() for v in basis.values()], axis=1)
+    keep = np.ones(a.shape[1], dtype=bool)
+    norm = float(np.linalg.norm(target))
+    for _ in range(a.shape[1]):
+        coef = np.zeros(a.shape[1])
+        if keep.any():
+            coef[keep], *_ = np.linalg.lstsq(a[:, keep], target.ravel(), rcond=None)
+        small = keep & (np.abs(coef) * np.linalg.norm(a, axis=0) <= allow * norm)
+        if not small.any():
+            break
+        keep &= ~small
+    return coef if _residual(target, (a @ coef).reshape(target.shape)) <= allow else None
+
+
+def _terms(coef, labels, constants) -> str:
+    parts = []
+    for c, label in zip(coef, labels):
+        if abs(c) < 1e-12:
+            continue
+        named = names_of(c, constants)
+        parts.append(f"{_fmt(c)}·{label}" + (f" ({'; '.join('= ' + n for n in named)})" if named else ""))
+    return " + ".join(parts).replace("+ -", "- ") or "0"
+
+
+def independent(operands: dict, shape, allow: float = 0.0) -> dict:
+    """The operands in order, leaving out any that is (within rounding) a combination of those kept before it:
+    with linearly dependent operands (zero-initialised biases make the parameter and the velocity
+    proportional) coefficients are not identifiable, so they are not reported."""
+    kept: dict = {}
+    for label, v in operands.items():
+        if v.shape != shape or not np.any(v):
+            continue
+        if kept:
+            a = np.stack([k.ravel() for k in kept.values()], axis=1)
+            coef, *_ = np.linalg.lstsq(a, v.ravel(), rcond=None)
+            if np.linalg.norm(v.ravel() - a @ coef) <= max(1e-9, 10 * allow) * np.linalg.norm(v):
+                continue
+        kept[label] = v
+    return kept
+
+
+def combination(m, r, allow, ctx) -> str | None:
+    """Both m and r are combinations of the stage's operands (an update of the gradient, the state,
+    the parameter): say each one's coefficients."""
+    if not ctx.combine:
+        return None
+    basis = independent(ctx.operands, m.shape, allow)
+    if not basis:
+        return None
+    cm, cr = _fit(m, basis, allow), _fit(r, basis, allow)
+    if cm is None or cr is None:
+        return None
+    return (f"manual = {_terms(cm, basis, ctx.constants)}, where the reference is "
+            f"{_terms(cr, basis, ctx.constants)}")
+
+
+def zero(m, r, allow, ctx) -> str | None:
+    if not np.any(m) and np.any(r):
+        return "the manual value is 0 everywhere"
+    return None
+
+
+def constant(m, r, allow, ctx) -> str | None:
+    """m holds one value everywhere (a hard-coded number)."""
+    if m.size < 2 or not np.all(m == m.flat[0]):
+        return None
+    r_text = f"{r.flat[0]:.6g} everywhere" if np.all(r == r.flat[0]) else f"values from {r.min():.6g} to {r.max():.6g}"
+    return f"the manual value is {m.flat[0]:.6g} everywhere (the reference: {r_text})"
+
+
+def stale(m, r, allow, ctx) -> str | None:
+    if ctx.previous is not None and ctx.previous.shape == m.shape and _residual(m, ctx.previous) <= allow:
+        return "the manual value equals its value at the previous step (stale)"
+    return None
+
+
+def coarser_dtype(m, r, allow, ctx) -> str | None:
+    """In a float64 run, m is off by what a float32 computation of the same stage is off by (the
+    probe measures that on this very stage): part of the manual computation runs in float32."""
+    if ctx.coarse is None:
+        return None
+    coarse, noise = ctx.coarse
+    e = rel(m, r)
+    if noise > 0 and noise / 16 <= e <= 16 * noise:
+        return (f"the difference (rel_l2 {e:.1e}) is the size of {coarse} rounding on this stage (a {coarse} "
+                f"recomputation is {noise:.1e} off): part of the manual computation runs in {coarse}")
+    return None
+
+
+def subset(m, r, allow, ctx) -> str | None:
+    """The difference sits on a few rows, columns or elements, or exactly on a known mask; there,
+    say what m equals if an operand or 0 reproduces it."""
+    diff = np.abs(m - r)
+    scale = np.abs(r).max() if r.size else 0.0
+    where = diff > max(allow, 1e-12) * (np.abs(r) + scale)
+    count = int(np.count_nonzero(where))
+    if count == 0 or count == where.size and not ctx.masks:
+        return None
+    text = None
+    for label, mask in ctx.masks.items():
+        if mask.shape == where.shape and np.array_equal(where, mask & where) and \
+                np.count_nonzero(mask & ~where) <= 0.01 * max(1, np.count_nonzero(mask)) + \
+                np.count_nonzero(mask & (np.abs(r) <= allow * scale)):
+            text = f"differs exactly where {label} ({count} of {where.size} elements)"
+            break
+    if text is None and count > where.size // 2:
+        return None
+    if text is None:
+        text = f"differs at {count} of {where.size} elements"
+        if m.ndim == 2:
+            for axis, what in ((1, "rows"), (0, "columns")):
+                hit = np.flatnonzero(where.any(axis=axis))
+                if len(hit) <= max(1, where.shape[1 - axis] // 20):
+                    shown = ", ".join(map(str, hit[:8].tolist())) + (", ..." if len(hit) > 8 else "")
+                    text = f"differs only in {len(hit)} of {where.shape[1 - axis]} {what} ({shown})"
+                    break
+        if count <= 8:
+            shown = ", ".join(str(tuple(int(i) for i in ix)) for ix in np.argwhere(where)[:8])
+            text += f" at {shown}"
+    mv = m[where]
+    if np.all(np.abs(mv) <= allow * scale):
+        return text + "; there the manual value is 0"
+    for label, operand in ctx.operands.items():
+        if operand.shape == m.shape and _residual(mv, operand[where]) <= allow:
+            return text + f"; there the manual value equals {label}"
+    for label, mask in ctx.masks.items():
+        if mask.shape == m.shape and np.array_equal(where, mask) is False and \
+                _residual(m, np.where(mask, r, 0)) <= allow:
+            return f"the manual value is the reference only where {label}, 0 elsewhere"
+    return text
+
+
+RELATIONS = (zero, constant, factor, combination, layout, permutation, added_term, stale, subset, coarser_dtype)
+
+
+def explain(m, r, allow: float, ctx: Context) -> tuple[str, bool]:
+    """(what reproduces m, True) from the first relation that does, else (how m and r differ, False)."""
+    m, r = np.asarray(m, np.float64), np.asarray(r, np.float64)
+    if m.shape != r.shape:
+        layout_text = layout(m, r, allow, ctx)
+        if layout_text:
+            return layout_text, True
+        return f"the manual value has shape {m.shape}, the reference {r.shape}", False
+    for relation in RELATIONS:
+        found = relation(m, r, allow, ctx)
+        if found:
+            return found, True
+    return describe(m, r, ctx), False
+
+
+def describe(m, r, ctx) -> str:
+    """How far apart, with the closest constant factor when it nearly fits (said to be approximate)."""
+    e = rel(m, r)
+    rr = float(np.vdot(r, r))
+    mm = float(np.vdot(m, m))
+    cosine = float(np.vdot(m, r)) / math.sqrt(rr * mm) if rr > 0 and mm > 0 else math.nan
+    text = f"differs throughout: rel_l2 {e:.2e}, cosine {cosine:.6f}"
+    if rr > 0:
+        s = float(np.vdot(m, r)) / rr
+        res = _residual(m, s * r)
+        if res <= APPROXIMATE and abs(s - 1) > APPROXIMATE:
+            named = names_of(s, {k: v for k, v in ctx.constants.items()}) or []
+            text += (f"; approximately a factor {_fmt(s)}" + (f" ({'; '.join('≈ ' + n for n in named)})" if named else "")
+                     + f" (not exactly: {res:.1e} remains, more than rounding)")
+    return text
+
+
+def describe_scalar(m: float, r: float, allow: float, ctx: Context) -> tuple[str, bool]:
+    """A scalar (a loss): only a ratio can be said; named when it matches a constant."""
+    if r == 0 or not math.isfinite(m / r):
+        return f"manual {m:.6g}, reference {r:.6g}", False
+    ratio = m / r
+    named = names_of(ratio, ctx.constants)
+    if abs(ratio - 1) > allow and named and abs(ratio / next(v for k, v in ctx.constants.items() if k == named[0]) - 1) <= max(allow, 1e-12):
+        return f"manual = {_fmt(ratio)} × reference ({'; '.join('= ' + n for n in named)})", True
+    if named:
+        return (f"manual {m:.6g}, reference {r:.6g}: ratio {_fmt(ratio)}, approximately "
+                f"{' or '.join(named)} (not exactly)"), False
+    return f"manual {m:.6g}, reference {r:.6g} (ratio {_fmt(ratio)})", False

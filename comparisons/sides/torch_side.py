@@ -1,0 +1,73 @@
+"""The torch side: torch_ref.Network built from the model spec, in a given dtype.
+
+Its arrays are seen as NumPy views keyed like the manual side's; ``load``
+copies a manual state in (synced mode, the per-step judge, the referee).
+"""
+import numpy as np
+import torch
+
+import torch_ref
+from comparisons.config import Config
+from comparisons.registry import LOSSES
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().numpy()
+
+
+class TorchSide:
+    name = "torch"
+
+    def __init__(self, layers, config: Config, dtype: str | None = None):
+        self.dtype = getattr(torch, dtype or config.dtype)
+        loss = LOSSES[config.loss].twin(config.reduction)
+        self.net = torch_ref.Network({s.name: s.kind.twin(**s.kwargs, dtype=self.dtype) for s in layers}, loss)
+        self.eval_loss = LOSSES[config.loss].twin("mean")
+        self.named = dict(self.net.named_parameters())
+        self.opt = torch_ref.SGDMomentum(self.named, config.lr, config.momentum, config.init_velocity)
+        self.params = {n: _np(p) for n, p in self.named.items()}
+        self.buffers = {n: b.numpy() for n, b in self.net.named_buffers() if b.is_floating_point()}
+        self.state = {k: (_np(t), s) for k, (t, s) in self.opt.state().items()}
+        self.before: dict[str, np.ndarray] = {}       # the parameters before the last step
+        self.before_buffers: dict[str, np.ndarray] = {}   # and the buffers
+        self.before_state: dict[str, np.ndarray] = {}     # and the optimizer state, in manual units
+        self.outputs: dict[str, np.ndarray] = {}
+        self.input_grads: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+
+    @torch.no_grad()
+    def load(self, params: dict, buffers: dict | None = None, state: dict | None = None) -> None:
+        """Copy a manual state in: parameters, buffers, and optimizer state in manual units
+        (``{key: (array, scale)}`` as the manual side exposes it, or plain arrays)."""
+        for name, p in self.named.items():
+            p.copy_(torch.from_numpy(np.ascontiguousarray(params[name])))
+        for name, b in (buffers or {}).items():
+            self.buffers[name][...] = b
+        if state:
+            self.opt.load_state({k: np.asarray(v[0]) * v[1] if isinstance(v, tuple) else v for k, v in state.items()})
+
+    def state_values(self) -> dict[str, np.ndarray]:
+        """The optimizer state in the manual side's units (new arrays)."""
+        return {k: v * s for k, (v, s) in self.state.items()}
+
+    def train_step(self, x: np.ndarray, y: np.ndarray, taken: dict | None = None) -> tuple[float, np.ndarray]:
+        """Forward, backward, update; ``taken`` forces branch layers' branches (the referee's)."""
+        self.before = {n: p.detach().clone().numpy() for n, p in self.named.items()}
+        self.before_buffers = {n: b.copy() for n, b in self.buffers.items()}
+        self.before_state = self.state_values()
+        self.opt.zero_grad()
+        self.net.train()
+        scores = self.net(torch.from_numpy(x), keep=True, taken=taken)
+        loss = self.net.loss(scores, torch.from_numpy(y))
+        loss.backward()
+        self.opt.step()
+        self.outputs = {k: _np(v) for k, v in self.net.outputs.items()}
+        self.input_grads = {k: v.numpy() for k, v in self.net.input_grads().items() if v is not None}
+        self.grads = {n: p.grad.numpy() for n, p in self.named.items()}
+        return loss.item(), _np(scores)
+
+    @torch.no_grad()
+    def evaluate(self, x: np.ndarray, y: np.ndarray, taken: dict | None = None) -> tuple[float, np.ndarray]:
+        self.net.eval()
+        scores = self.net(torch.from_numpy(x), keep=taken is not None, taken=taken)
+        return self.eval_loss(scores, torch.from_numpy(y)).item(), scores.numpy()

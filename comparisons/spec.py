@@ -1,0 +1,93 @@
+"""The model spec: ``linear:100,relu,linear`` -> named layers with their constructor arguments.
+
+Layers are named by their kind's prefix and a count per prefix (``fc1``,
+``relu1``, ``fc2``), the names of the torch twin's modules, so parameters read
+``fc1.weight``. Input and output widths come from the data: the first layer
+takes one sample's shape, and a width left out (``linear`` as the last layer)
+is the data's output width. Every error is an InputError pointing at the token.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from comparisons.errors import InputError
+from comparisons.registry import DATA, KINDS, Kind
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    name: str          # fc1
+    token: str         # linear:100, as written
+    kind: Kind
+    kwargs: dict       # constructor arguments of both classes
+    in_shape: tuple    # one sample's input shape
+    out_shape: tuple   # one sample's output shape
+
+
+def mlp(hidden: tuple[int, ...]) -> str:
+    """``--hidden 1000`` as a spec: Linear -> ReLU for each hidden width, then the output Linear."""
+    return ",".join([f"linear:{h},relu" for h in hidden] + ["linear"])
+
+
+def _parse_args(kind: Kind, token: str, raw: list[str], out_width: int) -> dict:
+    flags = {f: False for f in kind.flags}
+    values = []
+    for item in raw:
+        if item in flags:
+            flags[item] = True
+        else:
+            values.append(item)
+    if len(values) > len(kind.args):
+        raise InputError(f"model token {token!r}: too many arguments (usage {kind.usage})")
+    parsed = {}
+    for i, arg in enumerate(kind.args):
+        if i < len(values):
+            try:
+                value = arg.type(values[i])
+            except ValueError:
+                raise InputError(f"model token {token!r}: {arg.name} must be {arg.type.__name__}, "
+                                 f"got {values[i]!r} (usage {kind.usage})") from None
+            if arg.type is int and value < 1:
+                raise InputError(f"model token {token!r}: {arg.name} must be >= 1, got {value}")
+        elif arg.default is None:
+            raise InputError(f"model token {token!r}: missing {arg.name} (usage {kind.usage})")
+        else:
+            value = out_width if arg.default == DATA else arg.default
+        parsed[arg.name] = value
+    return parsed | flags
+
+
+def layer(token: str, in_shape: tuple, name: str = "", out_width: int = 1) -> LayerSpec:
+    """One layer from its token on input of ``in_shape`` (``parse`` names and chains them)."""
+    head, *raw = token.split(":")
+    kind = KINDS.get(head.lower())
+    if kind is None:
+        raise InputError(f"model token {token!r}: unknown kind {head!r}; known: {', '.join(KINDS)}")
+    args = _parse_args(kind, token, raw, out_width)
+    try:
+        kwargs = kind.make(tuple(in_shape), args)
+        probe = kind.manual(**kwargs, dtype=np.float64)
+        out_shape = probe.forward(np.zeros((2, *in_shape)), train=False).shape[1:]
+    except ValueError as e:
+        raise InputError(f"model token {token!r}{f' ({name})' if name else ''} on input of shape "
+                         f"{tuple(in_shape)}: {e}") from None
+    return LayerSpec(name, token, kind, kwargs, tuple(in_shape), tuple(out_shape))
+
+
+def parse(text: str, in_shape: tuple, out_width: int) -> list[LayerSpec]:
+    """The layers of ``text`` for samples of ``in_shape`` and ``out_width`` outputs."""
+    tokens = [t.strip() for t in text.split(",")]
+    if not text.strip() or any(not t for t in tokens):
+        raise InputError(f"model {text!r}: expected comma-separated layer tokens, e.g. linear:100,relu,linear")
+    layers, counts, shape = [], {}, tuple(in_shape)
+    for token in tokens:
+        kind = KINDS.get(token.split(":")[0].lower())
+        prefix = kind.prefix if kind else "?"
+        counts[prefix] = counts.get(prefix, 0) + 1
+        layers.append(layer(token, shape, f"{prefix}{counts[prefix]}", out_width))
+        shape = layers[-1].out_shape
+    if shape != (out_width,):
+        last = next((layer for layer in reversed(layers) if layer.kind.args), layers[-1])
+        raise InputError(f"model {text!r}: the network outputs shape {shape} per sample, the data needs "
+                         f"({out_width},); check {last.token!r}")
+    return layers
