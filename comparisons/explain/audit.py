@@ -38,6 +38,7 @@ KINK_NUDGE = 1e-12    # moves the kink rows' pre-activations off 0 (they are exa
                       # the other rows move by ~1e-12 relative, far inside AUTOGRAD_TOL
 SIZES = (20, 16, 10)  # a small 20-16-10 network: every derivation of the 784-1000-10 one, exactly
 KINK_CASE = "zero pre-activations"
+RELU = {"above": "1 for a ReLU", "below": "0 for a ReLU"}
 CASES = ("random", KINK_CASE, "large logits", "rows on different scales", "batch of one")
 
 
@@ -250,13 +251,15 @@ def _convention(hand, point, sides: dict, slopes: dict, by_fd: bool) -> str | No
         return (f"at z == 0 exactly your backward uses derivative {slopes[side]:g} (the slope for z {sign} 0); "
                 f"torch uses {slopes['point']:g}: a convention, not a slip")
     if by_fd:
-        return (f"at z == 0 exactly your backward uses the derivative from z {sign} 0 (judged by one-sided "
-                "differences, autograd unavailable); torch's ReLU uses the one from z < 0 (0): "
+        return (f"at z == 0 exactly your backward uses the derivative from z {sign} 0 ({RELU[side]}; judged by "
+                "one-sided differences, autograd unavailable); torch's ReLU uses the one from z < 0 (0): "
                 "a convention, not a slip")
     torch_side = next((s for s, ref in sides.items() if point is not None and _rel(point, ref) <= AUTOGRAD_TOL), None)
-    theirs = f"the one from z {'>' if torch_side == 'above' else '<'} 0" if torch_side else "neither one-sided value"
-    return (f"at z == 0 exactly your backward uses the derivative from z {sign} 0; torch (autograd of your "
-            f"forward) uses {theirs}: a convention, not a slip")
+    theirs = (f"the one from z {'>' if torch_side == 'above' else '<'} 0 ({RELU[torch_side]})" if torch_side
+              else "neither one-sided value (a tie shares the gradient)")
+    return (f"at z == 0 exactly your backward uses the derivative from z {sign} 0 ({RELU[side]}); torch (autograd "
+            f"of your forward, which exposes no hidden pre-activations and activations) uses {theirs}: "
+            "a convention, not a slip")
 
 
 # --- the audit -------------------------------------------------------------------------
