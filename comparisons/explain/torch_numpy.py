@@ -638,7 +638,7 @@ class _Graph:
         found = {}
         todo = [sys.modules.get(c.__module__) for c in self.classes]
         while todo and len(found) < 200:
-            module = todo.pop()
+            module = todo.pop(0)
             if module is None or module.__name__ in found or not user_module(module):
                 continue
             found[module.__name__] = module

@@ -29,7 +29,8 @@ class IdiomNet:
         h[~mask] = 0.0                                      # boolean-mask assignment: ReLU
         h = np.where(mask, h, 0.0)                          # np.where: the same ReLU again
         h = np.maximum(h, 0)                                # np.maximum: and again
-        o = np.einsum("nh,kh->nk", h, np.transpose(self.W2))   # einsum, np.transpose
+        o = np.zeros((N, K))                                # np.zeros: a buffer made in forward ...
+        o += np.einsum("nh,kh->nk", h, np.transpose(self.W2))  # ... accumulated into; einsum, np.transpose
         o += self.b2                                        # += on a value autograd tracks
         np.clip(o, -1e3, 1e3, out=o)                        # np.clip with out= (never active here)
         shift = o - o.max(axis=1, keepdims=True)            # method with axis=, keepdims=
