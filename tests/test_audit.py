@@ -62,6 +62,12 @@ def test_autograd_reaches_correct_student_code(manual):
     assert notes == []
 
 
+def test_autograd_reaches_parameters_that_are_views_of_one_buffer():
+    """parameters() and forward() both slice one flat vector; softmax comes from a helper module."""
+    rows, notes = audit(f"{STUDENTS}/flat_net.py:Flat")
+    assert all(r.verdict == "ok" and r.autograd_err <= 1e-12 for r in rows) and notes == []
+
+
 def test_autograd_reaches_the_seed(capsys):
     rows, notes = audit("seed")
     rows = by_name(rows)
