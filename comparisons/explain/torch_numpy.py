@@ -205,7 +205,7 @@ def _eye(n, m=None, k=0, dtype=float):
 def _array(obj, dtype=None, copy=True, **kwargs):
     _only("array", kwargs)
     t = _t(obj, dtype)
-    return t.clone() if copy and t is obj else t
+    return t.clone() if copy and isinstance(obj, torch.Tensor) else t
 
 
 def _asarray(obj, dtype=None, **kwargs):
@@ -215,7 +215,7 @@ def _asarray(obj, dtype=None, **kwargs):
 
 def _like(fill):
     def like(a, dtype=None, **kwargs):
-        _only("zeros_like", kwargs)
+        _only("zeros_like/ones_like", kwargs)
         a = _t(a)
         return _t(torch.full(a.shape, fill, dtype=_dtype(dtype) or a.dtype))
     return like
@@ -225,7 +225,7 @@ def _full(shape, fill_value, dtype=None, **kwargs):
     _only("full", kwargs)
     if dtype is None and isinstance(fill_value, torch.Tensor):
         dtype = fill_value.dtype
-    return _t(torch.full(_shape(shape), fill_value, dtype=_dtype(dtype) or torch.float64))
+    return _t(torch.full(_shape(shape), fill_value, dtype=_dtype(dtype)))     # int fill: int64, as NumPy
 
 
 def _full_like(a, fill_value, dtype=None, **kwargs):
