@@ -2,7 +2,7 @@
 
 ``lockstep audit`` runs a user's own NumPy forward with ``np`` bound to
 ``TorchNumpy`` in every module whose code runs, and with the network's arrays
-replaced by ``Array`` tensors (``tracked``). ``Array`` is a torch.Tensor whose
+replaced by ``Array`` tensors (``Tracked``). ``Array`` is a torch.Tensor whose
 methods take NumPy's arguments (``x.sum(axis=1, keepdims=True)``,
 ``o.max(axis=1)``, ``X.dot(W)``, ``.T``, ``.copy()``, ``.astype``, ``.size``),
 so student code runs unchanged and torch autograd differentiates exactly that
