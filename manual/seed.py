@@ -75,10 +75,10 @@ class SeedNetwork:
     bias_shape = "row"
     samples = "rows"
     labels = "onehot"
-    names = {"W_h": "hidden.weight", "b_h": "hidden.bias", "W_o": "output.weight", "b_o": "output.bias"}
-    formulas = {"dlogits": "dL/dO = p - y", "output.weight": "dL/dW_o = h^T (p - y)",
-                "output.bias": "dL/db_o = 1^T (p - y)", "hidden.weight": "dL/dW_h = x^T ((p - y) W_o^T * [z > 0])",
-                "hidden.bias": "dL/db_h = 1^T ((p - y) W_o^T * [z > 0])"}
+    names = {"W_h": "fc1.weight", "b_h": "fc1.bias", "W_o": "fc2.weight", "b_o": "fc2.bias"}
+    formulas = {"dlogits": "dL/dO = p - y", "fc2.weight": "dL/dW_o = h^T (p - y)",
+                "fc2.bias": "dL/db_o = 1^T (p - y)", "fc1.weight": "dL/dW_h = x^T ((p - y) W_o^T * [z > 0])",
+                "fc1.bias": "dL/db_h = 1^T ((p - y) W_o^T * [z > 0])"}
 
     def __init__(self, sizes, config):
         if len(sizes) != 3:
@@ -104,7 +104,7 @@ class SeedNetwork:
         h = relu(z_h)
         o = compute(p["W_o"], h, p["b_o"])
         prob = softmax(o)
-        self.cache = {"x": x, "y": y, "hidden.pre": z_h, "hidden.act": h, "logits": o, "probs": prob}
+        self.cache = {"x": x, "y": y, "fc1.out": z_h, "relu1.out": h, "fc2.out": o, "probs": prob}
         return averageCE(y, prob), prob
 
     def intermediates(self):
@@ -114,9 +114,9 @@ class SeedNetwork:
         c, p = self.cache, self.params
         dl_do = gradCE(c["y"], c["probs"])
         c["dlogits"] = dl_do
-        return {"W_h": grad_hidden_weight(c["x"], dl_do, p["W_o"], c["hidden.pre"]),
-                "b_h": grad_hidden_bias(dl_do, p["W_o"], c["hidden.pre"]),
-                "W_o": grad_output_weight(c["hidden.act"], dl_do),
+        return {"W_h": grad_hidden_weight(c["x"], dl_do, p["W_o"], c["fc1.out"]),
+                "b_h": grad_hidden_bias(dl_do, p["W_o"], c["fc1.out"]),
+                "W_o": grad_output_weight(c["relu1.out"], dl_do),
                 "b_o": grad_output_bias(dl_do)}
 
     def claims(self):

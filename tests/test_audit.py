@@ -16,7 +16,7 @@ import torch
 from comparisons.cli.main import main
 from comparisons.config import Config
 from comparisons.explain import torch_numpy
-from comparisons.explain.audit import SIZES, Unavailable, _autograd, _case, audit, network_sizes
+from comparisons.explain.audit import SIZES, Unavailable, _autograd, _case, _layers, audit, network_sizes
 from comparisons.explain.torch_numpy import NP, constant
 from comparisons.sides.byo import ByoSide, load_class
 
@@ -54,7 +54,7 @@ def test_autograd_reaches_correct_student_code(manual):
     """The adapter builds a new dict (student_adapter, nnfs, idioms) or returns a live one (cs231n);
     the student's code lives in another module than the adapter; every row is checked by autograd."""
     rows, notes = audit(manual)
-    assert [r.derivation for r in rows] == ["hidden.weight", "hidden.bias", "output.weight", "output.bias"]
+    assert [r.derivation for r in rows] == ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
     for r in rows:
         assert r.verdict == "ok", r
         assert r.autograd_err <= 1e-12, r       # measured <= 1.4e-14 (idioms), ~4e-16 (the others)
@@ -72,24 +72,24 @@ def test_autograd_reaches_the_seed(capsys):
     rows, notes = audit("seed")
     rows = by_name(rows)
     assert not any("autograd unavailable" in n for n in notes)
-    for name in ("dlogits", "hidden.weight", "hidden.bias", "output.weight", "output.bias", "dp/dO"):
+    for name in ("dlogits", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias", "dp/dO"):
         assert not math.isnan(rows[name].autograd_err) and rows[name].verdict == "FAIL"
-    assert "manual = 80.0094 × reference (N·K = 80)" in rows["dlogits"].finding
+    assert "approximately a factor 80.0094 (≈ N·K = 80)" in rows["dlogits"].finding
 
 
 # --- slips are found ----------------------------------------------------------------
 
 SLIPS = [
     # (student, (old, new), rows that fail, what the finding of the first failing row says)
-    ("cs231n", ("        dscores /= N\n", ""), {"hidden.weight", "hidden.bias", "output.weight", "output.bias"},
-     ("output.bias", "a constant factor: manual = 8 × reference (N = 8, the batch size)")),
-    ("cs231n", ("dhidden[hidden <= 0] = 0", "dhidden[hidden < 0] = 0"), {"hidden.weight", "hidden.bias"},
-     ("hidden.bias", "differs throughout")),         # hidden >= 0: the ReLU mask never applies
+    ("cs231n", ("        dscores /= N\n", ""), {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"},
+     ("fc2.bias", "a constant factor: manual = 8 × reference (= N = 8, the batch size)")),
+    ("cs231n", ("dhidden[hidden <= 0] = 0", "dhidden[hidden < 0] = 0"), {"fc1.weight", "fc1.bias"},
+     ("fc1.bias", "differs throughout")),         # hidden >= 0: the ReLU mask never applies
     ("nnfs", ("self.dbiases = np.sum(dvalues, axis=0, keepdims=True)",
-              "self.dbiases = np.mean(dvalues, axis=0, keepdims=True)"), {"hidden.bias", "output.bias"},
-     ("hidden.bias", "a constant factor: manual = 0.125 × reference (1/N = 1/8)")),
+              "self.dbiases = np.mean(dvalues, axis=0, keepdims=True)"), {"fc1.bias", "fc2.bias"},
+     ("fc1.bias", "a constant factor: manual = 0.125 × reference (= 1/N = 1/8)")),
     ("idioms", ("dW1 = self.X.T @ dz + 2 * self.decay * self.W1", "dW1 = self.X.T @ dz + self.decay * self.W1"),
-     {"hidden.weight"}, ("hidden.weight", "beyond a constant factor, off in 'random'")),
+     {"fc1.weight"}, ("fc1.weight", "beyond a constant factor, off in 'random'")),
 ]
 
 
@@ -108,10 +108,10 @@ def test_a_slip_is_found_by_autograd(tmp_path, name, edit, failing, finding):
 def test_relu_derivative_one_at_zero_is_reported_as_a_convention(tmp_path, capsys):
     manual = slipped(tmp_path, "nnfs", ("self.dinputs[self.inputs <= 0] = 0", "self.dinputs[self.inputs < 0] = 0"))
     rows = by_name(audit(manual)[0])
-    assert rows["hidden.bias"].verdict == "convention"
-    assert rows["hidden.bias"].finding == ("at z == 0 exactly your backward uses derivative 1 (the slope for z > 0); "
+    assert rows["fc1.bias"].verdict == "convention"
+    assert rows["fc1.bias"].finding == ("at z == 0 exactly your backward uses derivative 1 (the slope for z > 0); "
                                            "torch uses 0: a convention, not a slip (case 'zero pre-activations')")
-    assert all(rows[n].verdict == "ok" for n in ("hidden.weight", "output.weight", "output.bias"))
+    assert all(rows[n].verdict == "ok" for n in ("fc1.weight", "fc2.weight", "fc2.bias"))
     assert main(["audit", "--manual", manual]) == 0           # not a failure of the derivation ...
     assert "at z == 0 exactly your backward uses derivative 1" in capsys.readouterr().out    # ... and not hidden
 
@@ -121,7 +121,7 @@ def test_the_kink_convention_is_reported_without_autograd_too(tmp_path):
     manual = slipped(tmp_path, "idioms", ("dz = (d @ self.W2.T) * (self.z > 0)", "dz = (d @ self.W2.T) * (self.z >= 0)"),
                      ("h = np.maximum(h, 0)  ", "h = np.maximum(h, 0) * (np.random.rand(*h.shape) < 2)  "))
     rows, notes = audit(manual)
-    row = by_name(rows)["hidden.bias"]
+    row = by_name(rows)["fc1.bias"]
     assert math.isnan(row.autograd_err) and row.verdict == "convention"
     assert "your backward uses the derivative from z > 0 (1 for a ReLU; judged by one-sided differences" in row.finding
 
@@ -161,16 +161,16 @@ def test_autograd_leaves_the_network_and_its_modules_as_they_were(tmp_path, edit
     as before, also when the forward fails half-way (the second layer's forward raises)."""
     manual = spec("nnfs") if edit is None else slipped(tmp_path, "nnfs", edit)
     params, x, y = _case("random", np.random.default_rng(0), SIZES)
-    side = ByoSide(load_class(manual), SIZES, Config(hidden=SIZES[1:-1], dtype="float64", manual=manual), init=params)
+    side = ByoSide(load_class(manual), _layers(SIZES), Config(hidden=SIZES[1:-1], dtype="float64", manual=manual), init=params)
     side._forward(x, y)
     layers_module = sys.modules[type(side.net.dense1).__module__]
     before, dtype = _state(side), torch.get_default_dtype()
     values = {k: v.copy() for k, v in side.params.items()}
     if edit is None:
-        _autograd(side, x, y, "hidden")
+        _autograd(side, x, y, "fc1")
     else:
         with pytest.raises(Unavailable, match="np.random.rand is not in the torch stand-in at nnfs_layers_slip"):
-            _autograd(side, x, y, "hidden")
+            _autograd(side, x, y, "fc1")
     assert _state(side) == before
     assert layers_module.np is np and torch.get_default_dtype() == dtype
     assert all(np.array_equal(side.params[k], v) for k, v in values.items())

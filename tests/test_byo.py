@@ -68,7 +68,7 @@ def test_byo_problems_are_one_line_exit_2(cls, message, capsys, tmp_path):
 
 def test_audit_refuses_a_nan_derivation(capsys):
     assert main(["audit", "--manual", f"{HERE}:NaNBackward"]) == 2
-    assert "NaNBackward.backward() returned non-finite values for hidden.weight on finite inputs" \
+    assert "NaNBackward.backward() returned non-finite values for fc1.weight on finite inputs" \
         in capsys.readouterr().err
 
 
@@ -95,10 +95,10 @@ def test_audit_of_the_seed_traces_each_finding_to_a_formula(capsys):
     assert main(["audit", "--manual", "seed"]) == 1
     out = capsys.readouterr().out
     assert "dL/dO = p - y" in out and "dL/dW_h = x^T ((p - y) W_o^T * [z > 0])" in out
-    assert "(N·K = 80)" in out                                  # 8 samples x 10 classes: averageCE's mean
+    assert "(≈ N·K = 80)" in out                                  # 8 samples x 10 classes: averageCE's mean
     assert "the claim keeps only its diagonal" in out          # dp/dO = p(1 - p)
     assert "adds ε = 1e-05 to its denominator after shifting by the global max" in out
-    assert "FAILED: dlogits, hidden.weight, hidden.bias, output.weight, output.bias, dp/dO" in out
+    assert "FAILED: dlogits, fc1.weight, fc1.bias, fc2.weight, fc2.bias, dp/dO" in out
 
 
 def test_audit_passes_a_correct_implementation_and_names_a_wrong_one():

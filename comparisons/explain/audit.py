@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import manual
-from manual.mlp import layer_names
-from comparisons.sides.byo import ByoSide, load_class
+from comparisons import spec as model_spec
+from comparisons.sides import shared_init
+from comparisons.sides.byo import ByoSide, legacy_name, load_class
 from comparisons.config import Config
 from comparisons.explain.diagnosis import describe, describe_softmax, factors, rel
 from comparisons.errors import InputError
@@ -68,13 +68,24 @@ class Unavailable(Exception):
 
 
 def _first(sizes) -> str:
-    return layer_names(len(sizes) - 2)[0]
+    return "fc1"
+
+
+def _layers(sizes):
+    """The MLP of ``sizes`` (e.g. (20, 16, 10)) as model-spec layers."""
+    return model_spec.parse(model_spec.mlp(tuple(sizes[1:-1])), (sizes[0],), sizes[-1])
+
+
+def _named(inter: dict, sizes) -> dict:
+    """ByoSide's intermediates under the audit's names: "logits", "dlogits", "probs"."""
+    renamed = {f"fc{len(sizes) - 1}.out": "logits", "loss.dx": "dlogits"}
+    return {renamed.get(k, k): v for k, v in inter.items()}
 
 
 def _case(name: str, rng: np.random.Generator, sizes):
     """(params in torch layout, x (N, D), y (N,)) for one edge case."""
     n = 1 if name == "batch of one" else 8
-    params = manual.init_params(sizes, rng, np.float64)
+    params = shared_init.draw(_layers(sizes), rng, np.float64)
     for key in params:
         if key.endswith(".bias"):
             params[key] += 0.1 * rng.standard_normal(params[key].shape)
@@ -83,7 +94,7 @@ def _case(name: str, rng: np.random.Generator, sizes):
         x[:3] = 0.0
         params[f"{_first(sizes)}.bias"][:] = 0.0     # rows 0-2: every first-layer pre-activation exactly 0
     elif name == "large logits":
-        params["output.weight"] *= 40
+        params[f"fc{len(sizes) - 1}.weight"] *= 40
     elif name == "rows on different scales":
         x *= np.geomspace(1, 30, n)[:, None]          # logit ranges differ by rows (the global-max softmax)
     return params, x, y
@@ -101,8 +112,9 @@ def _built_sizes(cls, sizes, spec) -> tuple[int, ...] | None:
         return None
     names = getattr(cls, "names", None)
     if isinstance(names, dict) and set(names) == set(params):
-        order = layer_names(sum(t.endswith(".weight") for t in names.values()) - 1)
-        by_torch = {t: params[u] for u, t in names.items()}
+        n_linear = sum(t.endswith(".weight") for t in names.values())
+        order = [f"fc{i + 1}" for i in range(n_linear)]
+        by_torch = {legacy_name(t, n_linear): params[u] for u, t in names.items()}
         weights = [by_torch.get(f"{layer}.weight") for layer in order]
     else:
         weights = list(params.values())[0::2]
@@ -144,7 +156,9 @@ def _located(e: BaseException, modules) -> str:
 
 def _slope(inter: dict, layer: str):
     """(pre-activations, d act / d pre elementwise) of ``layer`` when the class exposes both, else None."""
-    pre, act = inter.get(f"{layer}.pre"), inter.get(f"{layer}.act")
+    # the first hidden layer, under today's names or the old ones a class may still expose
+    pairs = [(f"{layer}.out", "relu1.out"), ("hidden.pre", "hidden.act"), ("hidden1.pre", "hidden1.act")]
+    pre, act = next(((inter[a], inter[b]) for a, b in pairs if a in inter and b in inter), (None, None))
     if not (isinstance(pre, torch.Tensor) and isinstance(act, torch.Tensor)) or pre is act \
             or pre.shape != act.shape or not (pre.requires_grad and act.requires_grad):
         return None
@@ -174,7 +188,7 @@ def _autograd(side: ByoSide, x: np.ndarray, y: np.ndarray, layer: str) -> tuple[
                                   "(converted to a float, or computed from other copies)")
             inter = net.intermediates() if callable(getattr(net, "intermediates", None)) else {}
             inter = inter if isinstance(inter, dict) else {}
-            logits = inter.get("logits")
+            logits = inter.get("logits", inter.get(f"{side.layers[-1].name}.out"))
             logits = logits if isinstance(logits, torch.Tensor) and logits.requires_grad else None
             if logits is not None:
                 logits.retain_grad()
@@ -284,15 +298,15 @@ def audit(spec: str, seed: int = 0) -> tuple[list[AuditRow], list[str]]:
     unavailable = None
     for case in CASES:
         params, x, y = _case(case, rng, sizes)
-        side = ByoSide(cls, sizes, config, init=params)
+        side = ByoSide(cls, _layers(sizes), config, init=params)
         _, scores = side._forward(x, y)
-        inter = {k: np.array(v) for k, v in side.intermediates().items()}
+        inter = {k: np.array(v) for k, v in _named(side.intermediates(), sizes).items()}
         hand = {k: np.array(v) for k, v in side._adapt(side._call("backward"), "backward()").items()}
         for key, value in hand.items():
             if not np.all(np.isfinite(value)):
                 raise InputError(f"{cls.__name__}.backward() returned non-finite values for {key} "
                                  f"on finite inputs (case '{case}')")
-        after_backward = side.intermediates()      # some classes set dlogits in backward()
+        after_backward = _named(side.intermediates(), sizes)      # some classes set dlogits in backward()
         if "dlogits" in after_backward:
             hand = {"dlogits": np.array(after_backward["dlogits"]), **hand}
         if "probs" in inter:
