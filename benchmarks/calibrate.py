@@ -37,7 +37,7 @@ class Measuring(Lockstep):
         for key, m in manual.items():
             if key not in rec.ref:
                 continue
-            noise = rules.rel64(rec.probe[key], rec.ref[key]) * rec.probe_scale
+            noise = rec.noise(key)
             self.found.append({"dtype": self.dtype, "mode": self.config.mode, "config": self.label,
                                "step": where_[0], "quantity": key[0], "name": key[1],
                                "direct": rules.rel64(m, torch_values[key]), "referee": rules.rel64(m, rec.ref[key]),

@@ -165,8 +165,7 @@ class Lockstep:
     def rejudge(self, rows, manual_values, recomputed, pred_m, pred_t) -> list[Row]:
         """Rows the direct rule did not pass, decided by the referee."""
         out = []
-        explained = near_ties(recomputed.ref[("scores", "")], recomputed.probe[("scores", "")], pred_m, pred_t,
-                              recomputed.probe_scale, rules.FACTOR, rules.floor(self.dtype))
+        explained = near_ties(recomputed, pred_m, pred_t, rules.FACTOR, rules.floor(self.dtype))
         counts = [r for r in rows if r.metric == "count" and r.rule == "direct" and not r.passed]
         recount = dict(zip(map(id, counts), rules.rejudge_counts(counts, explained)))
         for row in rows:
@@ -176,8 +175,8 @@ class Lockstep:
             elif row.metric == "count":
                 out.append(recount[id(row)])
             elif key in recomputed.ref:
-                out.append(rules.rejudge(row, manual_values[key], recomputed.ref[key], recomputed.probe[key],
-                                         self.dtype, recomputed.probe_scale))
+                out.append(rules.rejudge(row, manual_values[key], recomputed.ref[key], recomputed.noise(key),
+                                         self.dtype))
             else:
                 out.append(row)
         return out

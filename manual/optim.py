@@ -4,7 +4,9 @@ import numpy as np
 
 class SGDMomentum:
     """The assignment's velocity form: v <- momentum * v + lr * g;  p <- p - v, every v starting
-    at ``init_velocity``. State ``<param>.momentum_buffer`` holds v.
+    at ``init_velocity``. State ``<param>.momentum_buffer`` holds v. With momentum 0 this is plain
+    gradient descent, p <- p - lr * g: v keeps nothing from step to step, so there is no state (as
+    torch.optim.SGD keeps no buffer without momentum).
 
     torch.optim.SGD keeps buf <- momentum * buf + g and steps p <- p - lr * buf: the two are
     the same recurrence when buf = v / lr (torch_ref.optim maps one onto the other).
@@ -12,9 +14,14 @@ class SGDMomentum:
 
     def __init__(self, params: dict[str, np.ndarray], lr: float, momentum: float, init_velocity: float = 0.0):
         self.params, self.lr, self.momentum = params, lr, momentum
-        self.state = {f"{name}.momentum_buffer": np.full_like(p, init_velocity) for name, p in params.items()}
+        self.state = {f"{name}.momentum_buffer": np.full_like(p, init_velocity) for name, p in params.items()} \
+            if momentum else {}
 
     def step(self, grads: dict[str, np.ndarray]) -> None:
+        if not self.momentum:
+            for name, p in self.params.items():
+                p -= self.lr * grads[name]
+            return
         for name, p in self.params.items():
             v = self.state[f"{name}.momentum_buffer"]
             v *= self.momentum

@@ -19,10 +19,11 @@ class SGDMomentum:
 
     def __init__(self, params: dict[str, torch.nn.Parameter], lr: float, momentum: float,
                  init_velocity: float = 0.0):
-        self.params, self.lr = params, lr
+        self.params, self.lr, self.momentum = params, lr, momentum
         self.opt = torch.optim.SGD(params.values(), lr=lr, momentum=momentum)
-        for p in params.values():
-            self.opt.state[p]["momentum_buffer"] = torch.full_like(p, init_velocity / lr)
+        if momentum:     # without momentum torch keeps no buffer, and the manual side no velocity
+            for p in params.values():
+                self.opt.state[p]["momentum_buffer"] = torch.full_like(p, init_velocity / lr)
 
     def step(self) -> None:
         self.opt.step()
@@ -31,6 +32,8 @@ class SGDMomentum:
         self.opt.zero_grad(set_to_none=True)
 
     def state(self) -> dict[str, tuple[torch.Tensor, float]]:
+        if not self.momentum:
+            return {}
         return {f"{name}.momentum_buffer": (self.opt.state[p]["momentum_buffer"], self.lr)
                 for name, p in self.params.items()}
 

@@ -14,6 +14,7 @@ referee  only for rows the direct rule did not pass: a float64 torch referee
          distance is the rounding of this very computation (scaled to the run's
          dtype by eps ratio for float64 runs). The row passes when the manual
          side's distance to the referee is within FACTOR x that rounding + FLOOR.
+         (Several probes, explain/referee.py: one alone can be lucky.)
          Predictions pass when every sample predicted differently is a near-tie
          of the referee within the measured rounding of its scores.
 Drift rows (free mode: manual vs a torch twin that trains on its own) are
@@ -166,10 +167,9 @@ def allowance(noise: float, dtype: str) -> float:
     return FACTOR * noise + floor(dtype)
 
 
-def rejudge(row: Row, m, ref, probe, dtype: str, probe_scale: float) -> Row:
+def rejudge(row: Row, m, ref, noise: float, dtype: str) -> Row:
     """``row`` decided by the referee: the manual value ``m`` against the float64 referee ``ref``,
-    allowed FACTOR x the probe's distance to the referee (x probe_scale) + the floor."""
-    noise = rel64(probe, ref) * probe_scale
+    allowed FACTOR x the rounding its probes measured (``noise``, in the run's dtype) + the floor."""
     err = rel64(m, ref)
     tol = allowance(noise, dtype)
     return row._replace(referee_diff=err, noise=noise, rule="referee", tolerance=tol, passed=passes(err, tol))

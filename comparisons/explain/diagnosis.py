@@ -14,7 +14,7 @@ order:
              side's gradients and the state before the step
 
 The first stage whose manual value is not within rounding of its
-recomputation (the pass rule's allowance, measured by the float32 probe) is
+recomputation (the pass rule's allowance, measured by the referee's probes) is
 the first divergence: layer x stage x operand, with the numbers. Structural
 relations (comparisons/explain/relations.py) are then tested on it; one is
 reported only when it reproduces the manual numbers. Where the manual side
@@ -28,7 +28,7 @@ import numpy as np
 
 from comparisons.check import rules
 from comparisons.explain import relations
-from comparisons.explain.local import Local
+from comparisons.explain.local import Local, pick
 from comparisons.explain.relations import Context
 
 MAX_FINDINGS = 6
@@ -79,7 +79,7 @@ class Check:
     label: str           # "backward > fc2 (linear) > grad fc2.weight"
     manual: object
     ref: object
-    probe: object
+    probes: list          # [(value, scale)]: the recomputation in each rounding probe (the first: float32)
     borrowed: str = ""   # which inputs came from the referee (not exposed by the manual side)
     context: Context | None = None
     own: tuple | None = None     # (value, words): what the stage gives from the manual side's own internals
@@ -100,8 +100,7 @@ class Diagnoser:
         if recomputed is None:
             recomputed = lockstep.referee.step(self.before, x, y, lockstep.manual.outputs)
         self.rec = recomputed
-        self.scale = recomputed.probe_scale
-        self.local = Local(lockstep.referee, self.before)
+        self.local = Local(lockstep.referee, self.before, self.layers, self.config)
         self.derived: dict = {}     # stage inputs the manual side does not expose, recomputed from its values
         self.notes: list[str] = []  # stages that differ from torch's only through the manual side's own forward
         n = len(y)
@@ -151,7 +150,7 @@ class Diagnoser:
     # --- judging one check -------------------------------------------------------------------
 
     def allow(self, check: Check) -> float:
-        noise = relations.rel(check.probe, check.ref) * self.scale
+        noise = max(relations.rel(value, check.ref) * scale for value, scale in check.probes)
         return rules.allowance(noise, self.dtype)
 
     def fails(self, check: Check) -> bool:
@@ -165,7 +164,7 @@ class Diagnoser:
     def finding(self, check: Check) -> str:
         ctx = check.context or Context(constants=self.constants, dtype=self.dtype)
         if self.dtype == "float64":
-            ctx.coarse = ("float32", relations.rel(check.probe, check.ref))
+            ctx.coarse = ("float32", relations.rel(check.probes[0][0], check.ref))
         if np.ndim(check.manual) == 0:
             text, exact = relations.describe_scalar(float(check.manual), float(check.ref), self.allow(check), ctx)
         elif check.label == "forward > loss > probs":
@@ -250,7 +249,7 @@ class Diagnoser:
             ctx = Context(constants=self.constants, dtype=self.dtype, operands=_same_shape(operands, got["ref"]["out"]),
                           previous=self.previous.get(("out", spec.name)))
             yield Check(f"forward > {spec.name} ({spec.kind.token}) > out", self.mv[("out", spec.name)],
-                        got["ref"]["out"], got["probe"]["out"], note, ctx)
+                        *pick(got, "out"), note, ctx)
 
     def loss_checks(self):
         last = self.layers[-1].name
@@ -260,14 +259,15 @@ class Diagnoser:
         if "probs" in self.extra:
             probs = _softmax(np.asarray(scores, np.float64))
             probe = _softmax(np.asarray(scores, np.float32).astype(np.float64))
-            yield Check("forward > loss > probs", np.asarray(self.extra["probs"], np.float64), probs, probe, note,
-                        Context(constants=self.constants, dtype=self.dtype))
-        yield Check("forward > loss > value", self.mv[("loss", "")], got["ref"]["loss"], got["probe"]["loss"], note)
+            scale = rules.EPS[self.dtype] / rules.EPS["float32"]
+            yield Check("forward > loss > probs", np.asarray(self.extra["probs"], np.float64), probs, [(probe, scale)],
+                        note, Context(constants=self.constants, dtype=self.dtype))
+        yield Check("forward > loss > value", self.mv[("loss", "")], *pick(got, "loss"), note)
 
     def backward_checks(self):
         got = self.loss_values
         if ("dx", "loss") in self.mv:
-            labels = np.zeros_like(got["ref"]["dscores"], dtype=bool)
+            labels = np.zeros(np.shape(got["ref"]["dscores"]), dtype=bool)
             labels[np.arange(len(self.y)), self.y] = True
             ctx = Context(constants=self.constants, dtype=self.dtype,
                           masks={"the labels' entries are (y = 1)": labels,
@@ -278,8 +278,8 @@ class Diagnoser:
                 d = np.asarray(self.extra["probs"], np.float64) - labels
                 own = (d / len(self.y) if self.config.reduction == "mean" else d,
                        "dL/dscores is p - y from the manual side's own probabilities: consistent with its forward")
-            yield Check("backward > loss > dL/dscores", self.mv[("dx", "loss")], got["ref"]["dscores"],
-                        got["probe"]["dscores"], "", ctx, own=own)
+            yield Check("backward > loss > dL/dscores", self.mv[("dx", "loss")], *pick(got, "dscores"), "", ctx,
+                        own=own)
         for i in reversed(range(len(self.layers))):
             spec = self.layers[i]
             wants = [("dx", spec.name)] if i > 0 else []
@@ -298,8 +298,8 @@ class Diagnoser:
                               operands=_same_shape(operands, got["ref"]["dx"]),
                               previous=self.previous.get(("dx", spec.name)))
                 yield Check(f"backward > {spec.name} ({spec.kind.token}) > dx", self.mv[("dx", spec.name)],
-                            got["ref"]["dx"], got["probe"]["dx"], note, ctx, layer=i)
-            for key, ref in got["ref"]["grad"].items():
+                            *pick(got, "dx"), note, ctx, layer=i)
+            for key in got["ref"]["grad"]:
                 name = f"{spec.name}.{key}"
                 if ("grad", name) not in self.mv:
                     continue
@@ -308,7 +308,7 @@ class Diagnoser:
                               operands={f"the parameter {name}": p0},
                               previous=self.previous.get(("grad", name)))
                 yield Check(f"backward > {spec.name} ({spec.kind.token}) > grad {name}", self.mv[("grad", name)],
-                            ref, got["probe"]["grad"][key], note, ctx, layer=i, param=key)
+                            *pick(got, "grad", key), note, ctx, layer=i, param=key)
 
     def update_checks(self):
         grads = {k: self.mv[("grad", k)] for k in self.before["params"] if ("grad", k) in self.mv}
@@ -327,8 +327,7 @@ class Diagnoser:
             operands["the parameter"] = np.asarray(self.before["params"][name], np.float64)
             ctx = Context(constants=self.update_constants, dtype=self.dtype, operands=operands, combine=True,
                           previous=self.previous.get(("update", name)))
-            yield Check(f"update > {name} > change", self.mv[("update", name)], got["ref"]["update"][name],
-                        got["probe"]["update"][name], "", ctx)
+            yield Check(f"update > {name} > change", self.mv[("update", name)], *pick(got, "update", name), "", ctx)
         for key in got["ref"]["state"]:
             if ("state", key) not in self.mv:
                 continue
@@ -337,8 +336,7 @@ class Diagnoser:
                         f"the state {key.rsplit('.', 1)[-1]} before the step": np.asarray(state_before[key], np.float64),
                         "the parameter": np.asarray(self.before["params"][param], np.float64)}
             ctx = Context(constants=self.update_constants, dtype=self.dtype, operands=operands, combine=True)
-            yield Check(f"update > {key}", self.mv[("state", key)], got["ref"]["state"][key],
-                        got["probe"]["state"][key], "", ctx)
+            yield Check(f"update > {key}", self.mv[("state", key)], *pick(got, "state", key), "", ctx)
 
     def branch_masks(self, spec, x_in, dx_ref) -> dict[str, np.ndarray]:
         """For a layer with branch points: where its input takes the branch, does not, sits exactly on it."""

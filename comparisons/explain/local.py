@@ -4,41 +4,70 @@ A layer's forward from the manual side's input to it; its backward from that
 input and the manual side's incoming gradient; the loss from the manual
 side's scores; the update from the manual side's gradients and optimizer state.
 So a stage is judged on its own: a slip upstream does not make every later
-stage look wrong. Each recomputation runs in float64 (the reference) and in
-float32 (the probe) from the same inputs; their distance is the rounding the
-stage suffers, as in the referee (comparisons/explain/referee.py).
+stage look wrong. Each recomputation runs in float64 (the reference) and again
+in each of the referee's probes (float32; float64 from inputs perturbed at the
+run's rounding level, see comparisons/explain/referee.py): their distance is
+the rounding the stage suffers.
+
+Every method returns ``{"ref": values, "probes": [(values, scale), ...]}``;
+``pick`` takes one value out of that.
 """
 import numpy as np
 import torch
 
-from comparisons.explain.referee import PROBE
+from comparisons.explain.referee import PERTURBED, PROBE, perturb
+from comparisons.sides.torch_side import TorchSide
 
 
-def _leaf(a, dtype, grad=True):
-    t = torch.tensor(np.asarray(a), dtype=dtype)
-    return t.requires_grad_(grad) if grad else t
+def _leaf(a, dtype):
+    return torch.tensor(np.asarray(a), dtype=dtype).requires_grad_(True)
+
+
+def pick(got: dict, *path):
+    """(the reference's value at ``path``, [(each probe's value, its scale)])."""
+    def at(values):
+        for key in path:
+            values = values[key]
+        return values
+    return at(got["ref"]), [(at(values), scale) for values, scale in got["probes"]]
 
 
 class Local:
-    """Stage recomputations on the referee's two twins, loaded with the state before the step."""
+    """Stage recomputations on twins loaded with the state before the step."""
 
-    def __init__(self, referee, before: dict):
-        self.sides = {"ref": referee.ref, "probe": referee.probe}
+    def __init__(self, referee, before: dict, layers, config):
         self.before = before
-        for side in self.sides.values():
-            side.load(before["params"], before["buffers"], before["state"])
+        self.eps = referee.eps
+        rng = np.random.default_rng(1)
+        self.runs = [(referee.ref, torch.float64, None, False), (referee.probe, getattr(torch, PROBE),
+                                                                   referee.probe_scale, False)]
+        self.runs += [(TorchSide(layers, config, dtype="float64"), torch.float64, 1.0, True) for _ in range(PERTURBED)]
+        self.states = []
+        for side, _, _, perturbed in self.runs:
+            state = perturb(before, self.eps, rng) if perturbed else before
+            side.load(state["params"], state["buffers"], state["state"])
+            self.states.append(state)
+        self.rng = np.random.default_rng(2)
 
-    def _each(self, fn):
-        return {key: fn(side, torch.float64 if key == "ref" else getattr(torch, PROBE))
-                for key, side in self.sides.items()}
+    def _each(self, fn, *arrays) -> dict:
+        """fn(side, dtype, state, *arrays) in every run; the perturbed runs get perturbed arrays."""
+        out = {"ref": None, "probes": []}
+        for (side, dtype, scale, perturbed), state in zip(self.runs, self.states):
+            args = [perturb(a, self.eps, self.rng) if perturbed and a is not None else a for a in arrays]
+            values = fn(side, dtype, state, *args)
+            if scale is None:
+                out["ref"] = values
+            else:
+                out["probes"].append((values, scale))
+        return out
 
     def layer(self, name: str, x, dout=None, train: bool = True) -> dict:
-        """{"ref"/"probe": {"out", "dx", "grad": {param: ...}}} of layer ``name`` at input x, with the
-        incoming gradient ``dout`` (None: forward only)."""
-        def run(side, dtype):
+        """{"out", "dx", "grad": {param}} of layer ``name`` at input x with the incoming gradient
+        ``dout`` (None: forward only)."""
+        def run(side, dtype, state, x, dout):
             module = side.net.get_submodule(name)
             module.train(train)
-            state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+            kept = {k: v.detach().clone() for k, v in module.state_dict().items()}
             xt = _leaf(x, dtype)
             for p in module.parameters():
                 p.grad = None
@@ -49,29 +78,30 @@ class Local:
                     out.backward(torch.tensor(np.asarray(dout), dtype=dtype))
                     result["dx"] = xt.grad.numpy().copy()
                     result["grad"] = {k: p.grad.numpy().copy() for k, p in module.named_parameters()}
-            module.load_state_dict(state)      # running statistics as they were
+            module.load_state_dict(kept)      # running statistics as they were
             return result
-        return self._each(run)
+        return self._each(run, x, dout)
 
     def loss(self, scores, y) -> dict:
-        """{"ref"/"probe": {"loss", "dscores"}} of the loss at the manual side's scores."""
-        def run(side, dtype):
+        """{"loss", "dscores"} of the loss at the manual side's scores."""
+        def run(side, dtype, state, scores):
             s = _leaf(scores, dtype)
             with torch.enable_grad():
                 loss = side.net.loss(s, torch.from_numpy(np.asarray(y)))
                 loss.backward()
             return {"loss": loss.item(), "dscores": s.grad.numpy().copy()}
-        return self._each(run)
+        return self._each(run, scores)
 
     def update(self, grads: dict) -> dict:
-        """{"ref"/"probe": {"update": {param}, "state": {key}}} of the optimizer applied to the manual
-        side's gradients from the state before the step."""
-        def run(side, dtype):
-            side.load(self.before["params"], self.before["buffers"], self.before["state"])
+        """{"update": {param}, "state": {key}} of the optimizer applied to the manual side's gradients
+        from the state before the step."""
+        def run(side, dtype, state, grads):
+            side.load(state["params"], state["buffers"], state["state"])
             for name, p in side.named.items():
                 p.grad = torch.tensor(np.asarray(grads[name]), dtype=dtype)
             side.opt.step()
-            update = {k: side.params[k] - np.asarray(self.before["params"][k], side.params[k].dtype)
-                      for k in side.params}
-            return {"update": update, "state": side.state_values()}
-        return self._each(run)
+            update = {k: side.params[k] - np.asarray(state["params"][k], side.params[k].dtype) for k in side.params}
+            values = {"update": update, "state": side.state_values()}
+            side.load(state["params"], state["buffers"], state["state"])     # as it was, for later stages
+            return values
+        return self._each(run, grads)

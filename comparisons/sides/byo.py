@@ -140,6 +140,7 @@ class ByoSide:
         self.to_torch = self._name_map(getattr(cls, "names", None), user, list(self.expected))
         self._require_live("parameters")
         self.own_step = callable(getattr(self.net, "step", None))
+        self.momentum = config.momentum
         self.has_velocity = callable(getattr(self.net, "velocity", None))
         if self.has_velocity:
             self._require_live("velocity")
@@ -268,7 +269,7 @@ class ByoSide:
         """The optimizer state in the assignment's units: lockstep's own optimizer's, or velocity()."""
         if self.opt is not None:
             return {k: (v, 1.0) for k, v in self.opt.state.items()}
-        if self.has_velocity:
+        if self.has_velocity and self.momentum:    # without momentum the velocity is lr * g: no state to keep
             return {f"{k}.momentum_buffer": (v, 1.0) for k, v in self._adapt(self._call("velocity"), "velocity()").items()}
         return {}
 
