@@ -22,7 +22,8 @@ from comparisons.check import rules
 from comparisons.check.rules import Row
 from comparisons.config import Config
 from comparisons.data import Dataset, load_data, validate
-from comparisons.errors import NonFiniteError
+from comparisons.errors import InputError, NonFiniteError
+from comparisons.registry import LOSSES
 from comparisons.explain.diagnosis import diagnose_step, diagnosis_text
 from comparisons.explain.referee import Referee, near_ties
 from comparisons.record.atomic import write_atomic
@@ -62,7 +63,12 @@ class Lockstep:
 
     def __init__(self, config: Config, data: Dataset, manual_loss=None):
         self.config, self.data, self.dtype = config, data, config.dtype
-        self.layers = spec.parse(config.model or spec.mlp(config.hidden), data.sample_shape, data.n_classes)
+        loss = LOSSES[config.loss]
+        if loss.target != data.target:
+            raise InputError(f"loss {config.loss} needs {loss.target} targets; the data {data.name} has "
+                             f"{data.target} targets")
+        self.predictor = loss.manual.predict          # class predictions from scores; None: regression
+        self.layers = spec.parse(config.model or spec.mlp(config.hidden), data.sample_shape, data.n_outputs)
         init_rng, self.order_rng = np.random.default_rng(config.seed).spawn(2)
         if config.manual == "builtin":
             self.manual = ManualSide(self.layers, config, loss=manual_loss)
@@ -145,7 +151,7 @@ class Lockstep:
                     for q, name, mv, tv, s in pairs]
 
         rows = [*tensors(forward), rules.scalar_row(where_, "loss", loss_m, loss_t, dtype, override=over.get("loss")),
-                *rules.count_rows(where_, pred_m, pred_t, y), *tensors(backward)]
+                *self.counts(where_, pred_m, pred_t, y), *tensors(backward)]
         manual_values = {("loss", ""): loss_m, **{(q, name): mv for q, name, mv, _, _ in forward + backward}}
         for row in rows:
             if row.quantity in self.trained and row.manual > self.trained[row.quantity]:
@@ -165,7 +171,8 @@ class Lockstep:
     def rejudge(self, rows, manual_values, recomputed, pred_m, pred_t) -> list[Row]:
         """Rows the direct rule did not pass, decided by the referee."""
         out = []
-        explained = near_ties(recomputed, pred_m, pred_t, rules.FACTOR, rules.floor(self.dtype))
+        explained = 0 if pred_m is None else near_ties(recomputed, pred_m, pred_t, rules.FACTOR,
+                                                       rules.floor(self.dtype), LOSSES[self.config.loss].threshold)
         counts = [r for r in rows if r.metric == "count" and r.rule == "direct" and not r.passed]
         recount = dict(zip(map(id, counts), rules.rejudge_counts(counts, explained)))
         for row in rows:
@@ -197,14 +204,23 @@ class Lockstep:
         """Free mode: the manual side against the torch twin training on its own (recorded, not gated)."""
         m, d = self.manual, self.drift
         rows = [rules.scalar_row(where_, "loss", loss_m, loss_d, self.dtype, track="drift"),
-                *rules.count_rows(where_, self.predict(scores_m), self.predict(scores_d), y, track="drift")]
+                *self.counts(where_, self.predict(scores_m), self.predict(scores_d), y, track="drift")]
         if state:
             rows += [rules.tensor_row(where_, "param", k, v, d.params[k], self.dtype, track="drift")
                      for k, v in m.params.items()]
         return [(row, None) for row in rows]
 
-    def predict(self, scores: np.ndarray) -> np.ndarray:
-        return scores.argmax(axis=1)
+    def predict(self, scores: np.ndarray) -> np.ndarray | None:
+        return self.predictor(scores)
+
+    def metrics(self, loss: float, scores: np.ndarray, y: np.ndarray) -> dict:
+        """The loss and, for class predictions, the accuracy of one side on one split."""
+        pred = self.predict(scores)
+        return {"loss": loss} | ({} if pred is None else {"accuracy": float(np.mean(pred == y))})
+
+    def counts(self, where_, pred_m, pred_t, y, track: str = "judged") -> list[Row]:
+        """Accuracy and disagreement rows, when the loss predicts classes."""
+        return [] if pred_m is None else rules.count_rows(where_, pred_m, pred_t, y, track=track)
 
     def initial_rows(self) -> list[tuple[Row, str | None]]:
         """Step 0: the manual side's optimizer state and buffers before training against the declared
@@ -233,7 +249,7 @@ class Lockstep:
             loss_t, scores_t = j.evaluate(split.x, split.y)
             pred_m, pred_t = self.predict(scores_m), self.predict(scores_t)
             rows = [rules.scalar_row(where_, "loss", loss_m, loss_t, self.dtype, override=self.overrides.get("loss")),
-                    *rules.count_rows(where_, pred_m, pred_t, split.y)]
+                    *self.counts(where_, pred_m, pred_t, split.y)]
             recomputed = None
             if any(r.rule == "direct" and not r.passed for r in rows) and _finite(rows):
                 recomputed = self.referee.evaluate(m.params, m.buffers, split.x, split.y, m.outputs)
@@ -243,8 +259,8 @@ class Lockstep:
             if self.drift is not None:
                 other = self.drift.evaluate(split.x, split.y)
                 results += self.drift_rows(where_, loss_m, scores_m, *other, split.y, state=False)
-            self.tracker.final[phase] = {"manual": _metrics(loss_m, scores_m, split.y),
-                                         "torch": _metrics(other[0], other[1], split.y)}
+            self.tracker.final[phase] = {"manual": self.metrics(loss_m, scores_m, split.y),
+                                         "torch": self.metrics(other[0], other[1], split.y)}
             if self.failed_eval is None:
                 self.failed_eval = next((row for row, msg in results if msg), None)
             self.record(results)
@@ -282,10 +298,6 @@ class Lockstep:
 
 def _finite(rows) -> bool:
     return all(math.isfinite(r.manual) and math.isfinite(r.reference) for r in rows if r.metric != "count")
-
-
-def _metrics(loss: float, scores: np.ndarray, y: np.ndarray) -> dict:
-    return {"loss": loss, "accuracy": float(np.mean(scores.argmax(axis=1) == y))}
 
 
 def _raise_if_nonfinite(rows) -> None:

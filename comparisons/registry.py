@@ -77,6 +77,7 @@ class Loss(Twins):
     token: str
     cls: str
     target: str                      # "class": integer labels, one output per class
+    threshold: float | None = None   # binary: the score a prediction compares with (0 for logits, 0.5 for p)
 
 
 LOSSES = {loss.token: loss for loss in (

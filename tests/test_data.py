@@ -29,7 +29,7 @@ def _with(data: Dataset, split: str, x=None, y=None) -> Dataset:
     pytest.param(lambda d: _with(d, "test", x=d.test.x[:, :783]),
                  r"builtin: test split: features have shape \(100, 783\), expected \(N, 784\)", id="width"),
     pytest.param(lambda d: _with(d, "train", y=d.train.y[:-1]),
-                 r"builtin: train split: 300 samples but labels of shape \(299,\)", id="label-count"),
+                 r"builtin: train split: 300 samples but targets of shape \(299,\)", id="label-count"),
     pytest.param(lambda d: _with(d, "train", y=d.train.y + 5),
                  r"builtin: train split: labels must be integers in \[0, 10\)", id="label-range"),
     pytest.param(lambda d: _with(d, "valid", x=d.valid.x[:0], y=d.valid.y[:0]),

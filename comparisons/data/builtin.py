@@ -19,11 +19,17 @@ def _glyph(rng: np.random.Generator) -> np.ndarray:
     return img
 
 
-def synthetic(seed: int = 0, sizes=(6000, 2000, 2000), noise: float = 0.25, blend: float = 0.6) -> Dataset:
+def synthetic(seed: int = 0, sizes=(6000, 2000, 2000), noise: float = 0.25, blend: float = 0.6,
+              task: str = "class") -> Dataset:
     """The built-in dataset: deterministic in ``seed``. Float64 features in [0, 1].
 
     Each sample is its class glyph shifted by up to 3 pixels, mixed with a
     random other class's glyph (weight up to ``blend``), plus Gaussian noise.
+    The same images serve three tasks:
+      class       the glyph's class, 10 classes
+      binary      whether the class is one of the first five (A-E against F-J)
+      regression  the glyph's shift, (dy, dx) / 3 in [-1, 1], and the other glyph's weight / blend
+                  in [0, 1]: 3 outputs
     """
     rng = np.random.default_rng(seed)
     glyphs = np.stack([_glyph(rng) for _ in range(N_CLASSES)])
@@ -40,4 +46,14 @@ def synthetic(seed: int = 0, sizes=(6000, 2000, 2000), noise: float = 0.25, blen
     x = (1 - mix) * shifted + mix * glyphs[other] + rng.normal(0, noise, size=(n, SIDE, SIDE))
     x = np.clip(x, 0, 1).reshape(n, SIDE * SIDE)
     a, b = sizes[0], sizes[0] + sizes[1]
-    return Dataset("builtin", Split(x[:a], y[:a]), Split(x[a:b], y[a:b]), Split(x[b:], y[b:]))
+    if task == "binary":
+        y, n_classes = (y < N_CLASSES // 2).astype(np.int64), 2
+    elif task == "regression":
+        y, n_classes = np.stack([(dy - pad) / pad, (dx - pad) / pad, mix[:, 0, 0] / blend], axis=1), 0
+    elif task == "class":
+        n_classes = N_CLASSES
+    else:
+        raise ValueError(f"unknown task {task!r}")
+    name = "builtin" if task == "class" else f"builtin:{task}"
+    return Dataset(name, Split(x[:a], y[:a]), Split(x[a:b], y[a:b]), Split(x[b:], y[b:]),
+                   n_classes=n_classes, target="class" if task == "class" else task)

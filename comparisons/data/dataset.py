@@ -1,4 +1,10 @@
-"""A dataset: three splits of flat images and integer labels, and their validation."""
+"""A dataset: three splits of samples and targets, and their validation.
+
+The target kind says what the labels are and how many outputs a network needs:
+  class        y (N,) integers in [0, n_classes): one output per class
+  binary       y (N,) integers 0 or 1: one output
+  regression   y (N, k) floats: k outputs
+"""
 from dataclasses import dataclass
 
 import numpy as np
@@ -9,9 +15,12 @@ SIDE = 28                    # images are SIDE x SIDE, flattened to SIDE**2 = 78
 N_CLASSES = 10
 
 
+TARGETS = ("class", "binary", "regression")
+
+
 @dataclass(frozen=True)
 class Split:
-    """x: (N, D) float in [0, 1]; y: (N,) int64 labels in [0, n_classes)."""
+    """x: (N, ...) float features; y: the targets (see the module docstring)."""
     x: np.ndarray
     y: np.ndarray
 
@@ -22,7 +31,8 @@ class Dataset:
     train: Split
     valid: Split
     test: Split
-    n_classes: int = N_CLASSES
+    n_classes: int = N_CLASSES          # class targets; 2 for binary; unused for regression
+    target: str = "class"
 
     def splits(self) -> dict[str, Split]:
         return {"train": self.train, "valid": self.valid, "test": self.test}
@@ -32,29 +42,45 @@ class Dataset:
         return self.train.x.shape[1]
 
     @property
+    def n_outputs(self) -> int:
+        """The network's output width the targets need."""
+        if self.target == "regression":
+            return int(self.train.y.shape[1])
+        return 1 if self.target == "binary" else self.n_classes
+
+    @property
     def sample_shape(self) -> tuple:
         """One sample's shape, without the batch axis: (784,) for flat images."""
         return tuple(self.train.x.shape[1:])
 
     def astype(self, dtype) -> "Dataset":
         """The same data with features in ``dtype`` (one rounding from float64)."""
-        cast = {k: Split(np.ascontiguousarray(s.x, dtype=dtype), s.y) for k, s in self.splits().items()}
-        return Dataset(self.name, **cast, n_classes=self.n_classes)
+        def targets(y):
+            return np.ascontiguousarray(y, dtype=dtype) if self.target == "regression" else y
+        cast = {k: Split(np.ascontiguousarray(s.x, dtype=dtype), targets(s.y)) for k, s in self.splits().items()}
+        return Dataset(self.name, **cast, n_classes=self.n_classes, target=self.target)
 
 
 def validate(data: Dataset) -> None:
     """Raise InputError naming the first problem: shapes, NaN/Inf, labels out of range."""
-    d = data.n_features
+    shape = data.sample_shape
+    if data.target not in TARGETS:
+        raise InputError(f"{data.name}: unknown target kind {data.target!r}")
     for split_name, s in data.splits().items():
         where = f"{data.name}: {split_name} split"
-        if s.x.ndim != 2 or s.x.shape[1] != d:
-            raise InputError(f"{where}: features have shape {s.x.shape}, expected (N, {d})")
-        if s.y.shape != (s.x.shape[0],):
-            raise InputError(f"{where}: {s.x.shape[0]} samples but labels of shape {s.y.shape}")
+        if s.x.ndim < 2 or s.x.shape[1:] != shape:
+            raise InputError(f"{where}: features have shape {s.x.shape}, expected (N, {', '.join(map(str, shape))})")
+        if len(s.y) != s.x.shape[0]:
+            raise InputError(f"{where}: {s.x.shape[0]} samples but targets of shape {s.y.shape}")
         if len(s.y) == 0:
             raise InputError(f"{where} is empty")
         if not np.isfinite(s.x).all():
             bad = np.argwhere(~np.isfinite(s.x))[0]
-            raise InputError(f"{where}: non-finite feature at sample {bad[0]}, feature {bad[1]}")
-        if not np.issubdtype(s.y.dtype, np.integer) or s.y.min() < 0 or s.y.max() >= data.n_classes:
+            at = bad[1] if len(bad) == 2 else tuple(bad[1:].tolist())
+            raise InputError(f"{where}: non-finite feature at sample {bad[0]}, feature {at}")
+        if data.target == "regression":
+            if s.y.ndim != 2 or s.y.shape[1] != data.n_outputs or not np.isfinite(s.y).all():
+                raise InputError(f"{where}: regression targets must be finite, of shape (N, {data.n_outputs})")
+        elif s.y.ndim != 1 or not np.issubdtype(s.y.dtype, np.integer) or s.y.min() < 0 \
+                or s.y.max() >= data.n_classes:
             raise InputError(f"{where}: labels must be integers in [0, {data.n_classes})")

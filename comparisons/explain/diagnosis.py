@@ -29,6 +29,7 @@ import numpy as np
 from comparisons.check import rules
 from comparisons.explain import relations
 from comparisons.explain.local import Local, pick
+from comparisons.explain.referee import rounding
 from comparisons.explain.relations import Context
 
 MAX_FINDINGS = 6
@@ -79,7 +80,7 @@ class Check:
     label: str           # "backward > fc2 (linear) > grad fc2.weight"
     manual: object
     ref: object
-    probes: list          # [(value, scale)]: the recomputation in each rounding probe (the first: float32)
+    probes: list          # [(value, partner, scale)]: each rounding probe (the first: float32 from the same inputs)
     borrowed: str = ""   # which inputs came from the referee (not exposed by the manual side)
     context: Context | None = None
     own: tuple | None = None     # (value, words): what the stage gives from the manual side's own internals
@@ -150,8 +151,7 @@ class Diagnoser:
     # --- judging one check -------------------------------------------------------------------
 
     def allow(self, check: Check) -> float:
-        noise = max(relations.rel(value, check.ref) * scale for value, scale in check.probes)
-        return rules.allowance(noise, self.dtype)
+        return rules.allowance(rounding(check.probes), self.dtype)
 
     def fails(self, check: Check) -> bool:
         if relations.rel(check.manual, check.ref) <= self.allow(check):
@@ -260,8 +260,8 @@ class Diagnoser:
             probs = _softmax(np.asarray(scores, np.float64))
             probe = _softmax(np.asarray(scores, np.float32).astype(np.float64))
             scale = rules.EPS[self.dtype] / rules.EPS["float32"]
-            yield Check("forward > loss > probs", np.asarray(self.extra["probs"], np.float64), probs, [(probe, scale)],
-                        note, Context(constants=self.constants, dtype=self.dtype))
+            yield Check("forward > loss > probs", np.asarray(self.extra["probs"], np.float64), probs,
+                        [(probe, probs, scale)], note, Context(constants=self.constants, dtype=self.dtype))
         yield Check("forward > loss > value", self.mv[("loss", "")], *pick(got, "loss"), note)
 
     def backward_checks(self):

@@ -4,18 +4,18 @@ A layer's forward from the manual side's input to it; its backward from that
 input and the manual side's incoming gradient; the loss from the manual
 side's scores; the update from the manual side's gradients and optimizer state.
 So a stage is judged on its own: a slip upstream does not make every later
-stage look wrong. Each recomputation runs in float64 (the reference) and again
-in each of the referee's probes (float32; float64 from inputs perturbed at the
-run's rounding level, see comparisons/explain/referee.py): their distance is
-the rounding the stage suffers.
+stage look wrong. Each recomputation runs in float64 (the reference) and in the
+referee's probes (comparisons/explain/referee.py: float32 from the same inputs,
+and float32 against float64 from shifted inputs): their distances measure the
+rounding the stage suffers.
 
-Every method returns ``{"ref": values, "probes": [(values, scale), ...]}``;
+Every method returns ``{"ref": values, "probes": [(values, partner values, scale)]}``;
 ``pick`` takes one value out of that.
 """
 import numpy as np
 import torch
 
-from comparisons.explain.referee import PERTURBED, PROBE, perturb
+from comparisons.explain.referee import PERTURBED, PROBE, SHIFT, perturb
 from comparisons.sides.torch_side import TorchSide
 
 
@@ -24,12 +24,12 @@ def _leaf(a, dtype):
 
 
 def pick(got: dict, *path):
-    """(the reference's value at ``path``, [(each probe's value, its scale)])."""
+    """(the reference's value at ``path``, [(each probe's value, its partner's, scale)])."""
     def at(values):
         for key in path:
             values = values[key]
         return values
-    return at(got["ref"]), [(at(values), scale) for values, scale in got["probes"]]
+    return at(got["ref"]), [(at(values), at(partner), scale) for values, partner, scale in got["probes"]]
 
 
 class Local:
@@ -37,28 +37,37 @@ class Local:
 
     def __init__(self, referee, before: dict, layers, config):
         self.before = before
-        self.eps = referee.eps
         rng = np.random.default_rng(1)
-        self.runs = [(referee.ref, torch.float64, None, False), (referee.probe, getattr(torch, PROBE),
-                                                                   referee.probe_scale, False)]
-        self.runs += [(TorchSide(layers, config, dtype="float64"), torch.float64, 1.0, True) for _ in range(PERTURBED)]
-        self.states = []
-        for side, _, _, perturbed in self.runs:
-            state = perturb(before, self.eps, rng) if perturbed else before
+        f64, f32 = torch.float64, getattr(torch, PROBE)
+        # (side, dtype, role, shifted): the referee, the probe from the same inputs, then shifted pairs
+        self.runs = [(referee.ref, f64, "ref", False), (referee.probe, f32, "probe", False)]
+        for _ in range(PERTURBED):
+            self.runs += [(TorchSide(layers, config, dtype="float64"), f64, "partner", True),
+                          (TorchSide(layers, config, dtype=PROBE), f32, "probe", True)]
+        self.scale = referee.probe_scale
+        self.states, state = [], before
+        for side, _, role, shifted in self.runs:
+            if role != "probe" or not shifted:      # a shifted probe shares its partner's shifted state
+                state = perturb(before, SHIFT, rng) if shifted else before
             side.load(state["params"], state["buffers"], state["state"])
             self.states.append(state)
         self.rng = np.random.default_rng(2)
 
     def _each(self, fn, *arrays) -> dict:
-        """fn(side, dtype, state, *arrays) in every run; the perturbed runs get perturbed arrays."""
-        out = {"ref": None, "probes": []}
-        for (side, dtype, scale, perturbed), state in zip(self.runs, self.states):
-            args = [perturb(a, self.eps, self.rng) if perturbed and a is not None else a for a in arrays]
+        """fn(side, dtype, state, *arrays) in every run; a shifted pair gets the same shifted arrays."""
+        out, partner, args = {"ref": None, "probes": []}, None, arrays
+        for (side, dtype, role, shifted), state in zip(self.runs, self.states):
+            if role == "partner":
+                args = [perturb(a, SHIFT, self.rng) if a is not None else a for a in arrays]
+            elif not shifted:
+                args = arrays
             values = fn(side, dtype, state, *args)
-            if scale is None:
-                out["ref"] = values
+            if role == "ref":
+                out["ref"] = partner = values
+            elif role == "partner":
+                partner = values
             else:
-                out["probes"].append((values, scale))
+                out["probes"].append((values, partner, self.scale))
         return out
 
     def layer(self, name: str, x, dout=None, train: bool = True) -> dict:

@@ -2,22 +2,26 @@
 
 It runs the torch twin in float64, following the manual side's branch at every
 branch point (each branch layer decides from the manual side's own input to
-that layer). Then *probes* recompute the same step with exactly the same
-branches, each differing from the referee only by rounding-sized changes:
+that layer). Then *probes* measure the rounding this very computation suffers:
+each is the same step in float32, with exactly the same branches, against a
+float64 recomputation from the same inputs. One probe starts from the state and
+batch themselves (its float64 partner is the referee); PERTURBED more start
+from the state and batch with every element multiplied by (1 + SHIFT u), u
+uniform in [-1, 1] (seeded). The shift moves every value by far more than a
+float32 ulp, so each probe meets the rounding grid at another place, while the
+computation's conditioning stays that of the step (SHIFT = 1e-3). A probe's
+distance from its partner, scaled by eps(run) / eps(float32) (2^-29 for a
+float64 run), estimates the rounding in the run's dtype; the rounding of a value
+is the largest over the probes (rules.rejudge).
 
-  float32    the step in float32 (its distance scaled by eps(run) / eps(float32):
-             the same computation rounded 2^29 times more finely, for a float64 run)
-  perturbed  the step in float64 from the state and batch with every element
-             multiplied by (1 + eps(run) u), u uniform in [-1, 1] (PERTURBED of them,
-             seeded): how far rounding-sized changes of the inputs move each value
-
-The rounding of a value is the largest distance any probe puts between it and
-the referee (rules.rejudge). One probe alone can be lucky: a tensor whose norm
-comes from one element (a single active unit after a cancelling sum) is one
-draw of its rounding, and the ratio of two such draws is heavy-tailed (a false
-alarm in tests/test_false_alarms.py's grid, float64, batch 1: the manual side
-1.2 ulps of the sum off, the float32 probe 20x luckier than typical). Several
-probes of two kinds make the estimate robust.
+Why several: one probe alone can be lucky. Measured in tests/test_false_alarms.py's
+grid with one probe: float64, batch of 1, dL/dscores = p - y with p_y = 0.99654:
+the manual side 2.2e-16 off (1 ulp of p_y, as p - y computed from p must be);
+torch's float32 p_y - 1 happened to lie 5e-10 from the exact value, where its
+error is typically 4e-8 (2000 random confident samples: median 4.2e-8, 90th
+percentile 1.0e-7; a naive float32 p - y: 5.1e-8, 1.3e-7): a false alarm. Nudging
+the inputs by one float32 ulp did not help (all three probes landed on the same
+grid point, 5.1e-10 off): hence float64 partners and a shift of 1e-3.
 """
 from dataclasses import dataclass
 
@@ -28,26 +32,31 @@ from comparisons.check.rules import EPS
 from comparisons.sides.torch_side import TorchSide
 
 PROBE = "float32"
-PERTURBED = 2          # float64 probes from perturbed inputs
+PERTURBED = 2          # probes from shifted inputs, beside the one from the step's own inputs
+SHIFT = 1e-3           # relative shift of every input of a shifted probe
 
 
 @dataclass
 class Recomputed:
     """The referee's recomputation of one step and its probes', keyed (quantity, name) like the rows."""
     ref: dict          # float64 referee
-    probes: list       # [(values, scale)]: each probe's values and the factor its distance is scaled by
+    probes: list       # [(float32 values, their float64 partner's values, scale)]
     flips: dict        # branch layer -> (count of elements where the referee took the manual side's branch
                        #   against its own decision, flat indices of the first few)
 
     def noise(self, key) -> float:
         """The rounding of this value in the run's dtype: the largest (scaled) probe distance."""
-        ref = np.asarray(self.ref[key], np.float64)
-        return max(_rel(values[key], ref) * scale for values, scale in self.probes)
+        return rounding([(values[key], partner[key], scale) for values, partner, scale in self.probes])
 
     @property
     def probe(self) -> dict:
-        """The float32 probe's values (the diagnosis' stand-in for a float32 computation)."""
+        """The float32 probe's values from the step's own inputs."""
         return self.probes[0][0]
+
+
+def rounding(probes) -> float:
+    """max over (value, its float64 partner, scale) of scale * ||value - partner|| / ||partner||."""
+    return max(_rel(value, partner) * scale for value, partner, scale in probes)
 
 
 def _rel(m, r) -> float:
@@ -100,19 +109,34 @@ class Referee:
         return flips
 
     def _runs(self, before: dict, x):
-        """(side, dtype, state, batch, scale) of the referee and each probe."""
-        yield self.ref, np.float64, before, x, None
-        yield self.probe, np.dtype(PROBE), before, x, self.probe_scale
+        """(side, dtype, state, batch, role) in order: the referee ("ref"), the probe from the same inputs
+        ("probe"), then for each shifted probe its float64 partner ("partner") and itself ("probe")."""
+        yield self.ref, np.float64, before, x, "ref"
+        yield self.probe, np.dtype(PROBE), before, x, "probe"
         rng = np.random.default_rng(0)
         for _ in range(PERTURBED):
-            yield self.ref, np.float64, perturb(before, self.eps, rng), perturb(x, self.eps, rng), 1.0
+            state, batch = perturb(before, SHIFT, rng), perturb(x, SHIFT, rng)
+            yield self.ref, np.float64, state, batch, "partner"
+            yield self.probe, np.dtype(PROBE), state, batch, "probe"
+
+    def _collect(self, runs):
+        """(ref, [(probe values, partner values, scale)]) from (role, values) in _runs' order."""
+        ref, partner, probes = None, None, []
+        for role, values in runs:
+            if role == "ref":
+                ref = partner = values
+            elif role == "partner":
+                partner = values
+            else:
+                probes.append((values, partner, self.probe_scale))
+        return ref, probes
 
     def step(self, before: dict, x: np.ndarray, y: np.ndarray, manual_outputs: dict) -> Recomputed:
         """``before``: the manual state the step started from: {"params", "buffers", "state"} (state in
         the manual side's units). ``manual_outputs``: the manual side's layer outputs in this step."""
         taken = self._taken(x, manual_outputs)
-        ref, probes, flips = None, [], {}
-        for side, dtype, state, batch, scale in self._runs(before, x):
+        runs, flips = [], {}
+        for side, dtype, state, batch, role in self._runs(before, x):
             side.load(state["params"], state["buffers"], state["state"])
             loss, scores = side.train_step(np.asarray(batch, dtype), y, taken=taken)
             values = {("loss", ""): loss, ("scores", ""): scores}
@@ -122,36 +146,37 @@ class Referee:
             values.update({("update", k): side.params[k] - side.before[k] for k in side.params})
             values.update({("state", k): v for k, v in side.state_values().items()})
             values.update({("buffer", k): v.copy() for k, v in side.buffers.items()})
-            if scale is None:
-                ref, flips = values, self._flips(taken)
-            else:
-                probes.append((values, scale))
-        return Recomputed(ref, probes, flips)
+            if role == "ref":
+                flips = self._flips(taken)
+            runs.append((role, values))
+        return Recomputed(*self._collect(runs), flips)
 
     def evaluate(self, params: dict, buffers: dict, x: np.ndarray, y: np.ndarray, manual_outputs: dict) -> Recomputed:
         taken = self._taken(x, manual_outputs)
-        ref, probes = None, []
-        for side, dtype, state, batch, scale in self._runs({"params": params, "buffers": buffers, "state": {}}, x):
+        runs = []
+        for side, dtype, state, batch, role in self._runs({"params": params, "buffers": buffers, "state": {}}, x):
             side.load(state["params"], state["buffers"])
             loss, scores = side.evaluate(np.asarray(batch, dtype), y, taken=taken)
-            values = {("loss", ""): loss, ("scores", ""): scores}
-            if scale is None:
-                ref = values
-            else:
-                probes.append((values, scale))
-        return Recomputed(ref, probes, {})
+            runs.append((role, {("loss", ""): loss, ("scores", ""): scores}))
+        return Recomputed(*self._collect(runs), {})
 
 
-def near_ties(recomputed: Recomputed, pred_m, pred_t, factor: float, floor: float) -> int:
+def near_ties(recomputed: Recomputed, pred_m, pred_t, factor: float, floor: float,
+              threshold: float | None = None) -> int:
     """How many samples predicted differently are near-ties of the referee: the referee's scores of
     the two classes differ by no more than ``factor`` x the probes' greatest score error on that
-    sample (scaled) + ``floor`` x the sample's greatest score."""
+    sample (scaled) + ``floor`` x the sample's greatest score. A one-output (binary) prediction is a
+    tie between its score and the ``threshold`` it is compared with."""
     differ = np.flatnonzero(pred_m != pred_t)
     if not len(differ):
         return 0
-    ref = np.asarray(recomputed.ref[("scores", "")], np.float64)[differ]
-    noise = np.max([np.abs(np.asarray(values[("scores", "")], np.float64)[differ] - ref).max(axis=1) * scale
-                    for values, scale in recomputed.probes], axis=0)
+
+    def two_class(scores):
+        s = np.asarray(scores, np.float64)
+        return np.concatenate([np.full_like(s, threshold), s], axis=1) if s.shape[1] == 1 else s
+    ref = two_class(recomputed.ref[("scores", "")])[differ]
+    noise = np.max([np.abs(two_class(values[("scores", "")])[differ] - two_class(partner[("scores", "")])[differ])
+                    .max(axis=1) * scale for values, partner, scale in recomputed.probes], axis=0)
     rows = np.arange(len(differ))
     gap = np.abs(ref[rows, pred_m[differ]] - ref[rows, pred_t[differ]])
     return int(np.count_nonzero(gap <= factor * noise + floor * np.abs(ref).max(axis=1)))
