@@ -15,6 +15,9 @@ class Config:
     model: str = ""                     # layer spec, e.g. linear:100,relu,linear (README "Models"); "" = the MLP of hidden
     hidden: tuple[int, ...] = (1000,)   # hidden widths of the default MLP; with 784 inputs, 10 classes: 784-1000-10
     loss: str = "cross_entropy"         # the loss on the network's output (README "Models")
+    init: str = "xavier_normal"         # the weights' initialisation scheme, shared by both sides and expected
+                                        # of a bring-your-own class (manual/init.py: he_normal, normal:0.01, ...)
+    init_bias: str = "zeros"            # the biases' scheme
     epochs: int = 10                    # passes over the training split
     batch_size: int = 100               # samples per step; 0 = the whole training split (full batch)
     lr: float = 0.01                    # alpha in v <- gamma v + alpha g (torch's lr)
@@ -34,6 +37,12 @@ class Config:
         from comparisons.registry import LOSSES
         if self.loss not in LOSSES:
             raise InputError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        from manual.init import parse_scheme
+        for name in ("init", "init_bias"):
+            try:
+                parse_scheme(getattr(self, name))
+            except (ValueError, TypeError) as e:
+                raise InputError(f"{name}: {e}") from None
         if not isinstance(self.model, str):
             raise InputError(f"model must be a string of layer tokens, got {self.model!r}")
         if not self.hidden or any(not isinstance(h, int) or h < 1 for h in self.hidden):

@@ -76,7 +76,7 @@ class Lockstep:
             self.manual = ByoSide(load_class(config.manual), self.layers, config, probe=(data.train.x[:2], data.train.y[:2]))
         self.judge = TorchSide(self.layers, config)
         self.drift = TorchSide(self.layers, config) if config.mode == "free" else None
-        shared_init.write(shared_init.draw(self.layers, init_rng, config.dtype),
+        shared_init.write(shared_init.draw(self.layers, init_rng, config.dtype, config.init, config.init_bias),
                           *filter(None, (self.manual, self.judge, self.drift)))
         self.referee = Referee(self.layers, config)
         self.overrides = dict(config.tol)
@@ -227,13 +227,30 @@ class Lockstep:
         ones (torch's, built from the config); the parameters were written by the shared init."""
         m, j, where_ = self.manual, self.judge, (0, 0, "step")
         self.initial_state = {k: np.array(v) * s for k, (v, s) in m.state.items()}   # what step 1 starts from
+        results = self.user_init_rows(where_)
         rows = [rules.tensor_row(where_, "init", k, v * s, j.state[k][0], self.dtype, t_scale=j.state[k][1])
                 for k, (v, s) in m.state.items()]
         rows += [rules.tensor_row(where_, "init", k, v, j.buffers[k], self.dtype) for k, v in m.buffers.items()]
-        results = [(row, None if row.passed else rules.message(row)) for row in rows]
+        results += [(row, None if row.passed else rules.message(row)) for row in rows]
         if any(msg for _, msg in results):
             from comparisons.explain.diagnosis import diagnose_initial
             self.diagnosis = diagnose_initial(self, results)
+        return results
+
+    def user_init_rows(self, where_) -> list[tuple[Row, str | None]]:
+        """A bring-your-own class's own initialisation (before lockstep wrote the shared one) against the
+        schemes the config declares (comparisons/check/init_check.py): one ``init`` row per parameter."""
+        user = getattr(self.manual, "user_init", None)
+        if not user:
+            return []
+        from comparisons.check.init_check import check_params
+        shapes = {k: v.shape for k, v in self.judge.params.items()}
+        results = []
+        for c in check_params(user, shapes, weights=self.config.init, biases=self.config.init_bias):
+            row = Row(*where_, "judged", "init", c.name, c.variance, c.expected_variance, math.nan, math.nan,
+                      math.nan, math.nan, "", math.nan, math.nan, "test", "check", math.nan, c.passed)
+            results.append((row, None if c.passed else f"step 0 > init > {c.name}: your own initialisation: "
+                                                       f"{c.message}"))
         return results
 
     # --- evaluation ---------------------------------------------------------------------------

@@ -85,8 +85,11 @@ class SeedNetwork:
             raise ValueError(f"the seed's network has one hidden layer, got sizes {tuple(sizes)}")
         n_in, n_hidden, n_out = sizes
         dtype = np.dtype(config.dtype)
-        self.params = {"W_h": np.zeros((n_in, n_hidden), dtype), "b_h": np.zeros((1, n_hidden), dtype),
-                       "W_o": np.zeros((n_hidden, n_out), dtype), "b_o": np.zeros((1, n_out), dtype)}
+        rng = np.random.default_rng(0)          # the recipe's Xavier-normal init (the seed does not say how)
+        self.params = {"W_h": (rng.standard_normal((n_in, n_hidden)) * np.sqrt(2 / (n_in + n_hidden))).astype(dtype),
+                       "b_h": np.zeros((1, n_hidden), dtype),
+                       "W_o": (rng.standard_normal((n_hidden, n_out)) * np.sqrt(2 / (n_hidden + n_out))).astype(dtype),
+                       "b_o": np.zeros((1, n_out), dtype)}
         self.v = {k: np.full_like(p, config.init_velocity) for k, p in self.params.items()}
         self.lr, self.gamma = config.lr, config.momentum
         self.cache = {}

@@ -70,7 +70,7 @@ class Row(NamedTuple):
     argmax: str           # tensors: index of the greatest |m - t|
     referee_diff: float   # distance of the manual value to the float64 referee (NaN: the referee did not run)
     noise: float          # rounding of this computation in the run's dtype, measured by the referee (NaN: not run)
-    metric: str           # rel_l2 | rel | count
+    metric: str           # rel_l2 | rel | count | test (a statistical check: the user's own init)
     rule: str             # direct | referee | override | drift | check
     tolerance: float      # the largest gated value allowed (inf: recorded, not gated)
     passed: bool

@@ -47,6 +47,10 @@ def _add_config_flags(r: argparse.ArgumentParser) -> None:
     flag("hidden", "hidden widths of the default MLP (Linear -> ReLU per width, then Linear), e.g. 1000 or 500,200",
          type=_ints)
     flag("loss", "the loss on the network's output", choices=LOSS_NAMES)
+    flag("init", "the weights' initialisation scheme (both sides start from one draw of it; a bring-your-own "
+                 "class's own init is checked against it): xavier_normal, xavier_uniform, he_normal, he_uniform, "
+                 "lecun_normal, torch_default, normal:S, uniform:A")
+    flag("init_bias", "the biases' scheme: zeros, normal:S, uniform:A, torch_default, ...")
     flag("epochs", "passes over the training split", type=int)
     flag("batch_size", "samples per step, 0 = full batch", type=int)
     flag("lr", "learning rate alpha", type=float)

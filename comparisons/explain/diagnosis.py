@@ -389,6 +389,9 @@ def diagnose_initial(lockstep, results) -> dict:
         if not message:
             continue
         dg.first_divergence = dg.first_divergence or f"init > {row.name}"
+        if row.rule == "check":          # the class's own initialisation: the check says what it looks like
+            dg.findings.append(message.split(" > ", 2)[2])
+            continue
         m = lockstep.initial_state.get(row.name, lockstep.manual.buffers.get(row.name))
         text, _ = relations.explain(m, declared[row.name], rules.floor(lockstep.dtype), ctx)
         if len(dg.findings) < MAX_FINDINGS:

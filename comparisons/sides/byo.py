@@ -157,6 +157,8 @@ class ByoSide:
         self.buffers: dict[str, np.ndarray] = {}
         if probe is not None:
             self.probe(*probe)
+        # the class's own initialisation, in torch's layout, before anything is written into it
+        self.user_init = {k: np.array(v, dtype=np.float64) for k, v in self.params.items()}
         if init is not None:
             for name, value in init.items():
                 np.copyto(self.params[name], value)

@@ -4,22 +4,24 @@ import numpy as np
 import manual
 
 
-def draw(layers, rng: np.random.Generator, dtype) -> dict[str, np.ndarray]:
-    """The initial parameters of ``layers`` (spec.LayerSpec), in order, from ``rng``: weights
-    Xavier-normal (variance 2 / (fan_in + fan_out), drawn in float64 and rounded once to
-    ``dtype``), biases zero, normalisation scales one, as each kind's registry entry says."""
+def draw(layers, rng: np.random.Generator, dtype, weights: str = "xavier_normal",
+         biases: str = "zeros") -> dict[str, np.ndarray]:
+    """The initial parameters of ``layers`` (spec.LayerSpec), in order, from ``rng``: each kind's
+    registry entry gives each parameter's role: "scheme" takes the ``weights`` scheme (default
+    Xavier-normal, variance 2 / (fan_in + fan_out)), "zeros" (biases) the ``biases`` scheme (default
+    zeros; a random one is drawn right after its layer's weight), "ones" ones (normalisation
+    scales). Drawn in float64, rounded once to ``dtype`` (manual/init.py)."""
     dtype = np.dtype(dtype)
+    w_scheme, b_scheme = manual.parse_scheme(weights), manual.parse_scheme(biases)
     values = {}
     for layer in layers:
         probe = layer.kind.manual(**layer.kwargs, dtype=dtype)
+        weight = next((p.shape for k, p in probe.params.items() if layer.kind.init.get(k) == "scheme"), None)
+        fan_in, fan_out = manual.fans(weight) if weight is not None else (0, 0)
         for key, p in probe.params.items():
             role = layer.kind.init.get(key, "zeros")
-            if role == "scheme":
-                fan_out, fan_in = p.shape[0], int(np.prod(p.shape[1:]))
-                value = manual.xavier_normal(rng, fan_out, fan_in, dtype).reshape(p.shape)
-            else:
-                value = (np.ones if role == "ones" else np.zeros)(p.shape, dtype)
-            values[f"{layer.name}.{key}"] = value
+            scheme = {"scheme": w_scheme, "zeros": b_scheme}.get(role, manual.parse_scheme("ones"))
+            values[f"{layer.name}.{key}"] = scheme.draw(rng, p.shape, dtype, fan_in, fan_out)
     return values
 
 
