@@ -3,8 +3,6 @@ import math
 import typing
 from dataclasses import asdict, dataclass, fields
 
-import numpy as np
-
 from comparisons.errors import InputError
 
 DTYPES = ("float32", "float64")
@@ -170,6 +168,7 @@ def _check_in_dtype(lr: float, init_velocity: float, dtype: str) -> None:
     largest value (float32: 3.4e38) torch refuses it with a RuntimeError. lr itself must not
     round to 0 (float32's smallest value is 1.4e-45), or neither side would learn.
     """
+    import numpy as np     # here, not at the top: the pytest plugin imports Config and must stay light
     largest, smallest = float(np.finfo(dtype).max), float(np.finfo(dtype).smallest_subnormal)
     if abs(init_velocity) > largest:
         raise InputError(f"init_velocity {init_velocity:g} overflows {dtype} (largest {largest:.2g})")
