@@ -165,13 +165,16 @@ def _check_in_dtype(lr: float, init_velocity: float, dtype: str) -> None:
     """The optimizer's starting values must be finite, non-zero where needed, in the run's dtype.
 
     torch's momentum buffer starts at init_velocity / lr (torch_ref.optim): beyond the dtype's
-    largest value (float32: 3.4e38) torch refuses it with a RuntimeError. lr itself must not
-    round to 0 (float32's smallest value is 1.4e-45), or neither side would learn.
+    largest value (float32: 3.4e38) torch refuses it with a RuntimeError, as it refuses such an
+    lr (SGD's param.add_(grad, alpha=-lr)). lr must not round to 0 either (float32's smallest
+    value is 1.4e-45), or neither side would learn.
     """
     import numpy as np     # here, not at the top: the pytest plugin imports Config and must stay light
     largest, smallest = float(np.finfo(dtype).max), float(np.finfo(dtype).smallest_subnormal)
     if abs(init_velocity) > largest:
         raise InputError(f"init_velocity {init_velocity:g} overflows {dtype} (largest {largest:.2g})")
+    if lr > largest:
+        raise InputError(f"lr {lr:g} overflows {dtype} (largest {largest:.2g})")
     start = init_velocity / lr        # a Python float: inf when it overflows even float64
     if not abs(start) <= largest:
         raise InputError(f"init_velocity / lr = {start:g} overflows {dtype} (largest {largest:.2g}): "

@@ -156,6 +156,7 @@ def test_schema_holds_every_config_field_with_configs_bounds():
                  "init_velocity / lr = inf overflows float64", id="float64-too"),
     pytest.param(["--init-velocity", "1e39", "--lr", "100"], "init_velocity 1e+39 overflows float32", id="v0-itself"),
     pytest.param(["--lr", "1e-46"], "lr 1e-46 rounds to 0 in float32", id="lr-rounds-to-0"),
+    pytest.param(["--lr", "1e39"], "lr 1e+39 overflows float32", id="lr-overflows"),   # found by test_properties
 ])
 def test_velocity_over_lr_must_fit_the_dtype(tmp_path, capsys, no_training, argv, fragment):
     one_line_exit_2(capsys, ["run", "--out", tmp_path / "out", *argv], fragment)
