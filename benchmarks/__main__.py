@@ -21,6 +21,7 @@ from benchmarks import cases
 from benchmarks.machine import describe
 from comparisons.config import Config
 from comparisons.data import load_data
+from comparisons.record.recorder import strict_json
 
 GROUPS = ("threads", "step", "spin", "lockstep", "float64", "fd", "preset")
 
@@ -119,7 +120,8 @@ def main(argv=None) -> int:
             f.write(markdown(figures, machine))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"machine": machine, "figures": [asdict(x) | {"passed": x.passed} for x in figures]}, f, indent=2)
+            figures_json = {"machine": machine, "figures": [asdict(x) | {"passed": x.passed} for x in figures]}
+            json.dump(strict_json(figures_json), f, indent=2, allow_nan=False)   # strict JSON, as summary.json
     return 1 if failed else 0
 
 

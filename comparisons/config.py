@@ -1,5 +1,6 @@
 """The run configuration: one frozen dataclass; the CLI maps a flag onto each field."""
 import math
+import typing
 from dataclasses import asdict, dataclass, fields
 
 from comparisons.errors import InputError
@@ -8,6 +9,18 @@ DTYPES = ("float32", "float64")
 REDUCTIONS = ("mean", "sum")
 MODES = ("free", "synced")
 QUANTITIES = ("loss", "out", "dx", "grad", "update", "state", "buffer")   # --tol overrides
+CHOICES = {"reduction": REDUCTIONS, "dtype": DTYPES, "mode": MODES}   # string fields with a fixed set of values
+
+# Integer ranges. Each bound is far beyond any real use; it exists so that no integer reaches
+# NumPy, pandas or a JSON reader outside the int64 (and JSON's exact 2**53) range.
+MAX_SEED = 2**63 - 1        # numpy's default_rng takes any int >= 0 (a negative one raises ValueError);
+                            # the cap keeps summary.json's seed an int64 for pandas and other readers
+MAX_EPOCHS = 1_000_000      # the assignment's 200 full-batch epochs take 1.5 min here (README): 10**6 would
+                            # take ~5 days; with <= 342k training samples (the loaders' file bound) the step
+                            # count stays < 2**53
+MAX_BATCH_SIZE = 2**31 - 1  # any batch >= the training split is the full batch; this only bounds the integer
+MAX_WIDTH = 2**31 - 1       # a hidden width becomes an array dimension; the memory a config needs refuses far
+                            # smaller widths on a real machine, this only keeps the integer a C int
 
 
 @dataclass(frozen=True)
@@ -33,7 +46,19 @@ class Config:
     fail_fast: bool = False             # stop at the first failed check instead of recording the whole run
 
     def validate(self) -> None:
-        """Raise InputError naming the first bad field; called before any work starts."""
+        """Raise InputError naming the first bad field: every field's type (from its annotation),
+        then its range; called before any work starts."""
+        for f in fields(self):
+            check_type(f.name, getattr(self, f.name))
+        for f in fields(self):
+            if f.type is float and not _finite(getattr(self, f.name)):
+                raise InputError(f"{f.name} must be finite, got {_shown(getattr(self, f.name))}")
+        _check_range("epochs", self.epochs, 1, MAX_EPOCHS)
+        _check_range("batch_size", self.batch_size, 0, MAX_BATCH_SIZE, " (0 = full batch)")
+        if not self.hidden or min(self.hidden) < 1:
+            raise InputError(f"hidden must be positive integers, got {_shown(self.hidden)}")
+        _check_range("hidden width", max(self.hidden), 1, MAX_WIDTH)
+        check_seed(self.seed)
         from comparisons.registry import LOSSES
         if self.loss not in LOSSES:
             raise InputError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
@@ -43,27 +68,14 @@ class Config:
                 parse_scheme(getattr(self, name))
             except (ValueError, TypeError) as e:
                 raise InputError(f"{name}: {e}") from None
-        if not isinstance(self.model, str):
-            raise InputError(f"model must be a string of layer tokens, got {self.model!r}")
-        if not self.hidden or any(not isinstance(h, int) or h < 1 for h in self.hidden):
-            raise InputError(f"hidden must be positive integers, got {self.hidden}")
-        if self.epochs < 1:
-            raise InputError(f"epochs must be >= 1, got {self.epochs}")
-        if self.batch_size < 0:
-            raise InputError(f"batch_size must be >= 0 (0 = full batch), got {self.batch_size}")
-        for name in ("lr", "momentum", "init_velocity"):
-            if not math.isfinite(getattr(self, name)):
-                raise InputError(f"{name} must be finite, got {getattr(self, name)}")
         if self.lr <= 0:
             raise InputError(f"lr must be > 0, got {self.lr}")
         if not 0 <= self.momentum < 1:
             raise InputError(f"momentum must be in [0, 1), got {self.momentum}")
-        if self.dtype not in DTYPES:
-            raise InputError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
-        if self.reduction not in REDUCTIONS:
-            raise InputError(f"reduction must be one of {', '.join(REDUCTIONS)}, got {self.reduction!r}")
-        if self.mode not in MODES:
-            raise InputError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        for name, choices in CHOICES.items():
+            if getattr(self, name) not in choices:
+                raise InputError(f"{name} must be one of {', '.join(choices)}, got {_shown(getattr(self, name))}")
+        _check_in_dtype(self.lr, self.init_velocity, self.dtype)
         if not self.data:
             raise InputError("data must be 'builtin' or a path")
         if not self.manual:
@@ -74,9 +86,9 @@ class Config:
             raise InputError(f"tolerance for {repeated[0]} given more than once")
         for quantity, value in self.tol:
             if quantity not in QUANTITIES:
-                raise InputError(f"unknown tolerance {quantity!r}; choose from {', '.join(QUANTITIES)}")
-            if not (value >= 0 and math.isfinite(value)):
-                raise InputError(f"tolerance for {quantity} must be a finite number >= 0, got {value}")
+                raise InputError(f"unknown tolerance {_shown(quantity)}; choose from {', '.join(QUANTITIES)}")
+            if not (_finite(value) and value >= 0):
+                raise InputError(f"tolerance for {quantity} must be a finite number >= 0, got {_shown(value)}")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -86,3 +98,100 @@ class Config:
     @classmethod
     def field_names(cls) -> list[str]:
         return [f.name for f in fields(cls)]
+
+
+def check_seed(seed) -> None:
+    """A seed is an int in [0, MAX_SEED] (also ``lockstep audit --seed``)."""
+    check_type("seed", seed, int)
+    _check_range("seed", seed, 0, MAX_SEED)
+
+
+def _check_range(name: str, value: int, low: int, high: int, note: str = "") -> None:
+    if value < low:
+        raise InputError(f"{name} must be >= {low}{note}, got {_shown(value)}")
+    if value > high:
+        raise InputError(f"{name} must be <= {high}{note}, got {_shown(value)}")
+
+
+def check_type(name: str, value, kind=None) -> None:
+    """InputError unless ``value`` is of field ``name``'s annotated type (or ``kind``).
+
+    int excludes bool (True is an int in Python); float takes an int too (TOML and Python
+    callers write lr = 1; validate() then checks it is finite); tuple[X, ...] and tuple[X, Y]
+    are checked element by element. NumPy scalars other than float64 are refused: json cannot
+    write them.
+    """
+    kind = kind or {f.name: f.type for f in fields(Config)}[name]
+    if not _is(value, kind):
+        raise InputError(f"{name} must be {_describe(kind)}, got {_shown(value)}")
+
+
+def _is(value, kind) -> bool:
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is str:
+        return isinstance(value, str) and "\0" not in value   # a NUL cannot be in a path or a name
+    if origin is tuple:
+        if not isinstance(value, tuple):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_is(v, args[0]) for v in value)
+        return len(value) == len(args) and all(_is(v, a) for v, a in zip(value, args))
+    raise TypeError(f"Config.validate cannot check a field of type {kind!r}; teach comparisons.config._is")
+
+
+def _describe(kind) -> str:
+    """A type in words: ``tuple[tuple[str, float], ...]`` -> "a tuple of (str, float) pairs"."""
+    words = {bool: "true or false", int: "an integer", float: "a number", str: "a string without NUL"}
+    if kind in words:
+        return words[kind]
+    args = typing.get_args(kind)
+    if len(args) == 2 and args[1] is Ellipsis:
+        inner = args[0]
+        if typing.get_origin(inner) is tuple:
+            return f"a tuple of ({', '.join(a.__name__ for a in typing.get_args(inner))}) pairs"
+        return f"a tuple of {inner.__name__}s"
+    return f"a tuple ({', '.join(a.__name__ for a in args)})"
+
+
+def _finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:       # an int beyond float range (10**400)
+        return False
+
+
+def _shown(value, limit: int = 80) -> str:
+    """``repr(value)`` on one line, cut to ``limit`` characters (a preset may hold a huge value)."""
+    try:
+        text = repr(value)
+    except ValueError:      # an int with more digits than Python will print (sys.get_int_max_str_digits)
+        text = f"an integer of {value.bit_length()} bits"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _check_in_dtype(lr: float, init_velocity: float, dtype: str) -> None:
+    """The optimizer's starting values must be finite, non-zero where needed, in the run's dtype.
+
+    torch's momentum buffer starts at init_velocity / lr (torch_ref.optim): beyond the dtype's
+    largest value (float32: 3.4e38) torch refuses it with a RuntimeError, as it refuses such an
+    lr (SGD's param.add_(grad, alpha=-lr)). lr must not round to 0 either (float32's smallest
+    value is 1.4e-45), or neither side would learn.
+    """
+    import numpy as np     # here, not at the top: the pytest plugin imports Config and must stay light
+    largest, smallest = float(np.finfo(dtype).max), float(np.finfo(dtype).smallest_subnormal)
+    if abs(init_velocity) > largest:
+        raise InputError(f"init_velocity {init_velocity:g} overflows {dtype} (largest {largest:.2g})")
+    if lr > largest:
+        raise InputError(f"lr {lr:g} overflows {dtype} (largest {largest:.2g})")
+    start = init_velocity / lr        # a Python float: inf when it overflows even float64
+    if not abs(start) <= largest:
+        raise InputError(f"init_velocity / lr = {start:g} overflows {dtype} (largest {largest:.2g}): "
+                         "torch's momentum buffer starts at init_velocity / lr")
+    if np.array(lr, dtype=dtype) == 0:
+        raise InputError(f"lr {lr:g} rounds to 0 in {dtype} (smallest {smallest:.2g})")

@@ -35,8 +35,8 @@ def test_every_shipped_preset_loads_and_validates():
 
 @pytest.mark.parametrize("content,message", [
     pytest.param("epochs = 2\nspeed = 3\n", "unknown field 'speed'", id="unknown-field"),
-    pytest.param("epochs = 'many'\n", "epochs must be int, got 'many'", id="wrong-type"),
-    pytest.param("hidden = 1000\n", "hidden must be tuple, got 1000", id="scalar-hidden"),
+    pytest.param("epochs = 'many'\n", "epochs must be an integer, got 'many'", id="wrong-type"),
+    pytest.param("hidden = 1000\n", "hidden must be an array of integers, e.g. hidden = [1000], got 1000", id="scalar-hidden"),
     pytest.param("epochs = = 2\n", "not valid TOML", id="bad-toml"),
     pytest.param("epochs = 0\n", "epochs must be >= 1, got 0", id="invalid-value"),
 ])

@@ -88,6 +88,11 @@ class Row(NamedTuple):
 
 
 COLUMNS = list(Row._fields)
+TRACKS = ("judged", "drift")
+ROW_QUANTITIES = ("init", "out", "loss", "accuracy", "disagreements", "dx", "grad", "update", "state", "buffer",
+                  "param", "trained")
+METRICS = ("rel_l2", "rel", "count", "test", "check")
+RULES = ("direct", "referee", "override", "drift", "check")
 NAN = math.nan
 
 

@@ -5,7 +5,7 @@ import sys
 
 from comparisons.cli import report as cli_report
 from comparisons.data import presets
-from comparisons.config import DTYPES, MODES, QUANTITIES, REDUCTIONS, Config
+from comparisons.config import DTYPES, MODES, QUANTITIES, REDUCTIONS, Config, check_seed
 from comparisons.registry import LOSSES
 
 LOSS_NAMES = tuple(LOSSES)
@@ -24,6 +24,18 @@ def _ints(text: str) -> tuple[int, ...]:
         return tuple(int(v) for v in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _seed(text: str) -> int:
+    """``lockstep audit --seed``: an integer in Config.seed's range (run's --seed is checked by Config)."""
+    try:
+        seed = int(text)
+        check_seed(seed)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    except InputError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return seed
 
 
 def _tol(text: str) -> tuple[str, float]:
@@ -96,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "1: one does not; 2: bad input.")
     a.add_argument("--manual", default="seed",
                    help="seed (the assignment's code, the default), pkg.module:Class or path/file.py:Class")
-    a.add_argument("--seed", type=int, default=0, help="seeds the random inputs (default 0)")
+    a.add_argument("--seed", type=_seed, default=0, help="seeds the random inputs (default 0)")
     return p
 
 

@@ -19,12 +19,18 @@
 
 Features come out as float64 pixels / 255, shape (n, 784); labels as int64,
 shape (n,). Any bad input raises ``InputError`` with one line naming the file.
+
+Every read is bounded: ``path`` must be a regular file or a directory (a FIFO would block
+forever, /dev/zero never ends), no file is read beyond MAX_BYTES, and neither a gzip stream
+nor an npz's members may decompress beyond it (a gzip or zip bomb is bad input).
 """
 import gzip
 import io
 import os
 import re
+import stat
 import struct
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -41,6 +47,11 @@ ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")   # a zip with members / an empty zi
 NPY_MAGIC = b"\x93NUMPY"
 IDX_TYPE_CODES = {0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E}  # IDX element types, byte 3 of the magic
 IMAGES_NAME = re.compile(r"images-idx3-ubyte(\.gz)?$")
+# The most bytes read from one file, and the most one file may decompress to. The largest file
+# of these formats lockstep is meant for is MNIST's train-images-idx3-ubyte: 47,040,016 bytes
+# raw (60000 x 784 + 16); the assignment's notMNIST.npz holds 18724 images (14.7 MB). 256 MiB is
+# 5.7x MNIST and ~342k images, whose float64 features already take 2.1 GB.
+MAX_BYTES = 256 * 2**20
 
 
 def load(path: str | os.PathLike, split_seed: int = 0) -> Dataset:
@@ -53,8 +64,11 @@ def load(path: str | os.PathLike, split_seed: int = 0) -> Dataset:
     p = Path(path)
     if p.is_dir():
         images_file = _images_file_in(p)
-    elif p.exists():
+    elif p.is_file():
         images_file = p
+    elif p.exists():
+        raise InputError(f"{p}: not a regular file or a directory (a FIFO, device or socket); "
+                         "expected an npz, an IDX images file or a directory holding one")
     else:
         raise InputError(f"{p}: file or directory not found")
 
@@ -72,6 +86,7 @@ def load(path: str | os.PathLike, split_seed: int = 0) -> Dataset:
 def _load_npz(path: Path, raw: bytes) -> Dataset:
     """The assignment's notMNIST.npz (file bytes ``raw``): images (N, 28, 28) uint8, labels (N,)."""
     try:
+        _check_zip_sizes(path, raw)
         with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
             keys = list(npz.keys())
             missing = [k for k in ("images", "labels") if k not in keys]
@@ -110,6 +125,16 @@ def _load_npz(path: Path, raw: bytes) -> Dataset:
     y = labels[idx].astype(np.int64)
     a, b = NPZ_TRAIN, NPZ_TRAIN + NPZ_VALID
     return Dataset(path.name, Split(x[:a], y[:a]), Split(x[a:b], y[a:b]), Split(x[b:], y[b:]))
+
+
+def _check_zip_sizes(path: Path, raw: bytes) -> None:
+    """Refuse an npz whose members decompress beyond MAX_BYTES in all. zipfile never returns more
+    than a member's declared size (and checks its CRC), so the declared sizes bound the reads."""
+    with zipfile.ZipFile(io.BytesIO(raw)) as z:
+        total = sum(member.file_size for member in z.infolist())
+    if total > MAX_BYTES:
+        raise InputError(f"{path}: npz members decompress to {total} bytes, more than "
+                         f"{MAX_BYTES // 2**20} MiB; not an assignment notMNIST.npz")
 
 
 def _npz_array(path: Path, npz, key: str) -> np.ndarray:
@@ -216,11 +241,15 @@ def _gunzip(path: Path, raw: bytes) -> bytes:
     if raw[:2] != GZIP_MAGIC:
         return raw
     try:
-        return gzip.decompress(raw)
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as f:
+            body = f.read(MAX_BYTES + 1)     # no more than that is ever decompressed
     except EOFError:
         raise InputError(f"{path}: truncated gzip (stream ends before its end marker)") from None
     except (gzip.BadGzipFile, zlib.error, OSError, ValueError) as e:
         raise InputError(f"{path}: corrupt gzip: {_one_line(e)}") from None
+    if len(body) > MAX_BYTES:
+        raise InputError(f"{path}: decompresses to more than {MAX_BYTES // 2**20} MiB; not an MNIST IDX file")
+    return body
 
 
 def _idx_magic(path: Path, body: bytes) -> int:
@@ -262,14 +291,27 @@ def _idx_body(path: Path, body: bytes, offset: int, count: int) -> np.ndarray:
 # --- shared ------------------------------------------------------------------
 
 def _read(path: Path) -> bytes:
+    """At most MAX_BYTES of a regular file. Opened without blocking and checked on the open
+    descriptor, so a FIFO or device put in the file's place after load() looked is refused too."""
     try:
-        return path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         raise InputError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory, expected a file") from None
     except OSError as e:
         raise InputError(f"{path}: cannot read: {e.strerror or _one_line(e)}") from None
+    with os.fdopen(fd, "rb") as f:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise InputError(f"{path}: is a directory, expected a file")
+        if not stat.S_ISREG(mode):
+            raise InputError(f"{path}: not a regular file (a FIFO, device or socket)")
+        try:
+            raw = f.read(MAX_BYTES + 1)
+        except OSError as e:
+            raise InputError(f"{path}: cannot read: {e.strerror or _one_line(e)}") from None
+    if len(raw) > MAX_BYTES:
+        raise InputError(f"{path}: larger than {MAX_BYTES // 2**20} MiB; not an npz or IDX file lockstep reads")
+    return raw
 
 
 def _check_labels(path: Path, labels: np.ndarray) -> None:

@@ -1,5 +1,6 @@
 """The record of a run: steps.csv flushed as the run goes, summary.json written atomically."""
 import json
+import math
 import tempfile
 import time
 from pathlib import Path
@@ -74,6 +75,64 @@ class Recorder:
         return pd.DataFrame.from_records(self.rows, columns=COLUMNS)
 
 
+# summary.json is strict JSON (RFC 8259 has no NaN or Infinity; JavaScript's JSON.parse rejects them).
+# A non-finite float under key K is written as "K": null with "K_nonfinite": "nan", "inf" or "-inf"
+# beside it; in an array, the element is null and "K_nonfinite" beside the array lists the reasons
+# by position (null where the element is finite). Readers restore the floats (revive_nonfinite).
+NONFINITE_SUFFIX = "_nonfinite"
+
+
 def write_json_atomic(path: Path, data: dict) -> None:
-    """summary.json and friends: readers see the old file or the new one, never half of it."""
-    write_atomic(path, json.dumps(data, indent=2, allow_nan=True) + "\n")
+    """summary.json and friends: strict JSON (see NONFINITE_SUFFIX); readers see the old file or
+    the new one, never half of it."""
+    write_atomic(path, json.dumps(strict_json(data), indent=2, allow_nan=False) + "\n")
+
+
+def strict_json(data: dict) -> dict:
+    """``data`` with every NaN/Infinity replaced by null and its reason beside it (NONFINITE_SUFFIX)."""
+    return _strict(data)[0]
+
+
+def _strict(value):
+    """(the value with non-finite floats as None, their reasons or None when there are none)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None, "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            out[key], reason = _strict(item)
+            if reason is not None:
+                out[f"{key}{NONFINITE_SUFFIX}"] = reason
+        return out, None
+    if isinstance(value, (list, tuple)):
+        pairs = [_strict(item) for item in value]
+        reasons = [reason for _, reason in pairs]
+        return [item for item, _ in pairs], (reasons if any(r is not None for r in reasons) else None)
+    return value, None
+
+
+def revive_nonfinite(value):
+    """The inverse of strict_json: each null with a reason beside it becomes its float again, and
+    the ``*_nonfinite`` keys go, so readers see what the run had in memory."""
+    if isinstance(value, list):
+        return [revive_nonfinite(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    out = {k: revive_nonfinite(v) for k, v in value.items() if not _is_reason_of(k, value)}
+    for key, reason in value.items():
+        if _is_reason_of(key, value):
+            base = key[:-len(NONFINITE_SUFFIX)]
+            out[base] = _revived(out[base], reason)
+    return out
+
+
+def _is_reason_of(key: str, d: dict) -> bool:
+    return key.endswith(NONFINITE_SUFFIX) and key[:-len(NONFINITE_SUFFIX)] in d
+
+
+def _revived(value, reason):
+    if isinstance(reason, str) and value is None:
+        return float(reason)              # float("nan"), float("inf"), float("-inf")
+    if isinstance(reason, list) and isinstance(value, list) and len(reason) == len(value):
+        return [_revived(v, r) for v, r in zip(value, reason)]
+    return value

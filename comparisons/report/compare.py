@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from comparisons.config import Config
 from comparisons.report.compare_thresholds import CONFIG_FIELDS_LISTED, DEFAULT, Thresholds
 from comparisons.errors import InputError
 from comparisons.report.sections import percent_of_allowance
@@ -69,9 +70,15 @@ def compare_runs(baseline: RunDir, current: RunDir, *, force: bool = False,
 
 def config_changes(base: dict, cur: dict) -> tuple[list[str], list[str]]:
     """(differences that make the runs incomparable, differences only listed): ``field baseline vs
-    current`` per config field, and the data. Listed only: CONFIG_FIELDS_LISTED, and a field one run
-    lacks (written by another lockstep version)."""
+    current`` per config field, and the data. Listed only: CONFIG_FIELDS_LISTED, and a field this
+    lockstep does not know that one run lacks (written by a newer lockstep). A Config field missing
+    on either side is unusable input: without it the configs cannot be told apart (the schema
+    requires every field; this holds for summaries that did not come through comparisons.rundir)."""
     b, c = base["config"], cur["config"]
+    for role, config in (("baseline", b), ("current run", c)):
+        missing = [k for k in Config.field_names() if k not in config]
+        if missing:
+            raise InputError(f"the {role}'s config lacks {', '.join(missing)}; compare needs every config field")
     refused, listed = [], []
     for k in sorted(set(b) | set(c)):
         if k in b and k in c and b[k] != c[k]:
