@@ -1,4 +1,4 @@
-"""The two ways a run ends early, and the exit code each maps to."""
+"""The ways a run ends early, and the exit code each maps to (README, "Exit codes")."""
 
 
 class InputError(Exception):
@@ -8,5 +8,34 @@ class InputError(Exception):
     """
 
 
+class UserCodeError(InputError):
+    """A bring-your-own class's code raised (or called ``sys.exit``) inside one of its methods.
+
+    Before the first step this is bad input (an InputError: exit 2, nothing written). Once the
+    run has started, ``run()`` catches it and ends the run as failed (exit 1), its first failure
+    naming the step and the call: ``step 4 > backward(): RuntimeError: boom``.
+    """
+
+    def __init__(self, cls_name: str, method: str, error: BaseException):
+        self.call = f"{method}(): {describe(error)}"       # the run's message: the step is put before it
+        super().__init__(f"{cls_name}.{method}() failed: {describe(error)}")
+
+
+class RecordWriteError(InputError):
+    """steps.csv, summary.json or diagnosis.txt could not be written (disk full, permission lost).
+
+    Before a run starts this is bad input (exit 2, nothing written). During a run the record is
+    cut back to its last whole step, the summary written if it can be, and the run exits 1.
+    """
+
+
 class NonFiniteError(Exception):
     """A loss or tensor turned NaN/Inf during the run. The CLI exits 1."""
+
+
+def describe(error: BaseException) -> str:
+    """One line for an exception raised by user code: ``RuntimeError: boom``, ``called sys.exit(3)``."""
+    if isinstance(error, SystemExit):
+        return f"called sys.exit({error.code!r})"
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__

@@ -17,17 +17,18 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from comparisons import spec
+from comparisons import heartbeat, interrupts, spec
 from comparisons.check import rules
 from comparisons.check.rules import Row
 from comparisons.config import Config
 from comparisons.data import Dataset, load_data, validate
-from comparisons.errors import InputError, NonFiniteError
+from comparisons.errors import InputError, NonFiniteError, RecordWriteError, UserCodeError
 from comparisons.registry import LOSSES
 from comparisons.explain.diagnosis import diagnose_step, diagnosis_text
 from comparisons.explain.referee import Referee, near_ties
 from comparisons.record.atomic import write_atomic
-from comparisons.record.recorder import DIAGNOSIS, SUMMARY, Recorder, prepare_out, write_json_atomic
+from comparisons.record.outdir import OutDir, ended, write_summary
+from comparisons.record.recorder import DIAGNOSIS, STEPS, SUMMARY, Recorder
 from comparisons.record.summary import Tracker, build_summary
 from comparisons.sides import shared_init
 from comparisons.sides.builtin import ManualSide
@@ -104,16 +105,21 @@ class Lockstep:
 
     def train_step(self, epoch: int, x: np.ndarray, y: np.ndarray) -> None:
         self.step += 1
+        beat = heartbeat.current     # containment: where the run is, for messages and the CLI's parent
+        beat.at("step", self.step, epoch)
         m, j, seconds = self.manual, self.judge, self.tracker.seconds
         if self.step > 1:            # step 1 starts from the declared initial state (checked at step 0)
             j.load(m.params, m.buffers, m.state)     # the judge starts from the manual side's state
         t0 = time.perf_counter()
+        beat.calling("manual step")
         loss_m, scores_m = m.train_step(x, y)
         t1 = time.perf_counter()
+        beat.calling("torch step")
         loss_t, scores_t = j.train_step(x, y)
         if self.drift is not None:
             loss_d, scores_d = self.drift.train_step(x, y)
         t2 = time.perf_counter()
+        beat.calling("compare")
         where_ = (self.step, epoch, "step")
         results = self.judged_step(where_, x, y, loss_m, scores_m, loss_t, scores_t)
         if self.drift is not None:
@@ -262,7 +268,9 @@ class Lockstep:
         j.load(m.params, m.buffers)
         for phase, split in self.data.splits().items():
             where_ = (self.step, epoch, phase)
+            heartbeat.current.at(phase, self.step, epoch)        # containment: where the run is
             loss_m, scores_m = m.evaluate(split.x, split.y)
+            heartbeat.current.calling("torch evaluate")
             loss_t, scores_t = j.evaluate(split.x, split.y)
             pred_m, pred_t = self.predict(scores_m), self.predict(scores_t)
             rows = [rules.scalar_row(where_, "loss", loss_m, loss_t, self.dtype, override=self.overrides.get("loss")),
@@ -308,8 +316,8 @@ class Lockstep:
 
     def record(self, results) -> None:
         rows = [row for row, _ in results]
+        self.tracker.add(results)     # first: a flush inside add() saves the tracker as of the rows it wrote
         self.recorder.add(rows)
-        self.tracker.add(results)
         _raise_if_nonfinite(rows)
 
 
@@ -328,47 +336,141 @@ def _raise_if_nonfinite(rows) -> None:
                                  f"side{'s' if len(sides) > 1 else ''}")
 
 
-def run(config: Config, data: Dataset | None = None, out: str | Path | None = None, *,
+def run(config: Config, data: Dataset | None = None, out: str | Path | OutDir | None = None, *,
         overwrite: bool = False, progress: bool = False, manual_loss=None) -> RunResult:
     """Train the manual and torch sides in lockstep and check every step.
 
-    ``data`` replaces ``config.data`` (the dataset the config names) when given.
-    Raises InputError (before any work) for a bad config, data, model or output directory.
-    A NaN/Inf during the run ends it with status "failed" and the first
-    non-finite step, tensor and side as the first failure.
+    ``data`` replaces ``config.data`` (the dataset the config names) when given. ``out``: the
+    directory for steps.csv and summary.json, locked for the run (comparisons.record.outdir; with
+    ``overwrite`` an old run there is replaced once the new record is whole), or an OutDir the
+    caller opened (the CLI's worker process gets its parent's).
+
+    Raises InputError (before any work, nothing written) for a bad config, data or output
+    directory, or a bring-your-own class that fails before the first step. Once the first step
+    has started the run ends with a RunResult and a whole record (summary.steps = the last step
+    in steps.csv), whatever stops it:
+      failed       a check failed; a NaN/Inf; the manual side's code raised or called sys.exit
+                   (first failure ``step 4 > backward(): RuntimeError: boom``); steps.csv could not
+                   be written (it is cut back to its last whole step)
+      interrupted  KeyboardInterrupt, or SIGINT/SIGTERM/SIGHUP in the CLI (comparisons.interrupts)
+    RecordWriteError (an InputError) if summary.json itself cannot be written.
     """
+    beat = heartbeat.current
+    beat.at("startup")
     config.validate()
+    if out is not None and not isinstance(out, OutDir) and not str(out).strip():
+        raise InputError("--out is empty: name the directory for steps.csv and summary.json")
     if config.manual != "builtin":
+        beat.calling(f"importing {config.manual}")
         load_class(config.manual)          # a bad --manual is bad input: refuse it before loading data
+    beat.calling("loading data")
     data = (data if data is not None else load_data(config.data)).astype(np.dtype(config.dtype))
     validate(data)
-    lockstep = Lockstep(config, data, manual_loss)   # builds the sides: a bad model or class is refused here
-    out = Path(out) if out is not None else None
-    if out is not None:
-        prepare_out(out, overwrite)
-    recorder = lockstep.recorder = Recorder(out)
+    beat.calling("building both sides")
+    lockstep = Lockstep(config, data, manual_loss)   # builds both sides: a bad manual class is refused here
+    own = out is not None and not isinstance(out, OutDir)
+    outdir = OutDir.open(out, overwrite) if own else out
+    whole = False       # the record in outdir.write_to is complete and consistent
+    try:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):    # NaN/Inf are checked per step
+            result = _train_and_record(lockstep, config, data, outdir, progress)
+        whole = True
+        return result
+    finally:
+        if own:
+            if whole:
+                outdir.commit()
+            elif outdir.staged or not (outdir.write_to / STEPS).exists():
+                outdir.discard()      # the old run stays; or nothing was written
+            outdir.release()
+
+
+def _train_and_record(lockstep: Lockstep, config: Config, data: Dataset, outdir: OutDir | None,
+                      progress: bool) -> RunResult:
+    """run() once both sides are built and the output directory is ready."""
+    beat, tracker = heartbeat.current, lockstep.tracker
+    recorder = lockstep.recorder = Recorder(outdir.write_to if outdir is not None else None)
+    static = build_summary(config, data, "failed", Tracker(), 0)    # config, data, versions: computed once
+
+    def save_progress() -> None:    # after each flush: the summary if the process ended here
+        outdir.save_progress(_summary_so_far(static, tracker, recorder.last_step), recorder.bytes_written,
+                             recorder.rows_written)
+
+    if outdir is not None:
+        recorder.on_flush = save_progress
+        save_progress()
     n_steps = config.epochs * sum(1 for _ in batches(len(data.train.y), config.batch_size, np.random.default_rng()))
-    status = "failed"
-    with (np.errstate(over="ignore", invalid="ignore", divide="ignore"),   # NaN/Inf are checked per step
-          tqdm(total=n_steps, disable=not (progress and sys.stderr.isatty()), unit="step", leave=False) as bar):
+    status, stop, quantity, internal = "failed", None, "process", None
+    try:
         try:
-            lockstep.train(bar)
-            status = "failed" if lockstep.tracker.first_failure else "passed"
-        except KeyboardInterrupt:
-            status = "interrupted"
+            with tqdm(total=n_steps, disable=not (progress and sys.stderr.isatty()), unit="step", leave=False) as bar:
+                lockstep.train(bar)
+            status = "failed" if tracker.first_failure else "passed"
         except NonFiniteError as e:
-            lockstep.tracker.fail_nonfinite(lockstep.step, e)
-        finally:
-            recorder.close()
-            diagnosis = lockstep.diagnosis if status == "failed" else None
-            if status == "failed" and diagnosis is None:
-                diagnosis = evaluation_diagnosis(lockstep)
-            summary = build_summary(config, data, status, lockstep.tracker, lockstep.step, diagnosis)
-            if out is not None:
-                if diagnosis:
-                    write_atomic(out / DIAGNOSIS, diagnosis_text(diagnosis) + "\n")
-                write_json_atomic(out / SUMMARY, summary)
-    return RunResult(status, lockstep.tracker.first_failure, recorder.frame(), summary, out)
+            tracker.fail_nonfinite(lockstep.step, e)
+        except UserCodeError as e:
+            stop, quantity = f"{beat.place()} > {e.call}", "user_code"
+        except RecordWriteError as e:
+            stop, quantity = str(e), "record"
+        except InputError as e:          # the manual side's output stopped fitting mid-run (a shape, a type)
+            stop, quantity = f"{beat.place()} > {e}", "user_code"
+        except Exception as e:           # a bug of lockstep's own: record where, then let it propagate
+            stop, internal = f"{beat.where()}: internal error: {type(e).__name__}: {e}", e
+        deferral = interrupts.defer()    # signals now wait until the record is whole
+    except KeyboardInterrupt as e:       # from training, or from the lines above before defer() took effect
+        status, stop = "interrupted", f"interrupted by {interrupts.name(interrupts.signal_of(e))} during {beat.where()}"
+        deferral = interrupts.defer()
+    try:
+        summary = _finish(lockstep, config, data, outdir, status, stop, quantity)
+        if deferral.late() and summary["status"] != "interrupted":   # asked to stop while the record was written
+            stop = f"interrupted by {interrupts.name(interrupts.received[-1])} while {beat.where()}"
+            summary = ended(summary, "interrupted", stop, beat.beat)
+            if outdir is not None:
+                write_summary(outdir.write_to / SUMMARY, summary)
+    finally:
+        interrupts.resume(deferral)
+    if internal is not None:
+        raise internal
+    return RunResult(summary["status"], summary["first_failure"], recorder.frame(), summary,
+                     outdir.path if outdir is not None else None)
+
+
+def _finish(lockstep: Lockstep, config: Config, data: Dataset, outdir: OutDir | None, status: str,
+            stop: str | None, quantity: str) -> dict:
+    """Flush steps.csv, diagnose a failure, write the summary (and diagnosis.txt); return the summary."""
+    beat, recorder, tracker = heartbeat.current, lockstep.recorder, lockstep.tracker
+    where = beat.beat
+    beat.at("writing steps.csv", lockstep.step)
+    try:
+        recorder.close()
+    except RecordWriteError as e:
+        if stop is None:
+            stop, quantity = str(e), "record"
+    if stop is not None and status == "passed":
+        status = "failed"
+    diagnosis = None
+    if status == "failed" and not recorder.broken:
+        beat.at("diagnosis", lockstep.step)
+        diagnosis = lockstep.diagnosis or evaluation_diagnosis(lockstep)
+    beat.at("writing summary.json", lockstep.step)
+    if recorder.broken:      # steps.csv was cut back to its last whole flush: the summary saved with it
+        summary = ended(outdir.progress["summary"], status, stop, where, quantity)
+    else:
+        summary = build_summary(config, data, status, tracker, recorder.last_step, diagnosis)
+        if stop is not None:
+            summary = ended(summary, status, stop, where, quantity)
+    if outdir is not None:
+        if diagnosis:
+            write_atomic(outdir.write_to / DIAGNOSIS, diagnosis_text(diagnosis) + "\n")
+        write_summary(outdir.write_to / SUMMARY, summary)
+    return summary
+
+
+def _summary_so_far(static: dict, tracker: Tracker, steps: int) -> dict:
+    """The summary of a run that stopped after ``steps`` (the tracker as of steps.csv's last flush)."""
+    return {**static, "first_failure": tracker.first_failure, "stopped": tracker.stopped, "steps": steps,
+            "final": tracker.final, "worst": tracker.worst, "drift": tracker.drift,
+            "seconds": {k: round(v, 3) for k, v in tracker.seconds.items()}}
 
 
 def evaluation_diagnosis(lockstep: Lockstep) -> dict | None:

@@ -18,10 +18,13 @@ __all__ = ["assert_lockstep", "lockstep_run"]
 
 def _failure_message(summary: dict, out: Path | None, report: Path | None, report_error: str | None) -> str:
     failure = summary.get("first_failure") or {}
-    lines = ["Lockstep sides are not close!", ""]
-    if summary.get("status") == "interrupted":
-        lines.append(f"The run was interrupted after step {summary.get('steps')}.")
-    lines.append(failure.get("message") or f"status {summary.get('status')}")
+    if summary.get("status") == "interrupted":    # it stopped before it could prove anything either way
+        lines = [f"Lockstep run interrupted after step {summary.get('steps')}: the sides were not compared "
+                 "to the end.", "", summary.get("stopped") or "interrupted"]
+        if failure:
+            lines.append(f"before that, a check failed: {failure.get('message')}")
+    else:
+        lines = ["Lockstep sides are not close!", "", failure.get("message") or f"status {summary.get('status')}"]
     from comparisons.record.recorder import STEPS, SUMMARY
     from comparisons.report.sections import diagnosis
     found = diagnosis(summary)

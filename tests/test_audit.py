@@ -68,7 +68,7 @@ def test_autograd_reaches_parameters_that_are_views_of_one_buffer():
     assert all(r.verdict == "ok" and r.autograd_err <= 1e-12 for r in rows) and notes == []
 
 
-def test_autograd_reaches_the_seed(capsys):
+def test_autograd_reaches_the_seed(capfd):
     rows, notes = audit("seed")
     rows = by_name(rows)
     assert not any("autograd unavailable" in n for n in notes)
@@ -105,7 +105,7 @@ def test_a_slip_is_found_by_autograd(tmp_path, name, edit, failing, finding):
 
 # --- exact kinks ----------------------------------------------------------------------
 
-def test_relu_derivative_one_at_zero_is_reported_as_a_convention(tmp_path, capsys):
+def test_relu_derivative_one_at_zero_is_reported_as_a_convention(tmp_path, capfd):
     manual = slipped(tmp_path, "nnfs", ("self.dinputs[self.inputs <= 0] = 0", "self.dinputs[self.inputs < 0] = 0"))
     rows = by_name(audit(manual)[0])
     assert rows["fc1.bias"].verdict == "convention"
@@ -113,7 +113,7 @@ def test_relu_derivative_one_at_zero_is_reported_as_a_convention(tmp_path, capsy
                                            "torch uses 0: a convention, not a slip (case 'zero pre-activations')")
     assert all(rows[n].verdict == "ok" for n in ("fc1.weight", "fc2.weight", "fc2.bias"))
     assert main(["audit", "--manual", manual]) == 0           # not a failure of the derivation ...
-    assert "at z == 0 exactly your backward uses derivative 1" in capsys.readouterr().out    # ... and not hidden
+    assert "at z == 0 exactly your backward uses derivative 1" in capfd.readouterr().out    # ... and not hidden
 
 
 def test_the_kink_convention_is_reported_without_autograd_too(tmp_path):

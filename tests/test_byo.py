@@ -58,18 +58,18 @@ class NaNBackward(Transposed):
     pytest.param("BadNames", "BadNames.names does not map parameters() onto", id="names"),
     pytest.param("Nowhere", "has no class Nowhere", id="no-class"),
 ])
-def test_byo_problems_are_one_line_exit_2(cls, message, capsys, tmp_path):
+def test_byo_problems_are_one_line_exit_2(cls, message, capfd, tmp_path):
     argv = ["run", "--out", str(tmp_path / "o"), "--manual", f"{HERE}:{cls}", "--hidden", "16", "--epochs", "1"]
     assert main(argv) == 2
-    err = capsys.readouterr().err
+    err = capfd.readouterr().err
     assert err.count("\n") == 1 and message in err, err
     assert not (tmp_path / "o").exists()                  # refused before anything was written
 
 
-def test_audit_refuses_a_nan_derivation(capsys):
+def test_audit_refuses_a_nan_derivation(capfd):
     assert main(["audit", "--manual", f"{HERE}:NaNBackward"]) == 2
     assert "NaNBackward.backward() returned non-finite values for fc1.weight on finite inputs" \
-        in capsys.readouterr().err
+        in capfd.readouterr().err
 
 
 def test_student_implementation_passes_lockstep_in_both_dtypes(tiny_data):
@@ -91,9 +91,9 @@ def test_seed_runs_and_its_quirks_are_diagnosed(tiny_data):
     assert "dL/dscores is p - y from the manual side's own probabilities" in findings
 
 
-def test_audit_of_the_seed_traces_each_finding_to_a_formula(capsys):
+def test_audit_of_the_seed_traces_each_finding_to_a_formula(capfd):
     assert main(["audit", "--manual", "seed"]) == 1
-    out = capsys.readouterr().out
+    out = capfd.readouterr().out
     assert "dL/dO = p - y" in out and "dL/dW_h = x^T ((p - y) W_o^T * [z > 0])" in out
     assert "(≈ N·K = 80)" in out                                  # 8 samples x 10 classes: averageCE's mean
     assert "the claim keeps only its diagonal" in out          # dp/dO = p(1 - p)
@@ -133,8 +133,8 @@ def test_a_velocity_in_buffer_form_is_named(tiny_data):
     ("CopyParams", "CopyParams.parameters() must return the class's own arrays, not copies"),
     ("VectorLoss", "VectorLoss.forward() must return a scalar loss, got ndarray of shape (2,)"),
 ])
-def test_unusable_classes_are_refused_before_anything_is_written(tmp_path, capsys, name, message):
+def test_unusable_classes_are_refused_before_anything_is_written(tmp_path, capfd, name, message):
     out = tmp_path / "o"
     assert main(["run", "--out", str(out), "--manual", f"{MUTANTS}:{name}", "--hidden", "16", "--epochs", "1"]) == 2
-    assert message in capsys.readouterr().err
+    assert message in capfd.readouterr().err
     assert not out.exists()

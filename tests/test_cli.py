@@ -39,52 +39,52 @@ def test_every_config_field_has_a_flag():
     pytest.param(["run", "--out", "x", "--data", "/no/such/file.npz"], "/no/such/file.npz: file or directory not found",
                  id="missing-data"),
 ])
-def test_bad_usage_is_one_line_and_exit_2(argv, message, capsys, tmp_path, monkeypatch):
+def test_bad_usage_is_one_line_and_exit_2(argv, message, capfd, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
-    err = capsys.readouterr().err
+    err = capfd.readouterr().err
     assert err.count("\n") == 1 and err.startswith("lockstep: error: ")
     assert message in err
     assert not (tmp_path / "x").exists()          # validated before any work: nothing written
 
 
-def test_output_under_a_file_is_refused(tmp_path, capsys):
+def test_output_under_a_file_is_refused(tmp_path, capfd):
     (tmp_path / "f").write_text("")
     assert main(["run", "--out", str(tmp_path / "f" / "run"), *FAST]) == 2
-    assert "cannot create output directory" in capsys.readouterr().err
+    assert "cannot create output directory" in capfd.readouterr().err
 
 
-def test_an_existing_run_is_never_clobbered_without_overwrite(tmp_path, capsys):
+def test_an_existing_run_is_never_clobbered_without_overwrite(tmp_path, capfd):
     out = tmp_path / "run"
     assert main(["run", "--out", str(out), *FAST]) == 0
     before = (out / "steps.csv").read_bytes(), (out / "summary.json").read_bytes()
     assert main(["run", "--out", str(out), *FAST, "--seed", "1"]) == 2
     assert "already holds a run (steps.csv, summary.json); choose another --out or pass --overwrite" \
-        in capsys.readouterr().err
+        in capfd.readouterr().err
     assert ((out / "steps.csv").read_bytes(), (out / "summary.json").read_bytes()) == before
     assert main(["run", "--out", str(out), *FAST, "--seed", "1", "--overwrite"]) == 0
     assert json.loads((out / "summary.json").read_text())["config"]["seed"] == 1
 
 
-def test_pass_prints_the_table_and_leaves_the_files(tmp_path, capsys):
+def test_pass_prints_the_table_and_leaves_the_files(tmp_path, capfd):
     assert main(["run", "--out", str(tmp_path), *[a for a in FAST if a != "--quiet"]]) == 0
-    out = capsys.readouterr().out
+    out = capfd.readouterr().out
     for text in ("manual loss", "torch acc", "worst", "PASSED", "steps.csv", "summary.json"):
         assert text in out
     assert (tmp_path / "steps.csv").stat().st_size > 0
 
 
-def test_failure_exits_1_with_an_assert_close_style_message(tmp_path, capsys):
+def test_failure_exits_1_with_an_assert_close_style_message(tmp_path, capfd):
     assert main(["run", "--out", str(tmp_path), *FAST, "--tol", "update=0"]) == 1
-    err = capsys.readouterr().err.strip()
+    err = capfd.readouterr().err.strip()
     assert err.startswith("step 1 > update > fc1.weight: rel_l2 ") and "(allowed 0.0e+00 by the override rule)" in err
     assert "elements differ" not in err and "greatest abs diff" in err
     assert json.loads((tmp_path / "summary.json").read_text())["status"] == "failed"
 
 
-def test_divergence_to_nan_exits_1_naming_step_and_side(tmp_path, capsys):
+def test_divergence_to_nan_exits_1_naming_step_and_side(tmp_path, capfd):
     assert main(["run", "--out", str(tmp_path), *FAST, "--lr", "1e30", "--epochs", "3"]) == 1
-    err = capsys.readouterr().err
+    err = capfd.readouterr().err
     assert err == "step 2 > out > fc2: non-finite on the manual and torch sides\n"   # and no NumPy warnings
 
 

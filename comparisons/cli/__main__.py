@@ -1,5 +1,5 @@
 import sys
 
-from comparisons.cli.main import main
+from comparisons.cli import entry
 
-sys.exit(main())
+sys.exit(entry())

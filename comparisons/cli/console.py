@@ -22,7 +22,7 @@ def print_outcome(result) -> None:
                "failed": "FAILED: " + (result.first_failure or {}).get("message", ""),
                "interrupted": "INTERRUPTED: the record so far is complete and valid"}[result.status]
     lines.append(verdict)
-    if s.get("stopped"):
+    if s.get("stopped") and s["stopped"] != (result.first_failure or {}).get("message"):
         lines.append(f"STOPPED: {s['stopped']}")
     if s.get("diagnosis"):
         from comparisons.explain.diagnosis import diagnosis_text

@@ -1,17 +1,32 @@
-"""lockstep: the command line. Exit 0 when every check passes, 1 when any fails, 2 on bad input."""
+"""lockstep: the command line.
+
+Exit codes (README, "Exit codes"): 0 every check passed, 1 a check failed or the run could not
+finish (NaN/Inf, your code raised, exited, crashed or timed out, the record could not be
+written), 2 bad input or usage (nothing written), 129/130/143 interrupted by SIGHUP/SIGINT/SIGTERM.
+"""
 import argparse
 import math
+import signal
 import sys
+import threading
 
+from comparisons import interrupts
 from comparisons.cli import report as cli_report
 from comparisons.data import presets
 from comparisons.config import DTYPES, MODES, QUANTITIES, REDUCTIONS, Config, check_seed
+from comparisons.errors import InputError
 from comparisons.registry import LOSSES
 
 LOSS_NAMES = tuple(LOSSES)
-from comparisons.errors import InputError
 
 D = Config()   # the defaults, shown in --help
+TIMEOUT = 600.0   # seconds a step (or start-up, an evaluation, the diagnosis) may take. The slowest measured: the
+                  # worker's start-up at load 6 on 2 cores (still loading the built-in data after 12 s), an epoch
+                  # of the assignment preset in float64 (0.9 s: 177 s / 200 epochs, README). 600 s: 40x and more.
+EXIT_CODES = ("exit codes: 0 passed; 1 a check failed, or the run could not finish (NaN/Inf, your code "
+              "raised, exited, crashed or timed out, the record could not be written); 2 bad input or "
+              "usage (nothing written); 130/143/129 interrupted by SIGINT/SIGTERM/SIGHUP (the record so "
+              "far is kept). See the README's \"Exit codes\".")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -36,6 +51,16 @@ def _seed(text: str) -> int:
     except InputError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
     return seed
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
 
 
 def _tol(text: str) -> tuple[str, float]:
@@ -86,16 +111,18 @@ def _add_config_flags(r: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="lockstep", description=__doc__)
+    p = _Parser(prog="lockstep", description="Prove a hand-written NumPy network computes what its hand "
+                "derivation says, by training it in lockstep with a torch twin.", epilog=EXIT_CODES)
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     r = sub.add_parser("run", help="train both sides in lockstep and check every step",
                        description="Train the NumPy MLP and its torch twin on the same batches, compare "
                                    "loss, accuracy, predictions, gradients, parameters and momentum at every "
-                                   "step, write OUT/steps.csv and OUT/summary.json. "
-                                   "Exit 0: all checks pass; 1: a check failed or a value turned NaN; 2: bad input.")
-    r.add_argument("--out", required=True, help="directory for steps.csv and summary.json")
+                                   "step, write OUT/steps.csv and OUT/summary.json.", epilog=EXIT_CODES)
+    r.add_argument("--out", required=True, help="directory for steps.csv and summary.json (one run at a time: "
+                                                "it is locked while the run writes)")
     r.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     r.add_argument("--quiet", action="store_true", help="no progress bar and no table; the exit code tells")
+    _add_timeout_flag(r)
     r.add_argument("--preset", help=f"start from a named configuration ({', '.join(presets.names())}) "
                                     "or a .toml file of Config fields; flags override it")
     _add_config_flags(r)
@@ -105,11 +132,19 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Compare each hand derivation of a manual implementation with torch "
                                    "autograd through its own forward and with central differences (float64), "
                                    "on random inputs and edge cases. Exit 0: every derivation holds; "
-                                   "1: one does not; 2: bad input.")
+                                   "1: one does not; 2: bad input, or the class raised, exited or crashed; "
+                                   "130/143/129: interrupted.")
     a.add_argument("--manual", default="seed",
                    help="seed (the assignment's code, the default), pkg.module:Class or path/file.py:Class")
     a.add_argument("--seed", type=_seed, default=0, help="seeds the random inputs (default 0)")
+    _add_timeout_flag(a)
     return p
+
+
+def _add_timeout_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--timeout", type=_seconds, default=TIMEOUT, metavar="SECONDS",
+                   help=f"end the run as failed when one step (or start-up, an evaluation, the diagnosis) "
+                        f"takes longer (default {TIMEOUT:g})")
 
 
 def audit_command(args) -> int:
@@ -142,28 +177,60 @@ def config_from_args(args: argparse.Namespace) -> Config:
     return config
 
 
+def run_command(args, out) -> int:
+    """``lockstep run`` itself, in the worker process (comparisons.cli.child); ``out``: the OutDir its
+    parent opened. Prints the outcome; returns the exit code the record's status calls for."""
+    config = config_from_args(args)
+    from comparisons.cli.console import print_outcome
+    from comparisons.lockstep import run   # torch loads only once the input is known good
+    result = None
+    try:
+        result = run(config, out=out, overwrite=args.overwrite, progress=not args.quiet)
+        interrupts.defer()
+    except KeyboardInterrupt:
+        if result is None:
+            raise
+        interrupts.defer()             # the run had ended with its record whole: that record stands
+    try:
+        if not args.quiet:
+            print_outcome(result)
+        else:
+            first, stopped = (result.first_failure or {}).get("message"), result.summary.get("stopped")
+            for line in dict.fromkeys(filter(None, (first, stopped))):   # once each, the first failure first
+                print(line, file=sys.stderr)
+    except OSError:     # stdout closed (piped into head): the record and the exit code still tell
+        pass
+    return {"passed": 0, "failed": 1}[result.status] if result.status != "interrupted" else interrupts.exit_code()
+
+
 def main(argv=None) -> int:
+    """The ``lockstep`` command. ``run`` and ``audit`` run in a worker process watched by this one
+    (comparisons.cli.parent), which never imports torch or the user's code; ``report`` and
+    ``compare`` run here."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    main_thread = threading.current_thread() is threading.main_thread()
+    saved = {s: signal.signal(s, _interrupt) for s in interrupts.SIGNALS} if main_thread else {}
     try:
         args = build_parser().parse_args(argv)
         if args.command in cli_report.COMMANDS:   # report, compare: read runs back, no torch
             return cli_report.dispatch(args)
-        if args.command == "audit":
-            return audit_command(args)
-        config = config_from_args(args)
-        from comparisons.cli.console import print_outcome
-        from comparisons.lockstep import run   # torch loads only once the input is known good
-        result = run(config, out=args.out, overwrite=args.overwrite, progress=not args.quiet)
+        if args.command == "run":
+            config_from_args(args)                # bad input is refused before a process is started
+        from comparisons.cli.parent import contain
+        return contain(argv, args)
     except InputError as e:
         print(f"lockstep: error: {e}", file=sys.stderr)
         return 2
-    if not args.quiet:
-        print_outcome(result)
-    else:
-        first, stopped = (result.first_failure or {}).get("message"), result.summary.get("stopped")
-        for line in dict.fromkeys(filter(None, (first, stopped))):   # once each, the first failure first
-            print(line, file=sys.stderr)
-    code = {"passed": 0, "failed": 1, "interrupted": 130}[result.status]
-    return cli_report.report_after_run(args.out, code, args.quiet) if args.report else code
+    except KeyboardInterrupt as e:
+        print(f"lockstep: interrupted by {interrupts.name(interrupts.signal_of(e))}", file=sys.stderr)
+        return interrupts.EXIT_CODES[interrupts.signal_of(e)]
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+
+
+def _interrupt(signum, frame):
+    raise interrupts.Interrupted(signum)
 
 
 if __name__ == "__main__":

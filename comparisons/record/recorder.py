@@ -1,77 +1,106 @@
-"""The record of a run: steps.csv flushed as the run goes, summary.json written atomically."""
+"""The record of a run: steps.csv flushed as the run goes (whole steps only), summary.json written atomically."""
 import json
 import math
-import tempfile
+import os
 import time
 from pathlib import Path
 
-import pandas as pd
-
 from comparisons.record.atomic import write_atomic
 from comparisons.check.rules import COLUMNS
-from comparisons.errors import InputError
+from comparisons.errors import InputError, RecordWriteError
 
 STEPS, SUMMARY, DIAGNOSIS = "steps.csv", "summary.json", "diagnosis.txt"
 REPORT_FILES, REPORT_FIGURES = ("report.html", "report.md"), "report-*.png"   # lockstep report's, beside the run
-FLUSH_SECONDS = 1.0     # an interrupted run loses at most this much of the record
-
-
-def prepare_out(out: Path, overwrite: bool) -> None:
-    """Create ``out`` and prove it writable before any work; never clobber a run silently."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise InputError(f"cannot create output directory {out}: {e.strerror}") from None
-    existing = [f for f in (STEPS, SUMMARY, DIAGNOSIS) if (out / f).exists()]
-    if existing and not overwrite:
-        raise InputError(f"{out} already holds a run ({', '.join(existing)}); "
-                         "choose another --out or pass --overwrite")
-    try:
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as e:
-        raise InputError(f"output directory {out} is not writable: {e.strerror}") from None
-    for f in existing:
-        (out / f).unlink()
-    if existing:     # a report describes the run it was made from: never leave it beside another
-        for stale in [out / f for f in REPORT_FILES] + sorted(out.glob(REPORT_FIGURES)):
-            stale.unlink(missing_ok=True)
+FLUSH_SECONDS = 1.0     # a worker process that dies without cleanup loses at most this much of the record
 
 
 class Recorder:
     """Collects Row tuples; appends them to ``out/steps.csv`` (if ``out``) at most every
-    FLUSH_SECONDS, each chunk as one write of whole lines, so the file stays valid."""
+    FLUSH_SECONDS, so the file holds whole steps only.
 
-    def __init__(self, out: Path | None):
+    Each flush is written with ``os.write`` and its byte count checked: if a write fails (disk
+    full, permission lost) or is interrupted part-way, the file is cut back to the end of the last
+    whole flush, the recorder stops writing, and ``flush`` raises RecordWriteError (one line).
+    ``on_flush()`` runs after each flush that reached the disk: the run saves its summary as of
+    that point (comparisons.record.outdir). The first rows are flushed as soon as they come, so a
+    record that has begun has rows."""
+
+    def __init__(self, out: Path | None, on_flush=None):
         self.out = out
+        self.on_flush = on_flush
         self.rows: list[tuple] = []
+        self.bytes_written = 0        # steps.csv's length after the last whole flush
+        self.last_step = 0            # the step of the last row in steps.csv (in memory without out)
+        self.broken: str | None = None   # why the file could not be written, once it could not
         self._written = 0
-        self._last = time.perf_counter()
+        self._last = -math.inf           # the first rows (the evaluation before step 1) are flushed at once
+        self._fd = None
         if out is not None:
-            self._file = open(out / STEPS, "w", newline="")
-            self._file.write(",".join(COLUMNS) + "\n")
-            self._file.flush()
+            path = out / STEPS
+            try:   # O_EXCL | O_NOFOLLOW: never through a link, never into a file another process made
+                self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+            except OSError as e:
+                raise InputError(f"cannot create {path}: {e.strerror}") from None
+            try:
+                self._write((",".join(COLUMNS) + "\n").encode())
+            except BaseException as e:      # nothing written yet: leave nothing behind
+                os.close(self._fd)
+                path.unlink(missing_ok=True)
+                if isinstance(e, RecordWriteError):
+                    raise InputError(str(e)) from None
+                raise
+
+    @property
+    def rows_written(self) -> int:
+        return self._written
 
     def add(self, rows) -> None:
         self.rows.extend(rows)
-        if self.out is not None and time.perf_counter() - self._last > FLUSH_SECONDS:
+        if self.out is None:
+            self.last_step = self.rows[-1][0] if self.rows else 0
+        elif time.perf_counter() - self._last > FLUSH_SECONDS:
             self.flush()
 
     def flush(self) -> None:
-        if self.out is None or self._written == len(self.rows):
+        if self.out is None or self.broken or self._written == len(self.rows):
             return
-        chunk = pd.DataFrame.from_records(self.rows[self._written:], columns=COLUMNS)
-        self._file.write(chunk.to_csv(header=False, index=False))
-        self._file.flush()
+        import pandas as pd     # here: the CLI's parent imports this module for its file names only
+        rows = self.rows[self._written:]
+        self._write(pd.DataFrame.from_records(rows, columns=COLUMNS).to_csv(header=False, index=False).encode())
         self._written = len(self.rows)
+        self.last_step = rows[-1][0]
         self._last = time.perf_counter()
+        if self.on_flush is not None:
+            self.on_flush()
+
+    def _write(self, data: bytes) -> None:
+        """Append ``data`` whole, or cut the file back to where it was and raise RecordWriteError."""
+        view, done = memoryview(data), 0
+        try:
+            while done < len(data):
+                done += os.write(self._fd, view[done:])
+        except BaseException as e:
+            try:
+                os.ftruncate(self._fd, self.bytes_written)    # never a half row
+            except OSError:
+                pass
+            if not isinstance(e, OSError):
+                raise
+            self.broken = f"cannot write {self.out / STEPS}: {e.strerror}"
+            raise RecordWriteError(self.broken) from None
+        self.bytes_written += len(data)
 
     def close(self) -> None:
-        if self.out is not None:
-            self.flush()
-            self._file.close()
+        if self._fd is not None:
+            try:
+                self.flush()
+            finally:
+                os.close(self._fd)
+                self._fd = None
 
-    def frame(self) -> pd.DataFrame:
+    def frame(self):
+        """Every row as a pandas DataFrame (the content of steps.csv)."""
+        import pandas as pd
         return pd.DataFrame.from_records(self.rows, columns=COLUMNS)
 
 

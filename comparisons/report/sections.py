@@ -12,7 +12,7 @@ def verdict(summary: dict) -> str:
     if summary["status"] == "passed":
         return "PASSED: every check within tolerance"
     if summary["status"] == "interrupted":
-        return f"INTERRUPTED after step {summary['steps']}: the record so far"
+        return f"INTERRUPTED after step {summary['steps']}: the record so far, not a verdict"
     message = (summary.get("first_failure") or {}).get("message", "")
     return f"FAILED: {message}" if message else "FAILED"
 
@@ -84,6 +84,8 @@ def overview(summary: dict) -> Table:
     failure = summary.get("first_failure")
     if failure:
         rows.append(("first failure", failure_place(failure)))
+    if summary.get("stopped"):            # why it ended early: an interruption, a NaN, a crash, a full disk
+        rows.append(("stopped", str(summary["stopped"])))
     rows += [("diagnosis" if i == 0 else "", line) for i, line in enumerate(diagnosis(summary))]
     seconds = summary.get("seconds") or {}
     if seconds:

@@ -29,6 +29,7 @@ The protocol (a class, loaded by ``--manual pkg.module:Class``)::
 Everything is adapted with views (transposes, reshapes): nothing is copied,
 and writes into the adapted parameters land in your arrays.
 """
+import copy
 import importlib
 import importlib.util
 import inspect
@@ -39,8 +40,9 @@ from pathlib import Path
 import numpy as np
 
 import manual
+from comparisons import heartbeat
 from comparisons.config import Config
-from comparisons.errors import InputError
+from comparisons.errors import InputError, UserCodeError, describe
 
 LAYOUTS = {"weight_layout": ("out_in", "in_out"), "bias_shape": ("flat", "row", "column"),
            "samples": ("rows", "columns"), "labels": ("int", "onehot")}
@@ -80,10 +82,11 @@ def load_class(spec: str):
     module_name, sep, class_name = spec.rpartition(":")
     if not sep or not module_name or not class_name:
         raise InputError(f"--manual {spec!r}: expected 'builtin', 'seed', pkg.module:Class or path/file.py:Class")
+    heartbeat.current.calling(f"importing {module_name}")
     try:
         module = _import(module_name)
-    except Exception as e:    # noqa: BLE001 - any import failure is the user's module: say so in one line
-        raise InputError(f"--manual {spec}: cannot import {module_name}: {type(e).__name__}: {e}") from None
+    except (Exception, SystemExit) as e:    # noqa: BLE001 - any import failure is the user's module: one line
+        raise InputError(f"--manual {spec}: cannot import {module_name}: {describe(e)}") from None
     cls = getattr(module, class_name, None)
     if not inspect.isclass(cls):
         raise InputError(f"--manual {spec}: {module_name} has no class {class_name}")
@@ -132,10 +135,11 @@ class ByoSide:
         self.n_linear = sum(1 for s in layers if s.kind.token == "linear")
         self.n_out = layers[-1].out_shape[0]
         sizes = tuple([layers[0].in_shape[0]] + [s.out_shape[0] for s in layers if s.kind.token == "linear"])
+        heartbeat.current.calling(f"{self.cls_name}()")
         try:
             self.net = cls(sizes, config)
-        except Exception as e:    # noqa: BLE001
-            raise InputError(f"{self.cls_name}({sizes}, config) failed: {type(e).__name__}: {e}") from None
+        except (Exception, SystemExit) as e:    # noqa: BLE001 - the user's constructor: one line
+            raise InputError(f"{self.cls_name}({sizes}, config) failed: {describe(e)}") from None
         user = self._call("parameters")
         self.to_torch = self._name_map(getattr(cls, "names", None), user, list(self.expected))
         self._require_live("parameters")
@@ -171,10 +175,29 @@ class ByoSide:
                              f"(lockstep writes the shared initialisation and judges steps through them)")
 
     def probe(self, x: np.ndarray, y: np.ndarray) -> None:
-        """One forward and backward on a few samples, before anything is written: a class whose
-        outputs do not fit is refused up front (its parameters are not changed)."""
+        """One forward, backward and (the class's own) step on a few samples, before anything is
+        written: a class whose code fails or whose outputs do not fit is refused up front, as bad
+        input. Nothing of the class changes: the step runs on a deep copy of the object (with
+        the gradients, so arrays they share stay shared), or, if the object cannot be copied, on
+        the object itself with its parameters and velocity restored after it."""
         self._forward(x, y)
-        self._adapt(self._call("backward"), "backward()")
+        user_grads = self._call("backward")
+        self._adapt(user_grads, "backward()")
+        if not self.own_step:
+            return
+        try:
+            twin, grads = copy.deepcopy((self.net, user_grads))
+        except Exception:      # noqa: BLE001 - an attribute that does not copy (a module, a file...)
+            saved = ({k: v.copy() for k, v in self.params.items()}, {k: v.copy() for k, (v, _) in self.state.items()})
+            try:
+                self._call("step", user_grads)
+            finally:       # into the arrays the class holds now (a step may have bound new ones)
+                for k, live in self.params.items():
+                    np.copyto(live, saved[0][k])
+                for k, (live, _) in self.state.items():
+                    np.copyto(live, saved[1][k])
+            return
+        self._call("step", grads, net=twin)
 
     # --- adapting names and layouts ---------------------------------------------------
 
@@ -227,13 +250,17 @@ class ByoSide:
         adapted = {self.to_torch[k]: self._to_torch_layout(k, v, what) for k, v in arrays.items()}
         return {name: adapted[name] for name in self.expected}
 
-    def _call(self, method: str, *args):
+    def _call(self, method: str, *args, net=None):
+        """The class's ``method``. Whatever its code raises, or a ``sys.exit`` in it, becomes a
+        UserCodeError naming the call: bad input before the run starts, a failed run after
+        (comparisons.lockstep.run). A KeyboardInterrupt (an interruption) passes through."""
+        heartbeat.current.calling(f"{method}()")
         try:
-            return getattr(self.net, method)(*args)
+            return getattr(self.net if net is None else net, method)(*args)
         except InputError:
             raise
-        except Exception as e:    # noqa: BLE001 - the user's code failed: one line naming the method
-            raise InputError(f"{self.cls_name}.{method}() failed: {type(e).__name__}: {e}") from None
+        except (Exception, SystemExit) as e:    # noqa: BLE001 - the user's code failed: one line naming the call
+            raise UserCodeError(self.cls_name, method, e) from None
 
     def _inputs(self, x: np.ndarray, y: np.ndarray):
         if self.layout["labels"] == "onehot":
