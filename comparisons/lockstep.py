@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from comparisons import heartbeat, interrupts, spec
+from comparisons import heartbeat, interrupts, memory, spec
 from comparisons.check import rules
 from comparisons.check.rules import Row
 from comparisons.config import Config
@@ -70,6 +70,9 @@ class Lockstep:
                              f"{data.target} targets")
         self.predictor = loss.manual.predict          # class predictions from scores; None: regression
         self.layers = spec.parse(config.model or spec.mlp(config.hidden), data.sample_shape, data.n_outputs)
+        widest = max(len(s.y) for s in data.splits().values())     # evaluation, or a full batch
+        per_sample = math.prod(data.sample_shape) + sum(math.prod(s.out_shape) for s in self.layers)
+        memory.refuse_if_too_big(sum(s.size for s in self.layers), widest * per_sample, "this run")
         init_rng, self.order_rng = np.random.default_rng(config.seed).spawn(2)
         if config.manual == "builtin":
             self.manual = ManualSide(self.layers, config, loss=manual_loss)

@@ -50,6 +50,7 @@ class Kind(Twins):
     flags: tuple[str, ...] = ()     # words that may stand among the arguments, e.g. "nobias"
     init: dict = field(default_factory=dict)   # param -> "scheme" (the run's --init), "zeros", "ones"
     examples: tuple[tuple[str, tuple], ...] = ()   # (token, one sample's input shape) the twin test builds
+    size: Callable[[dict], int] = lambda kw: 0     # constructor kwargs -> parameter elements (memory check)
 
     @property
     def usage(self) -> str:
@@ -67,6 +68,7 @@ KINDS = {k.token: k for k in (
     Kind("linear", "Linear", "fc", args=(Arg("out", int, DATA),), flags=("nobias",),
          make=lambda s, a: dict(in_features=_one(s, "linear"), out_features=a["out"], bias=not a["nobias"]),
          init={"weight": "scheme", "bias": "zeros"},
+         size=lambda kw: kw["out_features"] * (kw["in_features"] + kw["bias"]),
          examples=(("linear:7", (5,)), ("linear:3:nobias", (4,)))),
     Kind("relu", "ReLU", "relu", examples=(("relu", (6,)),)),
 )}

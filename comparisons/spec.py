@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from comparisons import memory
 from comparisons.errors import InputError
 from comparisons.registry import DATA, KINDS, Kind
 
@@ -22,6 +23,7 @@ class LayerSpec:
     kwargs: dict       # constructor arguments of both classes
     in_shape: tuple    # one sample's input shape
     out_shape: tuple   # one sample's output shape
+    size: int = 0      # parameter elements
 
 
 def mlp(hidden: tuple[int, ...]) -> str:
@@ -66,12 +68,14 @@ def layer(token: str, in_shape: tuple, name: str = "", out_width: int = 1) -> La
     args = _parse_args(kind, token, raw, out_width)
     try:
         kwargs = kind.make(tuple(in_shape), args)
+        size = kind.size(kwargs)
+        memory.refuse_if_too_big(size, 0, f"model token {token!r}{f' ({name})' if name else ''}")
         probe = kind.manual(**kwargs, dtype=np.float64)
         out_shape = probe.forward(np.zeros((2, *in_shape)), train=False).shape[1:]
     except ValueError as e:
         raise InputError(f"model token {token!r}{f' ({name})' if name else ''} on input of shape "
                          f"{tuple(in_shape)}: {e}") from None
-    return LayerSpec(name, token, kind, kwargs, tuple(in_shape), tuple(out_shape))
+    return LayerSpec(name, token, kind, kwargs, tuple(in_shape), tuple(out_shape), size)
 
 
 def parse(text: str, in_shape: tuple, out_width: int) -> list[LayerSpec]:

@@ -3,8 +3,9 @@ code and never a traceback; exit 2 always comes with exactly one line on stderr.
 
 Inputs: random flag values for ``lockstep run``, random TOML documents as presets, byte mutations
 of small npz and IDX files, and mutations of the summary.json and steps.csv of one small real
-run. Training never starts: ``comparisons.lockstep.run`` is replaced by a stand-in that does what
-run() does before training (validate the config, load the data) and then stops, so each example
+run. Training never starts: the worker process (``comparisons.cli.parent.contain``) is replaced by a
+stand-in that does, in this process, what the worker does before training (validate the config,
+load the data) and then stops, so each example
 costs milliseconds. A config that gets that far must also be one summary.json can hold.
 
 Profiles: in CI (``-m "not slow"``) each property runs a fixed, derandomized set of examples
@@ -28,10 +29,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import comparisons.lockstep
-from comparisons.cli.main import main
+import comparisons.cli.parent
+from comparisons.cli.main import config_from_args, main
 from comparisons.config import DTYPES, MODES, QUANTITIES, REDUCTIONS, Config
-from comparisons.data import load_data
+from comparisons.data import BUILTIN, load_data
 from comparisons.record.rundir import summary_validator
 from tiny_runs import make_run
 
@@ -54,14 +55,23 @@ class Reached(Exception):
 
 def _until_training(config, data=None, out=None, **kwargs):
     config.validate()
-    if config.data != "builtin":
+    if config.data not in BUILTIN:
         load_data(config.data)
     raise Reached(config)
 
 
+def _until_worker(argv, args):
+    """The stand-in for the worker process (comparisons.cli.parent.contain): what it would check
+    before training (the config again, the data), in this process."""
+    if args.command == "run":
+        _until_training(config_from_args(args))
+    np.random.default_rng(args.seed)           # the audit's first use of its seed
+    raise Reached(None)
+
+
 @pytest.fixture
 def no_training(monkeypatch):
-    monkeypatch.setattr(comparisons.lockstep, "run", _until_training)
+    monkeypatch.setattr(comparisons.cli.parent, "contain", _until_worker)
 
 
 def cli(argv) -> tuple[int | None, str]:
@@ -151,14 +161,8 @@ def test_random_run_flags(tmp_path, no_training, profile):
 
 
 @pytest.mark.parametrize("profile", PROFILES)
-def test_random_audit_seeds(monkeypatch, profile):
+def test_random_audit_seeds(no_training, profile):
     """The audit's first use of its seed is numpy's default_rng; the audit itself is not run."""
-    import comparisons.explain.audit
-
-    def until_audit(spec, seed):
-        np.random.default_rng(seed)
-        raise Reached(None)
-    monkeypatch.setattr(comparisons.explain.audit, "audit", until_audit)
     check(profile, 100, VALUE, lambda seed: cli(["audit", f"--seed={seed}"]), expect=(ACCEPTED, "exit 2"))
 
 

@@ -55,12 +55,19 @@ def one_line_exit_2(capsys, argv, *fragments):
 @pytest.fixture
 def no_training(monkeypatch):
     """Bad input must be refused before training: should a config get through, the test fails at
-    once instead of training it (10**6 epochs would not end)."""
-    import comparisons.lockstep
+    once instead of training it (10**6 epochs would not end). The stand-in for the worker process
+    does in this process what the worker does before training: the config again, then the data."""
+    import comparisons.cli.parent
+    from comparisons.cli.main import config_from_args
+    from comparisons.data import BUILTIN, load_data
 
-    def reached(config, *args, **kwargs):
-        raise AssertionError(f"accepted and training started: {config}")
-    monkeypatch.setattr(comparisons.lockstep, "run", reached)
+    def reached(argv, args):
+        if args.command == "run":
+            config = config_from_args(args)
+            if config.data not in BUILTIN:
+                load_data(config.data)
+        raise AssertionError(f"accepted and training started: {argv}")
+    monkeypatch.setattr(comparisons.cli.parent, "contain", reached)
 
 
 @contextlib.contextmanager
@@ -174,6 +181,36 @@ def test_the_velocity_bound_is_where_torch_refuses():
         Config(init_velocity=largest * 0.0101, lr=0.01).validate()
     with pytest.raises(RuntimeError, match="overflow"):
         torch.full((1,), largest * 1.01, dtype=torch.float32)
+
+
+# --- item 9: a model the machine cannot hold -------------------------------------------------------
+
+@pytest.mark.parametrize("hidden,fragment", [
+    pytest.param("100000000", "model token 'linear:100000000' (fc1) needs about 9358.3 GiB", id="one-layer"),
+    pytest.param("200000", "this run needs about 306.0 GiB", id="activations"),
+])
+def test_a_run_too_big_for_the_machine_is_refused_before_it_allocates(tmp_path, capfd, monkeypatch, hidden, fragment):
+    """The worker refuses it (exit 2, one line) before building either side; 16 GiB available here."""
+    from comparisons import memory
+    monkeypatch.setattr(memory, "available", lambda: 16 * 2**30)
+    from comparisons import run
+    with pytest.raises(InputError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
+        run(Config(hidden=(int(hidden),), epochs=1), out=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_memory_estimate_refuses_only_what_cannot_fit(monkeypatch):
+    """Refused only when the estimate / MARGIN exceeds what is available; the default run fits in 2 GiB."""
+    from comparisons import memory, spec
+    monkeypatch.setattr(memory, "available", lambda: 2 * 2**30)
+    layers = spec.parse(spec.mlp((1000,)), (784,), 10)            # the default model: accepted
+    params = sum(s.size for s in layers)
+    assert params == 784 * 1000 + 1000 + 1000 * 10 + 10
+    memory.refuse_if_too_big(params, 6000 * (784 + 2010), "default")
+    need = memory.estimate(params, 0)
+    monkeypatch.setattr(memory, "available", lambda: need / memory.MARGIN * 0.99)
+    with pytest.raises(InputError, match="needs about"):
+        memory.refuse_if_too_big(params, 0, "x")
 
 
 # --- item 11: preset files of the wrong types, encoding or kind ------------------------------------
