@@ -42,10 +42,10 @@ def runs(tmp_path_factory):
     return root
 
 
-def one_line_exit_2(capsys, argv, *fragments):
+def one_line_exit_2(capfd, argv, *fragments):
     """main(argv) exits 2 with exactly one line on stderr holding every fragment; returns that line."""
     assert main([str(a) for a in argv]) == 2
-    err = capsys.readouterr().err
+    err = capfd.readouterr().err
     assert err.startswith("lockstep: error: ") and err.count("\n") == 1, err
     for fragment in fragments:
         assert fragment in err, err
@@ -95,16 +95,16 @@ def deadline(seconds: int):
     pytest.param(["--lr", "1e400"], "lr must be finite, got inf", id="lr-overflows-float"),
     pytest.param(["--tol", "grad=inf"], "tolerance for grad must be a finite number >= 0", id="infinite-tol"),
 ])
-def test_out_of_range_flags_are_one_line_exit_2(tmp_path, capsys, no_training, argv, fragment):
-    one_line_exit_2(capsys, ["run", "--out", tmp_path / "out", *argv], fragment)
+def test_out_of_range_flags_are_one_line_exit_2(tmp_path, capfd, no_training, argv, fragment):
+    one_line_exit_2(capfd, ["run", "--out", tmp_path / "out", *argv], fragment)
     assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("seed,fragment", [("-1", "seed must be >= 0, got -1"),
                                            (str(2**63), "seed must be <= 9223372036854775807"),
                                            ("x", "expected an integer, got 'x'")])
-def test_audit_seed_is_checked_like_configs(capsys, seed, fragment):
-    one_line_exit_2(capsys, ["audit", "--seed", seed], "argument --seed: " + fragment)
+def test_audit_seed_is_checked_like_configs(capfd, seed, fragment):
+    one_line_exit_2(capfd, ["audit", "--seed", seed], "argument --seed: " + fragment)
 
 
 @pytest.mark.parametrize("field,value,fragment", [
@@ -167,8 +167,8 @@ def test_schema_holds_every_config_field_with_configs_bounds():
     pytest.param(["--lr", "1e-46"], "lr 1e-46 rounds to 0 in float32", id="lr-rounds-to-0"),
     pytest.param(["--lr", "1e39"], "lr 1e+39 overflows float32", id="lr-overflows"),   # found by test_properties
 ])
-def test_velocity_over_lr_must_fit_the_dtype(tmp_path, capsys, no_training, argv, fragment):
-    one_line_exit_2(capsys, ["run", "--out", tmp_path / "out", *argv], fragment)
+def test_velocity_over_lr_must_fit_the_dtype(tmp_path, capfd, no_training, argv, fragment):
+    one_line_exit_2(capfd, ["run", "--out", tmp_path / "out", *argv], fragment)
 
 
 def test_the_velocity_bound_is_where_torch_refuses():
@@ -232,10 +232,10 @@ def test_the_memory_estimate_refuses_only_what_cannot_fit(monkeypatch):
     pytest.param(b"a = " + b"[" * 3000 + b"]" * 3000 + b"\n", "not usable TOML: nested too deeply", id="deep"),
     pytest.param(b"# " + b"x" * (64 * 1024) + b"\n", "larger than 64 KiB", id="huge-file"),
 ])
-def test_bad_preset_is_one_line_exit_2(tmp_path, capsys, no_training, content, fragment):
+def test_bad_preset_is_one_line_exit_2(tmp_path, capfd, no_training, content, fragment):
     preset = tmp_path / "p.toml"
     preset.write_bytes(content)
-    one_line_exit_2(capsys, ["run", "--out", tmp_path / "out", "--preset", preset], fragment)
+    one_line_exit_2(capfd, ["run", "--out", tmp_path / "out", "--preset", preset], fragment)
     assert not (tmp_path / "out").exists()
 
 
@@ -244,10 +244,10 @@ def test_bad_preset_is_one_line_exit_2(tmp_path, capsys, no_training, content, f
     pytest.param(os.mkfifo, "not a regular file (a FIFO, device or socket)", id="fifo"),
     pytest.param(lambda p: p.symlink_to("/dev/zero"), "not a regular file (a FIFO, device or socket)", id="dev-zero"),
 ])
-def test_preset_that_is_not_a_regular_file(tmp_path, capsys, no_training, make, fragment):
+def test_preset_that_is_not_a_regular_file(tmp_path, capfd, no_training, make, fragment):
     make(tmp_path / "p.toml")
     with deadline(20):      # before: a FIFO blocked for ever, /dev/zero was read until memory ran out
-        one_line_exit_2(capsys, ["run", "--out", tmp_path / "o", "--preset", tmp_path / "p.toml"], fragment)
+        one_line_exit_2(capfd, ["run", "--out", tmp_path / "o", "--preset", tmp_path / "p.toml"], fragment)
 
 
 def test_preset_arrays_of_pairs_are_tolerances_too(tmp_path):
@@ -287,14 +287,14 @@ SUMMARY_BREAKAGES = [
 
 
 @pytest.mark.parametrize("change,fragment", SUMMARY_BREAKAGES)
-def test_summary_violating_the_schema_is_one_line_naming_file_and_path(runs, tmp_path, capsys, change, fragment):
+def test_summary_violating_the_schema_is_one_line_naming_file_and_path(runs, tmp_path, capfd, change, fragment):
     broken = tmp_path / "broken"
     shutil.copytree(runs / "good", broken)
     _edit_summary(broken, change)
-    line = one_line_exit_2(capsys, ["report", broken], f"run {broken / 'summary.json'}: does not match "
+    line = one_line_exit_2(capfd, ["report", broken], f"run {broken / 'summary.json'}: does not match "
                                                        "summary.schema.json", fragment)
     assert not list(broken.glob("report*"))
-    assert one_line_exit_2(capsys, ["compare", runs / "good", broken]) == line.replace("run ", "current ", 1)
+    assert one_line_exit_2(capfd, ["compare", runs / "good", broken]) == line.replace("run ", "current ", 1)
 
 
 def _edit_cell(run_dir: Path, row: int, column: str, value: str) -> None:
@@ -323,19 +323,19 @@ def _edit_cell(run_dir: Path, row: int, column: str, value: str) -> None:
     ("manual", "lots", "row 1 (line 2): manual 'lots' is not a number"),
     ("tolerance", "-1", "row 1 (line 2): tolerance '-1' is not a number >= 0 (inf: not gated)"),
 ])
-def test_bad_steps_csv_cell_is_one_line_naming_row_and_column(runs, tmp_path, capsys, column, value, fragment):
+def test_bad_steps_csv_cell_is_one_line_naming_row_and_column(runs, tmp_path, capfd, column, value, fragment):
     broken = tmp_path / "broken"
     shutil.copytree(runs / "good", broken)
     _edit_cell(broken, 1, column, value)
-    one_line_exit_2(capsys, ["report", broken], f"run {broken / 'steps.csv'}: {fragment}")
+    one_line_exit_2(capfd, ["report", broken], f"run {broken / 'steps.csv'}: {fragment}")
 
 
-def test_steps_csv_not_utf8_is_one_line(runs, tmp_path, capsys):
+def test_steps_csv_not_utf8_is_one_line(runs, tmp_path, capfd):
     broken = tmp_path / "broken"
     shutil.copytree(runs / "good", broken)
     _edit_cell(broken, 1, "name", "caf\xe9")
     (broken / "steps.csv").write_bytes((broken / "steps.csv").read_bytes().replace("é".encode(), b"\xe9"))
-    one_line_exit_2(capsys, ["report", broken], "steps.csv: unreadable (")
+    one_line_exit_2(capfd, ["report", broken], "steps.csv: unreadable (")
 
 
 # --- item 13: compare needs every config field on both sides ---------------------------------------
@@ -344,12 +344,12 @@ def test_steps_csv_not_utf8_is_one_line(runs, tmp_path, capsys):
     pytest.param(lambda s: s["config"].pop("seed"), "at $.config: 'seed' is a required property", id="no-seed"),
     pytest.param(lambda s: s.update(config={}), "at $.config: 'model' is a required property", id="empty-config"),
 ])
-def test_compare_refuses_a_baseline_config_lacking_fields(runs, tmp_path, capsys, change, fragment):
+def test_compare_refuses_a_baseline_config_lacking_fields(runs, tmp_path, capfd, change, fragment):
     """Before: the missing field was listed, the seeds never compared, and 'no regression' came out."""
     baseline = tmp_path / "baseline"
     shutil.copytree(runs / "good", baseline)
     _edit_summary(baseline, change)
-    one_line_exit_2(capsys, ["compare", baseline, runs / "seed1"], f"baseline {baseline / 'summary.json'}", fragment)
+    one_line_exit_2(capfd, ["compare", baseline, runs / "seed1"], f"baseline {baseline / 'summary.json'}", fragment)
 
 
 def test_compare_runs_refuses_configs_lacking_fields_from_any_reader(runs):
@@ -361,10 +361,10 @@ def test_compare_runs_refuses_configs_lacking_fields_from_any_reader(runs):
 
 # --- item 16: --data a regular file or a directory, every read bounded -----------------------------
 
-def test_data_fifo_is_refused_without_hanging(tmp_path, capsys):
+def test_data_fifo_is_refused_without_hanging(tmp_path, capfd):
     os.mkfifo(tmp_path / "fifo")
     with deadline(60):
-        one_line_exit_2(capsys, ["run", "--out", tmp_path / "out", "--data", tmp_path / "fifo"],
+        one_line_exit_2(capfd, ["run", "--out", tmp_path / "out", "--data", tmp_path / "fifo"],
                         "not a regular file or a directory (a FIFO, device or socket)")
 
 
@@ -440,10 +440,10 @@ def test_a_nan_run_writes_strict_json_with_reasons(runs):
     assert math.isnan(read["worst"]["loss"]["value"]) and "value_nonfinite" not in read["worst"]["loss"]
 
 
-def test_readers_work_on_a_nan_run(runs, tmp_path, capsys):
+def test_readers_work_on_a_nan_run(runs, tmp_path, capfd):
     assert main(["report", str(runs / "nan"), "--out", str(tmp_path), "--quiet"]) == 0
     assert main(["compare", str(runs / "good"), str(runs / "nan")]) == 1
-    assert "| gate | verdict | passed | failed: step 2 > loss: non-finite" in capsys.readouterr().out
+    assert "| gate | verdict | passed | failed: step 2 > loss: non-finite" in capfd.readouterr().out
 
 
 def test_strict_json_round_trip():

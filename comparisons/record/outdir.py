@@ -161,8 +161,10 @@ def ended(summary: dict, status: str, stop: str, beat, quantity: str = "process"
 
 
 def write_summary(path: Path, summary: dict) -> None:
-    """summary.json, atomically; RecordWriteError (one line) if it cannot be written."""
-    write_atomic(path, json.dumps(summary, indent=2, allow_nan=True) + "\n")
+    """summary.json, atomically and as strict JSON (recorder.NONFINITE_SUFFIX); RecordWriteError (one
+    line) if it cannot be written."""
+    from comparisons.record.recorder import write_json_atomic
+    write_json_atomic(path, summary)
 
 
 def _lock(path: Path) -> int:
