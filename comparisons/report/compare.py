@@ -187,16 +187,30 @@ def _evaluations(run: RunDir) -> pd.DataFrame:
     f = run.frame
     rows = f[(f["phase"] != "step") & (f["epoch"] >= 1)]
     free = run.summary["config"].get("mode") == "free"
-    sizes = rows[rows["quantity"] == "disagreements"].groupby(["epoch", "phase", "track"], observed=True)["reference"].first()
+    sizes = rows[rows["quantity"] == "disagreements"].groupby(["epoch", "phase", "track"], observed=True)[
+        "reference"].first().sort_index()
+
+    def missing(what: str, epoch, phase):
+        return InputError(f"{run.steps_csv}: epoch {epoch} > {phase} has no {what} row; the record is incomplete")
+
+    def size(epoch, phase, track) -> float:
+        n = sizes.get((epoch, phase, track))
+        if n is None or not float(n) > 0:
+            raise missing(f"{track} disagreements (the split's size)", epoch, phase)
+        return float(n)
+
     out = []
     for (epoch, phase, quantity), group in rows[rows["quantity"].isin(("loss", "accuracy"))].groupby(
             ["epoch", "phase", "quantity"], observed=True):
-        judged = group[group["track"] == "judged"].iloc[0]
-        torch_row = group[group["track"] == ("drift" if free else "judged")].iloc[0]
+        judged = group[group["track"] == "judged"]
+        torch_rows = group[group["track"] == ("drift" if free else "judged")]
+        if judged.empty or torch_rows.empty:
+            raise missing(f"{'judged' if judged.empty else 'drift'} {quantity}", epoch, phase)
+        judged, torch_row = judged.iloc[0], torch_rows.iloc[0]
         m, r = float(judged["manual"]), float(torch_row["reference"])
         if quantity == "accuracy":     # counts of correct predictions -> fractions
-            m /= float(sizes[(epoch, phase, "judged")])
-            r /= float(sizes[(epoch, phase, torch_row["track"])])
+            m /= size(epoch, phase, "judged")
+            r /= size(epoch, phase, torch_row["track"])
         out.append((int(epoch), str(phase), str(quantity), m, r))
     return pd.DataFrame(out, columns=["epoch", "phase", "quantity", "manual", "reference"])
 
