@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench clean
+.PHONY: run test bench grid baselines clean
 
 $(STAMP): pyproject.toml setup.py comparisons/check/_walk.c constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,12 @@ test: $(STAMP)  ## the whole suite except tests marked slow
 
 bench: $(STAMP)  ## every performance target, measured on this machine (~6 min; docs/benchmarks.md)
 	$(BIN)/python -m benchmarks
+
+grid: $(STAMP)  ## the false-alarm grids and 10x property runs (tests marked slow; long)
+	$(BIN)/python -m pytest -q -m slow
+
+baselines: $(STAMP)  ## rerun the assignment on ../shared/data/notmnist-small-10k into baselines/
+	$(BIN)/python -m benchmarks.baselines
 
 clean:
 	rm -rf $(VENV) runs build comparisons/_walk.*.so

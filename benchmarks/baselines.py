@@ -6,7 +6,10 @@ For each dtype (float32, float64) it runs `lockstep run --preset assignment`
 on the shared 10k sample into a temporary directory, then keeps what the
 README's reproduction table quotes: the run's summary.json as written, and
 epochs.csv, the per-epoch accuracy and loss of both sides on every split
-(the `accuracy` and `loss` rows of steps.csv outside training steps).
+(the `loss`, `accuracy` and `disagreements` rows of steps.csv at each epoch's
+evaluation; torch's figures are those of the twin training on its own, and
+`disagreements` the samples the two predict differently). It prints how far
+the two trajectories' parameters ended apart.
 Nothing in baselines/ is written by hand.
 """
 import argparse
@@ -23,18 +26,33 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data" / "notmnist-small-10k"
 
 
 def epochs_table(steps_csv: Path) -> pd.DataFrame:
+    """Per epoch and split: loss and accuracy of the manual side and of torch training on its own
+    (the ``drift`` track in free mode; in synced mode the ``judged`` track, torch loaded each step)."""
     rows = pd.read_csv(steps_csv, low_memory=False)
-    rows = rows[rows["phase"].isin(["train", "val", "test"])
-                & rows["quantity"].isin(["accuracy", "loss"])]
-    wide = rows.pivot_table(index=["epoch", "phase"], columns="quantity",
-                            values=["manual", "reference"], aggfunc="first")
+    rows = rows[rows["phase"].isin(["train", "valid", "test"])]
+    track = "drift" if (rows["track"] == "drift").any() else "judged"
+    rows = rows[rows["track"] == track].set_index(["epoch", "phase", "quantity"])
+    n = rows.xs("disagreements", level="quantity")["reference"]        # the split's size
+    loss, correct = rows.xs("loss", level="quantity"), rows.xs("accuracy", level="quantity")
     out = pd.DataFrame({
-        "accuracy_manual": wide[("manual", "accuracy")],
-        "loss_manual": wide[("manual", "loss")],
-        "accuracy_torch": wide[("reference", "accuracy")],
-        "loss_torch": wide[("reference", "loss")],
+        "accuracy_manual": correct["manual"] / n,
+        "loss_manual": loss["manual"],
+        "accuracy_torch": correct["reference"] / n,
+        "loss_torch": loss["reference"],
+        "disagreements": rows.xs("disagreements", level="quantity")["manual"].astype(int),
     }).reset_index()
     return out.sort_values(["epoch", "phase"])
+
+
+def drift(steps_csv: Path) -> str:
+    """The two trajectories at the last step: the greatest relative L2 distance between parameters."""
+    rows = pd.read_csv(steps_csv, low_memory=False)
+    params = rows[(rows["quantity"] == "param") & (rows["phase"] == "step")]
+    if params.empty:
+        return "no drift rows (synced mode)"
+    last = params[params["step"] == params["step"].max()]
+    worst = last.loc[last["rel_diff"].idxmax()]
+    return f"parameters after step {worst['step']}: greatest rel_l2 {worst['rel_diff']:.2g} ({worst['name']})"
 
 
 def main(argv=None) -> int:
@@ -58,7 +76,7 @@ def main(argv=None) -> int:
             dest.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(run / "summary.json", dest / "summary.json")
             epochs_table(run / "steps.csv").to_csv(dest / "epochs.csv", index=False, float_format="%.6g")
-            print(f"baselines: wrote {dest.relative_to(ROOT)}")
+            print(f"baselines: wrote {dest.relative_to(ROOT)}; {drift(run / 'steps.csv')}")
     return 0
 
 

@@ -115,9 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
                 "derivation says, by training it in lockstep with a torch twin.", epilog=EXIT_CODES)
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     r = sub.add_parser("run", help="train both sides in lockstep and check every step",
-                       description="Train the NumPy MLP and its torch twin on the same batches, compare "
-                                   "loss, accuracy, predictions, gradients, parameters and momentum at every "
-                                   "step, write OUT/steps.csv and OUT/summary.json.", epilog=EXIT_CODES)
+                       description="Train the NumPy network and its torch twin on the same batches from one "
+                                   "initialisation; compare every layer's output, the loss, predictions, every "
+                                   "gradient, update and piece of optimizer state at every step (README \"What a "
+                                   "run checks\"); write OUT/steps.csv and OUT/summary.json.", epilog=EXIT_CODES)
     r.add_argument("--out", required=True, help="directory for steps.csv and summary.json (one run at a time: "
                                                 "it is locked while the run writes)")
     r.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
