@@ -191,11 +191,11 @@ def parse_optimizer(text: str, config) -> tuple[Optimizer, dict]:
     """``NAME[:k=v,...]`` -> (the entry, its constructor arguments but lr); ValueError naming the problem.
     ``config`` gives the defaults of hyper-parameters named like its fields."""
     import math
-    name, _, rest = (text or DEFAULT_OPTIMIZER).strip().partition(":")
+    name, colon, rest = (text or DEFAULT_OPTIMIZER).strip().partition(":")
     if name not in FORMS:
         raise ValueError(f"unknown optimizer {name!r}; choose from {', '.join(FORMS)}")
     given = {}
-    for item in filter(None, (s.strip() for s in rest.split(","))) if rest.strip() else ():
+    for item in filter(None, (s.strip() for s in rest.split(","))):
         key, sep, value = item.partition("=")
         key, value = key.strip(), value.strip()
         if not sep or not key or not value:
@@ -203,7 +203,7 @@ def parse_optimizer(text: str, config) -> tuple[Optimizer, dict]:
         if key in given:
             raise ValueError(f"{name}: {key} given more than once")
         given[key] = value
-    if rest and not given:
+    if colon and not given:
         raise ValueError(f"{name}: nothing after ':' (e.g. adam:beta1=0.9,eps=1e-8)")
     form = given.pop("form", FORMS[name][0])
     if form not in FORMS[name]:
