@@ -133,8 +133,10 @@ class Nesterov:
                 v_prev = v.copy()
                 v *= mu
                 v -= lr * g
-                p -= mu * v_prev
-                p += (1 + mu) * v
+                # one addition to p, as torch's p - lr (g + mu buf): cs231n's x - mu v_prev + (1 + mu) v, evaluated
+                # left to right, rounds on p twice, and the two terms nearly cancel (their sum is mu² v_prev where
+                # g = 0): measured 16.6x torch's rounding on the change of fc1.weight (float64, batch 1, step 287)
+                p += (1 + mu) * v - mu * v_prev
 
 
 def _counter(p: np.ndarray) -> np.ndarray:

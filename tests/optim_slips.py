@@ -99,19 +99,27 @@ class SGDNoWeightDecay(good.SGD):
         super().__init__(params, lr, 0.0)
 
 
-# (slip class, the class it replaces, the run's --optimizer, the first failed row: (step, quantity, param suffix))
+# slip -> (its class, the class it stands for, the run's --optimizer, the first failed row (step, quantity,
+# name), words a finding must hold: the named cause, or None where nothing may be named)
 SLIPS = {
-    "adam-no-bias-correction": (AdamNoBiasCorrection, "Adam", "adam", (1, "update", "fc1.weight")),
-    "adam-eps-inside": (AdamEpsInside, "Adam", "adam", (1, "update", "fc1.weight")),
-    "adam-shared-counter": (AdamSharedCounter, "Adam", "adam", (1, "update", "fc1.bias")),
-    "adamw-coupled": (AdamWCoupled, "AdamW", "adamw:weight_decay=0.1", (1, "update", "fc1.weight")),
-    "rmsprop-decay-swapped": (RMSpropDecaySwapped, "RMSprop", "rmsprop", (1, "update", "fc1.weight")),
+    "adam-no-bias-correction": (AdamNoBiasCorrection, "Adam", "adam", (1, "update", "fc1.weight"),
+                                "update: the bias correction is missing"),
+    "adam-eps-inside": (AdamEpsInside, "Adam", "adam", (1, "update", "fc1.weight"),
+                        "update: eps is inside the square root"),
+    "adam-shared-counter": (AdamSharedCounter, "Adam", "adam", (1, "update", "fc1.bias"), None),
+    "adamw-coupled": (AdamWCoupled, "AdamW", "adamw:weight_decay=0.1", (1, "update", "fc1.weight"),
+                      "update: the weight decay is coupled (Adam + L2"),
+    "rmsprop-decay-swapped": (RMSpropDecaySwapped, "RMSprop", "rmsprop", (1, "update", "fc1.weight"),
+                              "update: the decay and its complement are swapped"),
     "adagrad-no-initial-accumulator": (AdagradNoInitialAccumulator, "Adagrad", "adagrad:init_accumulator=0.1",
-                                       (0, "init", "fc1.weight.sum")),
-    "nesterov-plain": (NesterovPlain, "Nesterov", "nesterov:momentum=0.9", (1, "update", "fc1.weight")),
+                                       (0, "init", "fc1.weight.sum"), "the manual value is 0 everywhere"),
+    "nesterov-plain": (NesterovPlain, "Nesterov", "nesterov:momentum=0.9", (1, "update", "fc1.weight"),
+                       "plain momentum without Nesterov's look-ahead"),
     "momentum-ema-as-torch": (MomentumEmaAsTorch, "Momentum", "momentum:form=torch,momentum=0.9",
-                              (0, "init", "fc1.bias.momentum_buffer")),     # torch keeps no buffer before step 1
-    "sgd-no-weight-decay": (SGDNoWeightDecay, "SGD", "sgd:weight_decay=0.1", (1, "update", "fc1.weight")),
+                              (0, "init", "fc1.bias.momentum_buffer"),     # torch keeps no buffer before step 1
+                              "the manual optimizer keeps fc1.bias.momentum_buffer; the declared optimizer"),
+    "sgd-no-weight-decay": (SGDNoWeightDecay, "SGD", "sgd:weight_decay=0.1", (1, "update", "fc1.weight"),
+                            "update: the weight decay 0.1 is left out"),
 }
 
 
