@@ -36,6 +36,8 @@ class Config:
     lr: float = 0.01                    # alpha in v <- gamma v + alpha g (torch's lr)
     momentum: float = 0.9               # gamma (torch's momentum); the assignment uses 0.99
     init_velocity: float = 0.0          # every velocity element before step 1; the assignment uses 1e-5
+    optimizer: str = ""                 # NAME[:k=v,...], e.g. adam:beta1=0.9,eps=1e-8 (registry OPTIMIZERS, README
+                                        # "Optimizers"); "" = the assignment's momentum from lr, momentum, init_velocity
     reduction: str = "mean"             # training loss over the batch: mean, or sum (the assignment's gradient)
     dtype: str = "float32"              # float32 | float64, both sides
     seed: int = 0                       # seeds the initial weights and the per-epoch batch order
@@ -76,6 +78,11 @@ class Config:
             if getattr(self, name) not in choices:
                 raise InputError(f"{name} must be one of {', '.join(choices)}, got {_shown(getattr(self, name))}")
         _check_in_dtype(self.lr, self.init_velocity, self.dtype)
+        from comparisons.registry import parse_optimizer
+        try:
+            parse_optimizer(self.optimizer, self)
+        except ValueError as e:
+            raise InputError(f"optimizer: {e}") from None
         if not self.data:
             raise InputError("data must be 'builtin' or a path")
         if not self.manual:

@@ -146,7 +146,8 @@ class Lockstep:
             if s.name in dx:
                 backward.append(("dx", s.name, dx[s.name], j.input_grads[s.name], 1.0))
         backward += [("update", k, v - j.before[k], j.params[k] - j.before[k], 1.0) for k, v in m.params.items()]
-        backward += [("state", k, v * s, j.state[k][0], j.state[k][1]) for k, (v, s) in m.state.items()]
+        t_state = j.state
+        backward += [("state", k, v * s, t_state[k][0], t_state[k][1]) for k, (v, s) in m.state.items() if k in t_state]
         backward += [("buffer", k, v, j.buffers[k], 1.0) for k, v in m.buffers.items()]
         return forward, backward
 
@@ -171,7 +172,7 @@ class Lockstep:
             before = {"params": j.before, "buffers": j.before_buffers, "state": j.before_state}
             recomputed = self.referee.step(before, x, y, self.manual.outputs)
             rows = self.rejudge(rows, manual_values, recomputed, pred_m, pred_t)
-        results = self.with_messages(rows, manual_values, recomputed)
+        results = self.with_messages(rows, manual_values, recomputed) + self.unmatched_state(where_, "state")
         if self.diagnosis is None and any(msg for _, msg in results):
             self.diagnosis = self.diagnose(where_, x, y, results, manual_values, recomputed)
         self.previous = manual_values       # for the diagnosis: a value may be the previous step's
@@ -237,13 +238,34 @@ class Lockstep:
         m, j, where_ = self.manual, self.judge, (0, 0, "step")
         self.initial_state = {k: np.array(v) * s for k, (v, s) in m.state.items()}   # what step 1 starts from
         results = self.user_init_rows(where_)
-        rows = [rules.tensor_row(where_, "init", k, v * s, j.state[k][0], self.dtype, t_scale=j.state[k][1])
-                for k, (v, s) in m.state.items()]
+        t_state = j.state
+        rows = [rules.tensor_row(where_, "init", k, v * s, t_state[k][0], self.dtype, t_scale=t_state[k][1])
+                for k, (v, s) in m.state.items() if k in t_state]
         rows += [rules.tensor_row(where_, "init", k, v, j.buffers[k], self.dtype) for k, v in m.buffers.items()]
         results += [(row, None if row.passed else rules.message(row)) for row in rows]
+        results += self.unmatched_state(where_, "init")
         if any(msg for _, msg in results):
             from comparisons.explain.diagnosis import diagnose_initial
             self.diagnosis = diagnose_initial(self, results)
+        return results
+
+    def unmatched_state(self, where_, quantity: str) -> list[tuple[Row, str]]:
+        """A failed row per optimizer state key that only one side keeps (a manual optimizer that keeps a
+        buffer where the declared one has none yet, as torch's own momentum before its first step, or
+        one that lacks a key the declared optimizer keeps): manual and reference are the norms, 0 for
+        the side without it."""
+        m_state, t_state = self.manual.state, self.judge.state
+        results = []
+        for key in sorted(set(m_state) ^ set(t_state)):
+            mine = key in m_state
+            value = m_state[key][0] * m_state[key][1] if mine else t_state[key][0] * t_state[key][1]
+            norm = float(np.linalg.norm(np.asarray(value, np.float64)))
+            row = Row(*where_, "judged", quantity, key, norm if mine else 0.0, 0.0 if mine else norm, math.nan,
+                      math.nan, math.nan, math.nan, "", math.nan, math.nan, "check", "check", 0.0, False)
+            opt = self.config.optimizer or "momentum"
+            what = (f"the manual optimizer keeps {key}; the declared optimizer ({opt}) has no such state here"
+                    if mine else f"the declared optimizer ({opt}) keeps {key}; the manual optimizer has none")
+            results.append((row, f"{rules.label(row)}: {what}"))
         return results
 
     def user_init_rows(self, where_) -> list[tuple[Row, str | None]]:

@@ -85,3 +85,156 @@ class Loss(Twins):
 LOSSES = {loss.token: loss for loss in (
     Loss("cross_entropy", "CrossEntropy", "class"),
 )}
+
+
+# --- optimizers ---------------------------------------------------------------------------------
+#
+# One entry per optimizer and convention (``form``): the manual class and its torch twin of the same
+# name (manual/optim.py, torch_ref/optim.py), its hyper-parameters with defaults, the constructor
+# arguments the form fixes, and what the torch side is. ``--optimizer NAME[:k=v,...]`` picks one
+# (``form=F`` picks the convention, the first listed by default); the learning rate is always
+# ``--lr``. A hyper-parameter named like a Config field (momentum, init_velocity) defaults to that
+# field, so ``--momentum 0.99`` and ``momentum:momentum=0.99`` say the same. Adding a convention:
+# the classes, one entry here; tests/test_optim.py proves the mapping for every entry.
+
+CONFIG = "config"       # a Hyper default: the Config field of the same name
+
+
+@dataclass(frozen=True)
+class Hyper:
+    name: str
+    default: object              # a number, or CONFIG
+    check: str = "any"           # unit: [0, 1); open: (0, 1); closed: [0, 1]; positive: > 0; nonneg: >= 0;
+                                 # any: finite
+
+
+@dataclass(frozen=True)
+class Optimizer(Twins):
+    token: str
+    form: str
+    cls: str
+    hypers: tuple[Hyper, ...]
+    fixed: dict = field(default_factory=dict)     # constructor arguments the form sets
+    torch: str = ""                               # what the torch side runs (README "Optimizers")
+    state: tuple[str, ...] = ()                   # state keys per parameter
+
+    @property
+    def name(self) -> str:
+        return f"{self.token}:form={self.form}"
+
+    @property
+    def manual(self) -> type:          # manual/optim.py (not re-exported by manual/__init__)
+        return getattr(importlib.import_module("manual.optim"), self.cls)
+
+    @property
+    def twin(self) -> type:
+        return getattr(importlib.import_module("torch_ref.optim"), self.cls)
+
+
+_LR_MOM = (Hyper("momentum", CONFIG, "open"),)     # torch.optim.SGD ignores its buffer at momentum 0
+_V0 = Hyper("init_velocity", CONFIG)
+_WD = Hyper("weight_decay", 0.0, "nonneg")
+_ADAM = (Hyper("beta1", 0.9, "unit"), Hyper("beta2", 0.999, "unit"))
+
+OPTIMIZERS = {f"{o.token}:{o.form}": o for o in (
+    Optimizer("momentum", "assignment", "SGDMomentum", (Hyper("momentum", CONFIG, "unit"), _V0, _WD),
+              torch="torch.optim.SGD, momentum_buffer pre-seeded with v0 / lr; v = lr · buf",
+              state=("momentum_buffer",)),
+    Optimizer("momentum", "cs231n", "Momentum", (*_LR_MOM, _V0, _WD), {"form": "cs231n"},
+              torch="torch.optim.SGD, momentum_buffer pre-seeded with -v0 / lr; v = -lr · buf",
+              state=("momentum_buffer",)),
+    Optimizer("momentum", "ema", "Momentum", (*_LR_MOM, _V0, _WD), {"form": "ema"},
+              torch="torch.optim.SGD with dampening = momentum, momentum_buffer pre-seeded with v0",
+              state=("momentum_buffer",)),
+    Optimizer("momentum", "torch", "Momentum", (*_LR_MOM, Hyper("dampening", 0.0, "closed"), _WD), {"form": "torch"},
+              torch="torch.optim.SGD as it is (buffer = g on the first step)", state=("momentum_buffer",)),
+    Optimizer("sgd", "torch", "SGD", (_WD,), torch="torch.optim.SGD without momentum"),
+    Optimizer("nesterov", "torch", "Nesterov", (*_LR_MOM, _WD), {"form": "torch"},
+              torch="torch.optim.SGD(nesterov=True) as it is", state=("momentum_buffer",)),
+    Optimizer("nesterov", "cs231n", "Nesterov", (*_LR_MOM, _V0, _WD), {"form": "cs231n"},
+              torch="torch.optim.SGD(nesterov=True), momentum_buffer pre-seeded with -v0 / lr; v = -lr · buf",
+              state=("momentum_buffer",)),
+    Optimizer("rmsprop", "torch", "RMSprop", (Hyper("alpha", 0.99, "unit"), Hyper("eps", 1e-8, "positive"), _WD),
+              torch="torch.optim.RMSprop", state=("step", "square_avg")),
+    Optimizer("rmsprop", "cs231n", "RMSprop", (Hyper("alpha", 0.99, "unit"), Hyper("eps", 1e-8, "positive"), _WD),
+              torch="torch.optim.RMSprop (cs231n: decay_rate 0.99, epsilon 1e-8)", state=("step", "square_avg")),
+    Optimizer("rmsprop", "nnfs", "RMSprop", (Hyper("alpha", 0.9, "unit"), Hyper("eps", 1e-7, "positive"), _WD),
+              torch="torch.optim.RMSprop (NNFS: rho 0.9, epsilon 1e-7)", state=("step", "square_avg")),
+    Optimizer("adagrad", "torch", "Adagrad", (Hyper("eps", 1e-10, "positive"), Hyper("init_accumulator", 0.0, "nonneg"),
+                                              _WD), torch="torch.optim.Adagrad", state=("step", "sum")),
+    Optimizer("adagrad", "nnfs", "Adagrad", (Hyper("eps", 1e-7, "positive"), Hyper("init_accumulator", 0.0, "nonneg"),
+                                             _WD), torch="torch.optim.Adagrad (NNFS: epsilon 1e-7)", state=("step", "sum")),
+    *(Optimizer("adam", form, "Adam", (*_ADAM, Hyper("eps", eps, "positive"), _WD), torch=f"torch.optim.Adam{note}",
+                state=("step", "exp_avg", "exp_avg_sq"))
+      for form, eps, note in (("torch", 1e-8, ""), ("cs231n", 1e-8, " (cs231n: epsilon 1e-8)"),
+                              ("dls", 1e-8, " (Deep Learning Specialization: epsilon 1e-8)"),
+                              ("nnfs", 1e-7, " (NNFS: epsilon 1e-7)"))),
+    Optimizer("adam", "eps_inside", "Adam", (*_ADAM, Hyper("eps", 1e-8, "positive"), _WD), {"eps_inside": True},
+              torch="torch_ref.optim.AdamOps: Adam in torch operations (torch.optim has no eps inside the square root)",
+              state=("step", "exp_avg", "exp_avg_sq")),
+    Optimizer("adamw", "torch", "AdamW", (*_ADAM, Hyper("eps", 1e-8, "positive"), Hyper("weight_decay", 0.01, "nonneg")),
+              torch="torch.optim.AdamW", state=("step", "exp_avg", "exp_avg_sq")),
+)}
+FORMS = {}
+for _o in OPTIMIZERS.values():
+    FORMS.setdefault(_o.token, []).append(_o.form)
+DEFAULT_OPTIMIZER = "momentum"     # "" in Config: the assignment's velocity form from --lr, --momentum, --init-velocity
+
+_CHECKS = {"unit": (lambda v: 0 <= v < 1, "in [0, 1)"), "open": (lambda v: 0 < v < 1, "in (0, 1)"), "closed": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+           "positive": (lambda v: v > 0, "> 0"), "nonneg": (lambda v: v >= 0, ">= 0"),
+           "any": (lambda v: True, "finite")}
+
+
+def optimizer_usage() -> str:
+    return "; ".join(f"{token} (form={'|'.join(forms)})" for token, forms in FORMS.items())
+
+
+def parse_optimizer(text: str, config) -> tuple[Optimizer, dict]:
+    """``NAME[:k=v,...]`` -> (the entry, its constructor arguments but lr); ValueError naming the problem.
+    ``config`` gives the defaults of hyper-parameters named like its fields."""
+    import math
+    name, colon, rest = (text or DEFAULT_OPTIMIZER).strip().partition(":")
+    if name not in FORMS:
+        raise ValueError(f"unknown optimizer {name!r}; choose from {', '.join(FORMS)}")
+    given = {}
+    for item in filter(None, (s.strip() for s in rest.split(","))):
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key or not value:
+            raise ValueError(f"{name}: expected key=value, got {item!r} (e.g. adam:beta1=0.9,eps=1e-8)")
+        if key in given:
+            raise ValueError(f"{name}: {key} given more than once")
+        given[key] = value
+    if colon and not given:
+        raise ValueError(f"{name}: nothing after ':' (e.g. adam:beta1=0.9,eps=1e-8)")
+    form = given.pop("form", FORMS[name][0])
+    if form not in FORMS[name]:
+        raise ValueError(f"{name}: unknown form {form!r}; choose from {', '.join(FORMS[name])}")
+    entry = OPTIMIZERS[f"{name}:{form}"]
+    known = {h.name: h for h in entry.hypers}
+    if "lr" in given:
+        raise ValueError(f"{name}: the learning rate is --lr (lr in a preset), not an optimizer key")
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise ValueError(f"{entry.name}: unknown key {unknown[0]!r}; keys are "
+                         f"{', '.join(['form', *known]) if known else 'form'}")
+    kwargs = {}
+    for h in entry.hypers:
+        if h.name in given:
+            try:
+                value = float(given[h.name])
+            except ValueError:
+                raise ValueError(f"{entry.name}: {h.name} must be a number, got {given[h.name]!r}") from None
+        else:
+            value = getattr(config, h.name) if h.default == CONFIG else h.default
+        ok, words = _CHECKS[h.check]
+        if not (math.isfinite(value) and ok(value)):
+            raise ValueError(f"{entry.name}: {h.name} must be {words}, got {value:g}")
+        kwargs[h.name] = value
+    return entry, kwargs | entry.fixed
+
+
+def build_optimizer(config, params: dict, side: str):
+    """The run's optimizer over ``params``: the manual class (``side`` "manual") or its torch twin ("twin")."""
+    entry, kwargs = parse_optimizer(config.optimizer, config)
+    return getattr(entry, side)(params, config.lr, **kwargs)

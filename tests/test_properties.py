@@ -142,6 +142,9 @@ FLAG_VALUES = {
     "mode": st.one_of(st.sampled_from(MODES), VALUE),
     "tol": st.tuples(st.sampled_from(QUANTITIES + ("speed", "")), NUMBER_TEXT).map("=".join),
     "manual": st.sampled_from(["builtin", "", "no.such:Class", "seed"]),
+    "optimizer": st.one_of(st.sampled_from(["adam", "adam:beta1=0.9,eps=1e-8", "momentum:form=ema", "adamm", "adam:",
+                                            ":", "adam:eps=0", "adam:beta1=nan", "sgd:weight_decay=1e400",
+                                            "rmsprop:form=nnfs,alpha=0.5", "adam:lr=1", "adam:beta1"]), VALUE),
     "preset": st.sampled_from(["assignment", "nope", "missing.toml"]),
 }
 
@@ -193,6 +196,7 @@ FIELD_VALUES = {   # values of roughly the right shape, so that documents also g
     "seed": st.integers(-2, 2**64), "reduction": st.sampled_from(REDUCTIONS), "dtype": st.sampled_from(DTYPES),
     "mode": st.sampled_from(MODES), "data": st.sampled_from(["builtin", "", "/dev/zero", "no/such/dir"]),
     "manual": st.sampled_from(["builtin", ""]), "fail_fast": st.booleans(),
+    "optimizer": st.one_of(st.sampled_from(["", "adam", "adamw:weight_decay=2", "nesterov:form=x"]), st.text(max_size=12)),
     "tol": st.dictionaries(st.sampled_from(QUANTITIES + ("speed",)), st.one_of(st.floats(), st.integers(-1, 3))),
 }
 TOML_DOCUMENT = st.one_of(

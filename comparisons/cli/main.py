@@ -15,7 +15,7 @@ from comparisons.cli import report as cli_report
 from comparisons.data import presets
 from comparisons.config import DTYPES, MODES, QUANTITIES, REDUCTIONS, Config, check_seed
 from comparisons.errors import InputError
-from comparisons.registry import LOSSES
+from comparisons.registry import LOSSES, optimizer_usage
 
 LOSS_NAMES = tuple(LOSSES)
 
@@ -93,6 +93,10 @@ def _add_config_flags(r: argparse.ArgumentParser) -> None:
     flag("lr", "learning rate alpha", type=float)
     flag("momentum", "momentum gamma", type=float)
     flag("init_velocity", "initial value of every velocity element", type=float)
+    flag("optimizer", "NAME[:key=value,...], e.g. adam:beta1=0.9,beta2=0.999,eps=1e-8 or momentum:form=ema; "
+                      f"names and forms: {optimizer_usage()}; the learning rate is --lr; empty: the assignment's "
+                      "momentum (v <- momentum v + lr g, p <- p - v) from --momentum and --init-velocity "
+                      "(README \"Optimizers\")")
     flag("reduction", "training loss over the batch: mean, or sum (the gradient the assignment's "
                       "gradCE = p - y descends)", choices=REDUCTIONS)
     flag("dtype", "both sides' floating-point type", choices=DTYPES)

@@ -61,11 +61,18 @@ def constants(n: int, k: int, config, stage: str) -> dict[str, float]:
     """The quantities a constant factor is named after, per stage: only those that can enter that
     stage's computation (so lr = 0.01 = 1/N never names a batch-size slip in an update)."""
     if stage == "update":
-        lr, gamma = config.lr, config.momentum
+        from comparisons.registry import parse_optimizer
+        lr = config.lr
         c = {f"the learning rate {lr:g}": lr, f"1/lr = {1 / lr:g}": 1 / lr, f"lr² = {lr * lr:g}": lr * lr}
-        if gamma:
-            c.update({f"the momentum {gamma:g}": gamma, f"1 - momentum = {1 - gamma:g}": 1 - gamma,
-                      f"1/(1 - momentum) = {1 / (1 - gamma):g}": 1 / (1 - gamma)})
+        _, hypers = parse_optimizer(config.optimizer, config)
+        for name in ("momentum", "beta1", "beta2", "alpha", "dampening"):     # the run's decay rates
+            gamma = hypers.get(name)
+            if gamma:
+                c.update({f"the {name} {gamma:g}": gamma, f"1 - {name} = {1 - gamma:g}": 1 - gamma,
+                          f"1 + {name} = {1 + gamma:g}": 1 + gamma, f"1/(1 + {name}) = {1 / (1 + gamma):g}":
+                          1 / (1 + gamma)})
+                if gamma < 1:
+                    c[f"1/(1 - {name}) = {1 / (1 - gamma):g}"] = 1 / (1 - gamma)
         return c
     if stage == "init":
         return {}
@@ -333,10 +340,26 @@ class Diagnoser:
                 continue
             param = key.rsplit(".", 1)[0]
             operands = {"the gradient": np.asarray(grads[param], np.float64),
-                        f"the state {key.rsplit('.', 1)[-1]} before the step": np.asarray(state_before[key], np.float64),
                         "the parameter": np.asarray(self.before["params"][param], np.float64)}
+            if key in state_before:     # torch's own momentum has no buffer before its first step
+                operands[f"the state {key.rsplit('.', 1)[-1]} before the step"] = np.asarray(state_before[key], np.float64)
             ctx = Context(constants=self.update_constants, dtype=self.dtype, operands=operands, combine=True)
             yield Check(f"update > {key}", self.mv[("state", key)], *pick(got, "state", key), "", ctx)
+
+    def update_rule(self, checks) -> list[str]:
+        """A named update rule (another convention, a known slip: comparisons/explain/update_rules.py)
+        that reproduces every parameter's change from the manual side's own gradients and state."""
+        from comparisons.explain.update_rules import reproduces
+        changes = {c.label.split(" > ")[1]: c for c in checks if c.label.endswith(" > change")}
+        grads = {k: self.mv[("grad", k)] for k in self.before["params"] if ("grad", k) in self.mv}
+        if set(changes) != set(self.before["params"]) or len(grads) != len(changes):
+            return []
+        found = reproduces(self.config, self.before, grads, {k: c.manual for k, c in changes.items()},
+                           {k: self.allow(c) for k, c in changes.items()})
+        if len(found) == 1:
+            return [f"update: {found[0]} (it reproduces every parameter's change from the manual side's gradients)"]
+        return [f"update: each of these reproduces every parameter's change from the manual side's gradients "
+                f"(they agree at this step): {'; '.join(found)}"] if found else []
 
     def branch_masks(self, spec, x_in, dx_ref) -> dict[str, np.ndarray]:
         """For a layer with branch points: where its input takes the branch, does not, sits exactly on it."""
@@ -362,12 +385,15 @@ class Diagnoser:
                   ("backward", self.backward_checks), ("update", self.update_checks))
         failed = set()
         for stage, checks in stages:
-            failing = [c for c in checks() if self.fails(c)]
+            every = list(checks())
+            failing = [c for c in every if self.fails(c)]
             if failing and not self.dg.first_divergence:
                 self.dg.first_divergence = failing[0].label
             for check in failing[:2]:
                 if len(self.dg.findings) < MAX_FINDINGS:
                     self.dg.findings.append(self.finding(check))
+            if stage == "update" and failing:      # after the stage's own findings, beyond MAX_FINDINGS if need be
+                self.dg.findings += self.update_rule(every)
             if failing:
                 failed.add(stage)
             elif stage == "backward" and failed & {"forward", "loss"}:

@@ -3,7 +3,7 @@ import numpy as np
 
 import manual
 from comparisons.config import Config
-from comparisons.registry import LOSSES
+from comparisons.registry import LOSSES, build_optimizer
 
 
 class ManualSide:
@@ -19,7 +19,7 @@ class ManualSide:
         loss = loss if loss is not None else LOSSES[config.loss].manual(config.reduction)
         self.net = manual.Network({s.name: s.kind.manual(**s.kwargs, dtype=dtype) for s in layers}, loss)
         self.params = self.net.params
-        self.opt = manual.SGDMomentum(self.params, config.lr, config.momentum, config.init_velocity)
+        self.opt = build_optimizer(config, self.params, "manual")
         self.eval_loss = LOSSES[config.loss].manual("mean")
 
     @property

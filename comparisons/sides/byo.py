@@ -17,7 +17,8 @@ The protocol (a class, loaded by ``--manual pkg.module:Class``)::
         def forward(self, x, y) -> tuple: ...        # (loss, scores): scores are logits or probabilities
         def backward(self) -> dict: ...              # gradients, same keys and shapes as parameters()
         # optional
-        def step(self, grads) -> None: ...           # your optimizer; without it lockstep's SGD momentum is used
+        def step(self, grads) -> None: ...           # your optimizer; without it lockstep's --optimizer is used
+                                                     # (with it: the assignment's momentum or sgd only)
         def velocity(self) -> dict: ...              # your optimizer state, in the assignment's form (p <- p - v);
                                                      # required with step() when the run's momentum is not 0
         def intermediates(self) -> dict: ...         # per layer, compared every step and used to localise a
@@ -39,10 +40,10 @@ from pathlib import Path
 
 import numpy as np
 
-import manual
 from comparisons import heartbeat
 from comparisons.config import Config
 from comparisons.errors import InputError, UserCodeError, describe
+from comparisons.registry import build_optimizer, parse_optimizer
 
 LAYOUTS = {"weight_layout": ("out_in", "in_out"), "bias_shape": ("flat", "row", "column"),
            "samples": ("rows", "columns"), "labels": ("int", "onehot")}
@@ -144,15 +145,19 @@ class ByoSide:
         self.to_torch = self._name_map(getattr(cls, "names", None), user, list(self.expected))
         self._require_live("parameters")
         self.own_step = callable(getattr(self.net, "step", None))
-        self.momentum = config.momentum
         self.has_velocity = callable(getattr(self.net, "velocity", None))
+        entry, hypers = parse_optimizer(config.optimizer, config)
+        if self.own_step and entry.cls not in ("SGDMomentum", "SGD"):
+            raise InputError(f"{self.cls_name} has its own step(): lockstep reads a bring-your-own optimizer's state "
+                             f"only in the assignment's velocity form (velocity()), not {entry.name}; drop step() "
+                             f"to have lockstep's {entry.token} update your parameters")
+        self.momentum = hypers.get("momentum", 0.0)     # sgd keeps no velocity
         if self.has_velocity:
             self._require_live("velocity")
-        elif self.own_step and config.momentum != 0:
+        elif self.own_step and self.momentum != 0:
             raise InputError(f"{self.cls_name} has its own step() but no velocity(): its optimizer state cannot "
-                             f"be compared (momentum {config.momentum:g}); add velocity() or run with --momentum 0")
-        self.opt = None if self.own_step else manual.SGDMomentum(self.params, config.lr, config.momentum,
-                                                                 config.init_velocity)
+                             f"be compared (momentum {self.momentum:g}); add velocity() or run with --momentum 0")
+        self.opt = None if self.own_step else build_optimizer(config, self.params, "manual")
         self.reduction = config.reduction
         self.grads: dict[str, np.ndarray] = {}
         self.outputs: dict[str, np.ndarray] = {}

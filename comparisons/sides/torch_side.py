@@ -8,7 +8,7 @@ import torch
 
 import torch_ref
 from comparisons.config import Config
-from comparisons.registry import LOSSES
+from comparisons.registry import LOSSES, build_optimizer
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
@@ -24,16 +24,21 @@ class TorchSide:
         self.net = torch_ref.Network({s.name: s.kind.twin(**s.kwargs, dtype=self.dtype) for s in layers}, loss)
         self.eval_loss = LOSSES[config.loss].twin("mean")
         self.named = dict(self.net.named_parameters())
-        self.opt = torch_ref.SGDMomentum(self.named, config.lr, config.momentum, config.init_velocity)
+        self.opt = build_optimizer(config, self.named, "twin")
         self.params = {n: _np(p) for n, p in self.named.items()}
         self.buffers = {n: b.numpy() for n, b in self.net.named_buffers() if b.is_floating_point()}
-        self.state = {k: (_np(t), s) for k, (t, s) in self.opt.state().items()}
         self.before: dict[str, np.ndarray] = {}       # the parameters before the last step
         self.before_buffers: dict[str, np.ndarray] = {}   # and the buffers
         self.before_state: dict[str, np.ndarray] = {}     # and the optimizer state, in manual units
         self.outputs: dict[str, np.ndarray] = {}
         self.input_grads: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
+
+    @property
+    def state(self) -> dict[str, tuple[np.ndarray, float]]:
+        """The optimizer state as NumPy views, ``{key: (array, scale)}`` with manual value = scale * array
+        (read anew: torch makes some state on its first step)."""
+        return {k: (_np(t), s) for k, (t, s) in self.opt.state().items()}
 
     @torch.no_grad()
     def load(self, params: dict, buffers: dict | None = None, state: dict | None = None) -> None:
@@ -43,7 +48,7 @@ class TorchSide:
             p.copy_(torch.from_numpy(np.ascontiguousarray(params[name])))
         for name, b in (buffers or {}).items():
             self.buffers[name][...] = b
-        if state:
+        if state is not None:      # {}: no state (before torch's first step); None: leave it
             self.opt.load_state({k: np.asarray(v[0]) * v[1] if isinstance(v, tuple) else v for k, v in state.items()})
 
     def state_values(self) -> dict[str, np.ndarray]:
