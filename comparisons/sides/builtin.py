@@ -16,11 +16,11 @@ class ManualSide:
     def __init__(self, layers, config: Config, loss=None):
         """``loss`` replaces the built-in loss object (tests plant a wrong backward with it)."""
         dtype = np.dtype(config.dtype)
-        loss = loss if loss is not None else LOSSES[config.loss].manual(config.reduction)
+        loss = loss if loss is not None else LOSSES[config.loss].make_manual(config.reduction)
         self.net = manual.Network({s.name: s.kind.manual(**s.kwargs, dtype=dtype) for s in layers}, loss)
         self.params = self.net.params
         self.opt = manual.SGDMomentum(self.params, config.lr, config.momentum, config.init_velocity)
-        self.eval_loss = LOSSES[config.loss].manual("mean")
+        self.eval_loss = LOSSES[config.loss].make_manual("mean")
 
     @property
     def outputs(self):

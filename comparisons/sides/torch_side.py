@@ -20,9 +20,9 @@ class TorchSide:
 
     def __init__(self, layers, config: Config, dtype: str | None = None):
         self.dtype = getattr(torch, dtype or config.dtype)
-        loss = LOSSES[config.loss].twin(config.reduction)
+        loss = LOSSES[config.loss].make_twin(config.reduction)
         self.net = torch_ref.Network({s.name: s.kind.twin(**s.kwargs, dtype=self.dtype) for s in layers}, loss)
-        self.eval_loss = LOSSES[config.loss].twin("mean")
+        self.eval_loss = LOSSES[config.loss].make_twin("mean")
         self.named = dict(self.net.named_parameters())
         self.opt = torch_ref.SGDMomentum(self.named, config.lr, config.momentum, config.init_velocity)
         self.params = {n: _np(p) for n, p in self.named.items()}
