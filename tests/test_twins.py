@@ -103,6 +103,26 @@ def test_layer_matches_its_twin(token, shape, case):
             assert rel(grad.ravel()[coords], central(loss, array, coords)) <= FD_RTOL, what
 
 
+BRANCHED = [(t, s) for k in KINDS.values() if hasattr(k.twin, "decide") for t, s in k.examples]
+
+
+@pytest.mark.parametrize("token,shape", BRANCHED)
+def test_branch_layers_can_be_followed(token, shape):
+    """decide/margin on the class and on an instance (the diagnosis uses one, the referee the other);
+    forward_with its own decisions is its forward; the other branch changes the output where taken
+    differs, and the margin is 0 exactly on the branch point."""
+    rng = np.random.default_rng(5)
+    layer = spec.layer(token, shape)
+    twin = layer.kind.twin(**layer.kwargs, dtype=torch.float64)
+    x = torch.from_numpy(inputs(shape, rng, "exact zeros"))
+    taken = twin.decide(x)
+    assert torch.equal(taken, layer.kind.twin.decide(x))
+    assert torch.equal(twin.forward_with(x, taken), twin(x))
+    flipped = twin.forward_with(x, ~taken)
+    assert not torch.equal(flipped[x != 0], twin(x)[x != 0])
+    assert torch.equal(twin.margin(x) == 0, x == 0) and torch.equal(layer.kind.twin.margin(x), twin.margin(x))
+
+
 @pytest.mark.parametrize("token,shape", [(t, s) for k in KINDS.values() for t, s in k.examples])
 def test_layer_float32_within_rounding(token, shape):
     """float32 on both sides from the same inputs: within float32 rounding of each other (64 ulps of

@@ -26,8 +26,8 @@ class LeakyReLU(nn.LeakyReLU):
     def __init__(self, negative_slope: float = 0.01, dtype=torch.float32):
         super().__init__(negative_slope)
 
-    decide = ReLU.decide
-    margin = ReLU.margin
+    decide = staticmethod(ReLU.decide)
+    margin = staticmethod(ReLU.margin)
 
     def forward_with(self, x, taken):
         return torch.where(taken, x, x * self.negative_slope)
