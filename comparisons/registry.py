@@ -147,3 +147,18 @@ LOSSES = {loss.token: loss for loss in (
     Loss("bce:nnfs", "BCE", "binary", 0.5, kwargs={"convention": "nnfs"}),
     Loss("bce_logits", "BCEWithLogits", "binary", 0.0),
 )}
+
+
+def penalty_args(config, layers) -> tuple | None:
+    """(kind, lambda, convention, covered parameter names) of the run's --reg, or None. The course
+    conventions cover the linear layers' weights (nnfs: and biases); torch's weight_decay every parameter."""
+    from comparisons.config import parse_reg
+    from manual.conventions import REG
+    parsed = parse_reg(config.reg, config.reg_convention)
+    if parsed is None:
+        return None
+    convention = config.reg_convention
+    keys = ("weight", "bias") if REG[convention]["biases"] else ("weight",)
+    names = [f"{s.name}.{k}" for s in layers for k in s.kind.init       # the kind's parameters (a side keeps
+             if convention == "torch" or (s.kind.token == "linear" and k in keys)]   # those it has)
+    return (*parsed, convention, names)

@@ -26,3 +26,19 @@ BCE_LOG_FLOOR = -100.0       # torch's clamp of log(p) and log(1 - p)
 BCE_GRAD_EPS = 9.999999960041972e-13   # torch's lower bound on p (1 - p) in the gradient: 1e-12 as a float32,
                                        # in float64 too (measured: 1/max(0, 1e-12) from torch float64 is
                                        # 4.0e-9 off 1e12 and equal to 1/float32(1e-12))
+
+# Regularisation (--reg l2:LAMBDA | l1:LAMBDA, --reg-convention): the penalty each course adds to the
+# loss, as a coefficient c(N) on sum(W²) (l2) or sum(|W|) (l1), N the batch size, and the parameters it
+# covers. Its gradient is 2 c W (l2) or c sign(W) (l1). "torch" adds no loss term: torch.optim.SGD's
+# weight_decay = lambda adds lambda p to every parameter's gradient inside the step (L2 only), the same
+# gradient as 0.5 lambda sum(p²) over every parameter.
+#   cs231n  0.5 lambda sum(W²) over the affine weights       (its dW += reg * W)
+#   dls     lambda / (2 m) sum(W²) over the weights, m the batch size
+#   nnfs    lambda sum(W²) + lambda sum(b²) (l1: lambda sum|W| + lambda sum|b|) over weights and biases
+REG_KINDS = ("l2", "l1")
+REG = {
+    "cs231n": {"l2": lambda lam, n: 0.5 * lam, "l1": lambda lam, n: lam, "biases": False},
+    "dls": {"l2": lambda lam, n: lam / (2 * n), "biases": False},
+    "nnfs": {"l2": lambda lam, n: lam, "l1": lambda lam, n: lam, "biases": True},
+    "torch": {"l2": None, "biases": True},      # weight_decay on every parameter: no loss term
+}

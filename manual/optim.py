@@ -12,12 +12,16 @@ class SGDMomentum:
     the same recurrence when buf = v / lr (torch_ref.optim maps one onto the other).
     """
 
-    def __init__(self, params: dict[str, np.ndarray], lr: float, momentum: float, init_velocity: float = 0.0):
-        self.params, self.lr, self.momentum = params, lr, momentum
+    def __init__(self, params: dict[str, np.ndarray], lr: float, momentum: float, init_velocity: float = 0.0,
+                 weight_decay: float = 0.0):
+        """``weight_decay`` lambda: every gradient g becomes g + lambda p first, as torch.optim.SGD's."""
+        self.params, self.lr, self.momentum, self.weight_decay = params, lr, momentum, weight_decay
         self.state = {f"{name}.momentum_buffer": np.full_like(p, init_velocity) for name, p in params.items()} \
             if momentum else {}
 
     def step(self, grads: dict[str, np.ndarray]) -> None:
+        if self.weight_decay:
+            grads = {k: g + self.params[k] * g.dtype.type(self.weight_decay) for k, g in grads.items()}
         if not self.momentum:
             for name, p in self.params.items():
                 p -= self.lr * grads[name]

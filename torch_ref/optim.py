@@ -18,9 +18,9 @@ class SGDMomentum:
     """
 
     def __init__(self, params: dict[str, torch.nn.Parameter], lr: float, momentum: float,
-                 init_velocity: float = 0.0):
+                 init_velocity: float = 0.0, weight_decay: float = 0.0):
         self.params, self.lr, self.momentum = params, lr, momentum
-        self.opt = torch.optim.SGD(params.values(), lr=lr, momentum=momentum)
+        self.opt = torch.optim.SGD(params.values(), lr=lr, momentum=momentum, weight_decay=weight_decay)
         if momentum:     # without momentum torch keeps no buffer, and the manual side no velocity
             for p in params.values():
                 self.opt.state[p]["momentum_buffer"] = torch.full_like(p, init_velocity / lr)

@@ -8,7 +8,8 @@ import torch
 
 import torch_ref
 from comparisons.config import Config
-from comparisons.registry import LOSSES
+from comparisons.registry import LOSSES, penalty_args
+from torch_ref.regularization import Penalty
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
@@ -24,7 +25,10 @@ class TorchSide:
         self.net = torch_ref.Network({s.name: s.kind.twin(**s.kwargs, dtype=self.dtype) for s in layers}, loss)
         self.eval_loss = LOSSES[config.loss].make_twin("mean")
         self.named = dict(self.net.named_parameters())
-        self.opt = torch_ref.SGDMomentum(self.named, config.lr, config.momentum, config.init_velocity)
+        reg = penalty_args(config, layers)
+        self.penalty = None if reg is None else Penalty(*reg[:3], [k for k in reg[3] if k in self.named])
+        self.opt = torch_ref.SGDMomentum(self.named, config.lr, config.momentum, config.init_velocity,
+                                         weight_decay=self.penalty.weight_decay if self.penalty else 0.0)
         self.params = {n: _np(p) for n, p in self.named.items()}
         self.buffers = {n: b.numpy() for n, b in self.net.named_buffers() if b.is_floating_point()}
         self.state = {k: (_np(t), s) for k, (t, s) in self.opt.state().items()}
@@ -59,6 +63,9 @@ class TorchSide:
         self.net.train()
         scores = self.net(torch.from_numpy(x), keep=True, taken=taken)
         loss = self.net.loss(scores, torch.from_numpy(y))
+        term = self.penalty(self.named, len(x)) if self.penalty is not None else None
+        if term is not None:
+            loss = loss + term
         loss.backward()
         self.opt.step()
         self.outputs = {k: _np(v) for k, v in self.net.outputs.items()}
