@@ -221,3 +221,28 @@ def test_loss_edges_and_dtype(name, dtype):
     bound = AUTOGRAD_RTOL if dtype == np.float64 else 64 * float(np.finfo(np.float32).eps)
     assert d.dtype == dtype
     assert rel(value, ref.item()) <= bound and rel(d, t.grad.numpy()) <= bound
+
+
+LOSS_BRANCHED = [name for name, loss in LOSSES.items() if hasattr(loss.twin, "decide")]
+
+
+@pytest.mark.parametrize("name", LOSS_BRANCHED)
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_branch_losses_can_be_followed(name, reduction):
+    """A loss with branch points (svm's hinges): forward_with its own decisions is its forward, value and
+    gradient; the margin is 0 exactly on the hinge; flipping a branch changes the gradient."""
+    loss = LOSSES[name]
+    s = torch.tensor([[0.0, -1.0, 2.0], [3.0, 2.0, 2.0], [0.3, -0.4, 1.0]], dtype=torch.float64, requires_grad=True)
+    y = torch.tensor([0, 0, 2])
+    twin = loss.make_twin(reduction)
+    taken = twin.decide(s.detach(), y)
+    a = twin(s, y)
+    ga, = torch.autograd.grad(a, s)
+    b = twin.forward_with(s, y, taken)
+    gb, = torch.autograd.grad(b, s)
+    assert rel(a.item(), b.item()) <= AUTOGRAD_RTOL and rel(ga.numpy(), gb.numpy()) <= AUTOGRAD_RTOL
+    assert (twin.margin(s.detach(), y) == 0).sum() >= 2       # (0, 1) and (1, 1)/(1, 2) sit on the hinge
+    flipped = taken.clone()
+    flipped[0, 1] = ~flipped[0, 1]
+    gc, = torch.autograd.grad(twin.forward_with(s, y, flipped), s)
+    assert not torch.equal(gc, gb)

@@ -232,3 +232,29 @@ def test_dropout_masks_come_from_the_run_seed():
         return result.summary["final"]["train"]["manual"]["loss"]
     assert final(3) == final(3) != final(4)
     assert np.isfinite(final(3))
+
+
+def test_the_referee_follows_the_manual_sides_hinges():
+    """svm: where a margin sits on the hinge (exactly 0 for the referee), the referee takes the branch the
+    manual side's scores decide (here: positive, from scores 1e-9 above), and counts the flip."""
+    import torch
+
+    from comparisons import spec as spec_
+    from comparisons.explain.referee import Referee
+    from comparisons.registry import LOSSES
+    layers = spec_.parse("linear", (3,), 3)
+    config = Config(model="linear", loss="svm", lr=0.1, momentum=0.0, dtype="float32")
+    weight = np.eye(3, dtype=np.float32)
+    x = np.array([[2.0, 1.0, 0.0], [0.0, 3.0, 1.0]], np.float32)     # sample 0: s_1 - s_0 + 1 = 0 exactly
+    y = np.array([0, 1])
+    referee = Referee(layers, config)
+    before = {"params": {"fc1.weight": weight, "fc1.bias": np.zeros(3, np.float32)}, "buffers": {}, "state": {}}
+    manual_scores = x.copy()
+    manual_scores[0, 1] += 1e-6          # the manual side's rounding put this margin just above 0
+    got = referee.step(before, x, y, {"fc1": manual_scores})
+    d = got.ref[("dx", "loss")]
+    assert d[0, 1] == pytest.approx(0.5) and d[0, 0] == pytest.approx(-0.5)      # the hinge taken, / N
+    assert got.flips["loss"][0] == 1
+    plain = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    LOSSES["svm"].make_twin("mean")(plain, torch.from_numpy(y)).backward()
+    assert plain.grad[0, 1] == 0           # torch's own decision at exactly 0: not taken

@@ -21,10 +21,32 @@ class CrossEntropy(torch.nn.Module):
 
 class SVM(CrossEntropy):
     """torch.nn.MultiMarginLoss (p=1, margin=1) divides each sample's hinge sum by the number of
-    classes K; cs231n's SVM loss does not: K times torch's."""
+    classes K; cs231n's SVM loss does not: K times torch's.
+
+    Its hinges are branch points, as a ReLU's (torch_ref/layers.py), decided from the scores and labels:
+    the referee follows the manual side's branch (a margin > 0 or not) where the sides are within rounding.
+    """
 
     def forward(self, scores, y):
         return F.multi_margin_loss(scores, y, p=1, margin=1.0, reduction=self.reduction) * scores.shape[1]
+
+    @staticmethod
+    def margins(scores, y):
+        """(1 - s_y) + s_j, as torch's kernel forms it; 0 at the label's own column."""
+        m = (1 - scores.gather(1, y[:, None])) + scores
+        return m.scatter(1, y[:, None], 0.0)
+
+    @staticmethod
+    def decide(scores, y):
+        return SVM.margins(scores, y) > 0
+
+    @staticmethod
+    def margin(scores, y):
+        return SVM.margins(scores, y).abs()
+
+    def forward_with(self, scores, y, taken):
+        total = torch.where(taken, self.margins(scores, y), torch.zeros((), dtype=scores.dtype)).sum()
+        return total / len(y) if self.reduction == "mean" else total
 
 
 class MSE(torch.nn.Module):

@@ -55,14 +55,17 @@ class TorchSide:
         return {k: v * s for k, (v, s) in self.state.items()}
 
     def train_step(self, x: np.ndarray, y: np.ndarray, taken: dict | None = None) -> tuple[float, np.ndarray]:
-        """Forward, backward, update; ``taken`` forces branch layers' branches (the referee's)."""
+        """Forward, backward, update; ``taken`` forces branch layers' branches (the referee's), and the
+        loss's under the key "loss" when the loss has branch points (svm's hinges)."""
         self.before = {n: p.detach().clone().numpy() for n, p in self.named.items()}
         self.before_buffers = {n: b.copy() for n, b in self.buffers.items()}
         self.before_state = self.state_values()
         self.opt.zero_grad()
         self.net.train()
         scores = self.net(torch.from_numpy(x), keep=True, taken=taken)
-        loss = self.net.loss(scores, torch.from_numpy(y))
+        yt = torch.from_numpy(y)
+        loss = self.net.loss.forward_with(scores, yt, taken["loss"]) if taken and "loss" in taken else \
+            self.net.loss(scores, yt)
         term = self.penalty(self.named, len(x)) if self.penalty is not None else None
         if term is not None:
             loss = loss + term
@@ -77,4 +80,7 @@ class TorchSide:
     def evaluate(self, x: np.ndarray, y: np.ndarray, taken: dict | None = None) -> tuple[float, np.ndarray]:
         self.net.eval()
         scores = self.net(torch.from_numpy(x), keep=taken is not None, taken=taken)
-        return self.eval_loss(scores, torch.from_numpy(y)).item(), scores.numpy()
+        yt = torch.from_numpy(y)
+        if taken and "loss" in taken:          # a loss with branch points, on the referee's branches
+            return self.eval_loss.forward_with(scores, yt, taken["loss"]).item(), scores.numpy()
+        return self.eval_loss(scores, yt).item(), scores.numpy()
