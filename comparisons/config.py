@@ -9,7 +9,9 @@ DTYPES = ("float32", "float64")
 REDUCTIONS = ("mean", "sum")
 MODES = ("free", "synced")
 QUANTITIES = ("loss", "out", "dx", "grad", "update", "state", "buffer")   # --tol overrides
-CHOICES = {"reduction": REDUCTIONS, "dtype": DTYPES, "mode": MODES}   # string fields with a fixed set of values
+REG_CONVENTIONS = ("cs231n", "dls", "nnfs", "torch")   # manual/conventions.py REG
+CHOICES = {"reduction": REDUCTIONS, "dtype": DTYPES, "mode": MODES,    # string fields with a fixed set of values
+           "reg_convention": REG_CONVENTIONS}
 
 # Integer ranges. Each bound is far beyond any real use; it exists so that no integer reaches
 # NumPy, pandas or a JSON reader outside the int64 (and JSON's exact 2**53) range.
@@ -31,6 +33,8 @@ class Config:
     init: str = "xavier_normal"         # the weights' initialisation scheme, shared by both sides and expected
                                         # of a bring-your-own class (manual/init.py: he_normal, normal:0.01, ...)
     init_bias: str = "zeros"            # the biases' scheme
+    reg: str = ""                       # regularisation: "" none, l2:LAMBDA or l1:LAMBDA (README "Models")
+    reg_convention: str = "torch"       # the penalty's form: cs231n | dls | nnfs | torch (manual/conventions.py)
     epochs: int = 10                    # passes over the training split
     batch_size: int = 100               # samples per step; 0 = the whole training split (full batch)
     lr: float = 0.01                    # alpha in v <- gamma v + alpha g (torch's lr)
@@ -70,6 +74,7 @@ class Config:
                 parse_scheme(getattr(self, name))
             except (ValueError, TypeError) as e:
                 raise InputError(f"{name}: {e}") from None
+        parse_reg(self.reg, self.reg_convention)
         if self.lr <= 0:
             raise InputError(f"lr must be > 0, got {self.lr}")
         if not 0 <= self.momentum < 1:
@@ -80,9 +85,16 @@ class Config:
         _check_in_dtype(self.lr, self.init_velocity, self.dtype)
         from comparisons.registry import parse_optimizer
         try:
-            parse_optimizer(self.optimizer, self)
+            entry, hypers = parse_optimizer(self.optimizer, self)
         except ValueError as e:
             raise InputError(f"optimizer: {e}") from None
+        if parse_reg(self.reg, self.reg_convention) and self.reg_convention == "torch":
+            if "weight_decay" not in hypers:
+                raise InputError(f"reg {self.reg} with reg_convention torch is the optimizer's weight_decay, "
+                                 f"which {entry.name} does not have; choose another reg_convention")
+            if "weight_decay=" in self.optimizer.replace(" ", ""):
+                raise InputError(f"reg {self.reg} with reg_convention torch sets the optimizer's weight_decay; "
+                                 f"it is also given in optimizer {self.optimizer!r}: give it once")
         if not self.data:
             raise InputError("data must be 'builtin' or a path")
         if not self.manual:
@@ -105,6 +117,24 @@ class Config:
     @classmethod
     def field_names(cls) -> list[str]:
         return [f.name for f in fields(cls)]
+
+
+def parse_reg(text: str, convention: str) -> tuple[str, float] | None:
+    """``l2:0.01`` -> ("l2", 0.01); "" -> None. InputError for a bad kind or value, or a kind the
+    convention does not define (torch's weight_decay and the dls course are L2 only)."""
+    if not text:
+        return None
+    kind, _, value = text.partition(":")
+    try:
+        lam = float(value)
+    except ValueError:
+        lam = math.nan
+    if kind not in ("l2", "l1") or not (math.isfinite(lam) and lam >= 0):
+        raise InputError(f"reg must be l2:LAMBDA or l1:LAMBDA with a finite LAMBDA >= 0, got {text!r}")
+    if convention in CHOICES["reg_convention"] and kind == "l1" and convention in ("torch", "dls"):
+        raise InputError(f"reg {text!r}: the {convention} convention defines L2 only "
+                         f"(choose --reg-convention cs231n or nnfs for l1)")
+    return kind, lam
 
 
 def check_seed(seed) -> None:

@@ -73,7 +73,13 @@ class Lockstep:
         widest = max(len(s.y) for s in data.splits().values())     # evaluation, or a full batch
         per_sample = math.prod(data.sample_shape) + sum(math.prod(s.out_shape) for s in self.layers)
         memory.refuse_if_too_big(sum(s.size for s in self.layers), widest * per_sample, "this run")
-        init_rng, self.order_rng = np.random.default_rng(config.seed).spawn(2)
+        init_rng, self.order_rng, mask_rng = np.random.default_rng(config.seed).spawn(3)
+        # dropout masks: drawn on the NumPy side from the run's Generator, one per layer and step, and
+        # shared by every side built from this spec (manual.DropoutMask in the layers' arguments)
+        self.masks = [s.kwargs["mask"] for s in self.layers if "mask" in s.kwargs]
+        for mask in self.masks:
+            mask.rng = mask_rng
+        _check_batches(self.layers, len(data.train.y), config.batch_size)
         if config.manual == "builtin":
             self.manual = ManualSide(self.layers, config, loss=manual_loss)
         else:
@@ -113,6 +119,8 @@ class Lockstep:
         m, j, seconds = self.manual, self.judge, self.tracker.seconds
         if self.step > 1:            # step 1 starts from the declared initial state (checked at step 0)
             j.load(m.params, m.buffers, m.state)     # the judge starts from the manual side's state
+        for mask in self.masks:
+            mask.next_step()         # a new mask, drawn by the step's first forward and used by every side
         t0 = time.perf_counter()
         beat.calling("manual step")
         loss_m, scores_m = m.train_step(x, y)
@@ -344,6 +352,18 @@ class Lockstep:
         self.tracker.add(results)     # first: a flush inside add() saves the tracker as of the rows it wrote
         self.recorder.add(rows)
         _raise_if_nonfinite(rows)
+
+
+def _check_batches(layers, n: int, batch_size: int) -> None:
+    """Batch normalisation in training needs 2 samples or more in every batch (torch refuses 1)."""
+    bn = next((s for s in layers if s.kind.token == "batchnorm"), None)
+    if bn is None:
+        return
+    size = n if batch_size == 0 or batch_size >= n else batch_size
+    last = n % size or size
+    if min(size, last) < 2:
+        raise InputError(f"model token {bn.token!r} ({bn.name}): batchnorm needs batches of 2 samples or more; "
+                         f"{n} training samples in batches of {batch_size} leave one of {min(size, last)}")
 
 
 def _finite(rows) -> bool:

@@ -8,6 +8,8 @@ Every class here is one kind, written as a student would derive it:
   (``None`` when ``need_dx`` is False: the first layer's dx is never used).
 The constructor takes the same arguments as the torch twin of the same name in
 ``torch_ref`` (plus ``dtype``), so one registry entry builds both.
+
+Families: this module (affine, reshape, dropout), ``activations``, ``norm``; losses in ``losses``.
 """
 import numpy as np
 
@@ -48,12 +50,70 @@ class Linear(Layer):
         return dz @ self.params["weight"] if self.need_dx else None
 
 
-class ReLU(Layer):
-    """h = max(z, 0); dL/dz = dL/dh where z > 0, else 0 (derivative 0 at the kink, as torch)."""
+class Flatten(Layer):
+    """(N, d1, d2, ...) -> (N, d1·d2·...), as torch.nn.Flatten; backward reshapes back."""
 
-    def forward(self, z, train=True):
-        self.z = z
-        return np.maximum(z, 0)
+    def __init__(self, dtype=None):
+        super().__init__()
 
-    def backward(self, dh):
-        return dh * (self.z > 0)
+    def forward(self, x, train=True):
+        self.shape = x.shape
+        return x.reshape(len(x), -1)
+
+    def backward(self, dout):
+        return dout.reshape(self.shape) if self.need_dx else None
+
+
+class DropoutMask:
+    """The mask of one dropout layer for the current step, shared by every side built from one spec.
+
+    The harness gives it the run's Generator (``rng``) and calls ``next_step()`` before each training
+    step; the first training forward of that step draws the keep mask (True = kept, probability
+    1 - p) for its input's shape, and every other forward of the step (the torch twins, the referee,
+    the diagnosis) uses the same mask. Without ``rng`` (a layer built alone, as in the twin test) a
+    Generator seeded 0 is used.
+    """
+
+    def __init__(self):
+        self.rng: np.random.Generator | None = None
+        self.mask: np.ndarray | None = None
+        self.fresh = True
+
+    def next_step(self) -> None:
+        self.fresh = True
+
+    def keep(self, shape: tuple, p: float) -> np.ndarray:
+        if self.fresh or self.mask is None or self.mask.shape != tuple(shape):
+            if not self.fresh and self.mask is not None:
+                raise ValueError(f"dropout: a mask of shape {self.mask.shape} was drawn for this step, "
+                                 f"the input is {tuple(shape)}")
+            rng = self.rng if self.rng is not None else np.random.default_rng(0)
+            self.mask = rng.random(shape) >= p
+            self.fresh = False
+        return self.mask
+
+
+class Dropout(Layer):
+    """Inverted dropout with drop probability ``p``, as torch.nn.Dropout: in training
+    out = x · mask / (1 - p) (mask 1 with probability 1 - p), in evaluation out = x;
+    dL/dx = dout · mask / (1 - p). The mask comes from ``mask`` (DropoutMask), shared with the twin.
+    cs231n's ``p`` is the keep probability: registry token ``dropout:P:keep`` means drop 1 - P
+    (manual/conventions.py).
+    """
+
+    def __init__(self, p: float = 0.5, mask: DropoutMask | None = None, dtype=np.float32):
+        super().__init__()
+        self.p, self.source, self.dtype = p, mask if mask is not None else DropoutMask(), np.dtype(dtype)
+
+    def forward(self, x, train=True):
+        if not train or self.p == 0:
+            self.scale = None
+            return x
+        # torch: noise = bernoulli(1 - p) / (1 - p) in x's dtype, out = x * noise
+        self.scale = self.source.keep(x.shape, self.p).astype(x.dtype) / x.dtype.type(1 - self.p)
+        return x * self.scale
+
+    def backward(self, dout):
+        if not self.need_dx:
+            return None
+        return dout if self.scale is None else dout * self.scale

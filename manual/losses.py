@@ -1,5 +1,13 @@
-"""Losses on the network's scores: ``forward(scores, y) -> float``, ``backward() -> dL/dscores``."""
+"""Losses on the network's scores: ``forward(scores, y) -> float``, ``backward() -> dL/dscores``,
+``predict(scores)``: the predicted class per sample (None for regression).
+
+Targets: class losses take y (N,) integers, binary ones y (N,) of 0/1 with one score per sample,
+regression ones y (N, k) floats. ``reduction``: "mean" (over the samples, as each torch loss does) or
+"sum". Conventions the courses differ on are named in manual/conventions.py.
+"""
 import numpy as np
+
+from manual.conventions import BCE_CLIP, BCE_GRAD_EPS, BCE_LOG_FLOOR, MSE_SCALE
 
 
 class CrossEntropy:
@@ -34,3 +42,125 @@ class CrossEntropy:
     @staticmethod
     def predict(scores):
         return scores.argmax(axis=1)
+
+
+class SVM:
+    """Multiclass hinge (cs231n's SVM loss, margin 1): L_i = sum over j != y_i of
+    max(0, s_j - s_{y_i} + 1), averaged over the samples (or summed).
+    dL/ds_j = [margin_j > 0], dL/ds_{y_i} = -(number of positive margins), / N for the mean;
+    at a margin of exactly 0 the derivative is 0, as torch's. The margin is computed as torch does,
+    (1 - s_y) + s_j, so both sides round it alike. torch.nn.MultiMarginLoss divides each sample's
+    sum by the number of classes K: the twin multiplies it back.
+    """
+
+    def __init__(self, reduction: str = "mean"):
+        self.reduction = reduction
+
+    def margins(self, scores, y):
+        rows = np.arange(len(y))
+        margins = (1 - scores[rows, y])[:, None] + scores
+        margins[rows, y] = 0
+        return margins
+
+    def forward(self, scores, y):
+        margins = np.maximum(self.margins(scores, y), 0)
+        self.positive, self.y, self.dtype = margins > 0, y, scores.dtype
+        total = margins.sum(axis=1)
+        return float(total.mean() if self.reduction == "mean" else total.sum())
+
+    def backward(self):
+        d = self.positive.astype(self.dtype)
+        d[np.arange(len(self.y)), self.y] = -d.sum(axis=1)
+        if self.reduction == "mean":
+            d /= len(self.y)
+        return d
+
+    predict = staticmethod(CrossEntropy.predict)
+
+
+class MSE:
+    """Mean squared error over every element, as torch.nn.MSELoss: L = c · mean((s - y)²) (sum: the
+    sum), s and y (N, k); dL/ds = c · 2 (s - y) / (N k) (sum: without the 1/(N k)).
+    ``convention``: "torch" (c = 1) or "half" (c = 1/2, the courses' 0.5 · mean form)."""
+
+    def __init__(self, reduction: str = "mean", convention: str = "torch"):
+        self.reduction, self.c = reduction, MSE_SCALE[convention]
+
+    def forward(self, scores, y):
+        self.diff = scores - y
+        sq = self.diff * self.diff
+        return float(self.c * (sq.mean() if self.reduction == "mean" else sq.sum()))
+
+    def backward(self):
+        d = self.diff * self.diff.dtype.type(2 * self.c)
+        if self.reduction == "mean":
+            d /= self.diff.size
+        return d
+
+    @staticmethod
+    def predict(scores):
+        return None
+
+
+class BCE:
+    """Binary cross-entropy on probabilities p (N, 1) (after a sigmoid), y (N,) of 0/1:
+    L = -mean(y log p + (1 - y) log(1 - p)).
+    "torch" (torch.nn.BCELoss): each log clamped at >= -100; dL/dp = (p - y) / max(p (1 - p), 1e-12) / N.
+    "nnfs": p clipped to [1e-7, 1 - 1e-7] first; dL/dp = -(y / p_c - (1 - y) / (1 - p_c)) / N at the
+    clipped p_c, passed on unchanged (NNFS's ``Loss_BinaryCrossentropy``)."""
+
+    def __init__(self, reduction: str = "mean", convention: str = "torch"):
+        self.reduction, self.clip = reduction, BCE_CLIP[convention]
+
+    def forward(self, p, y):
+        p = p[:, 0]
+        t = p.dtype.type
+        if self.clip is not None:
+            p = np.clip(p, t(self.clip), t(1 - self.clip))
+        self.p, self.y = p, y.astype(p.dtype)
+        floor = t(BCE_LOG_FLOOR)
+        loss = -(self.y * np.maximum(np.log(p), floor) + (1 - self.y) * np.maximum(np.log1p(-p), floor))
+        return float(loss.mean() if self.reduction == "mean" else loss.sum())
+
+    def backward(self):
+        p, y = self.p, self.y
+        if self.clip is not None:
+            d = -(y / p - (1 - y) / (1 - p))
+        else:
+            d = (p - y) / np.maximum(p * (1 - p), p.dtype.type(BCE_GRAD_EPS))
+        if self.reduction == "mean":
+            d /= len(p)
+        return d[:, None]
+
+    @staticmethod
+    def predict(scores):
+        return (scores[:, 0] > 0.5).astype(np.int64)
+
+
+class BCEWithLogits:
+    """Binary cross-entropy on a logit z (N, 1), y (N,) of 0/1, as torch.nn.BCEWithLogitsLoss:
+    L = mean((1 - y) z - log sigmoid(z)), log sigmoid(z) = min(z, 0) - log1p(exp(-|z|)) (stable);
+    dL/dz = (sigmoid(z) - y) / N."""
+
+    def __init__(self, reduction: str = "mean"):
+        self.reduction = reduction
+
+    def forward(self, z, y):
+        z = z[:, 0]
+        self.z, self.y = z, y.astype(z.dtype)
+        log_sig = np.minimum(z, 0) - np.log1p(np.exp(-np.abs(z)))
+        loss = (1 - self.y) * z - log_sig
+        return float(loss.mean() if self.reduction == "mean" else loss.sum())
+
+    def backward(self):
+        z = self.z
+        e = np.exp(-np.abs(z))
+        s = np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+        d = s - self.y
+        if self.reduction == "mean":
+            d /= len(z)
+        return d[:, None]
+
+    @staticmethod
+    def predict(scores):
+        return (scores[:, 0] > 0).astype(np.int64)

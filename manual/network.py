@@ -11,8 +11,10 @@ import numpy as np
 class Network:
     def __init__(self, layers: dict, loss):
         self.layers, self.loss = dict(layers), loss
-        first = next(iter(self.layers.values()))
-        first.need_dx = False                       # dL/dx of the data is never used
+        for layer in self.layers.values():         # dL/dx of the data is never used, nor dL/dx of any
+            layer.need_dx = False                   # layer before the first one with parameters (as torch)
+            if layer.params:
+                break
         self.outputs: dict[str, np.ndarray] = {}    # layer name -> its last forward output
         self.input_grads: dict[str, np.ndarray] = {}    # layer name -> dL/d(its input), last backward
 

@@ -2,9 +2,12 @@
 
 Knows nothing of the harness.
 """
-from torch_ref.layers import Linear, ReLU
-from torch_ref.losses import CrossEntropy
+from torch_ref.activations import GELU, LeakyReLU, ReLU, Sigmoid, Tanh
+from torch_ref.layers import Dropout, Flatten, Linear
+from torch_ref.losses import BCE, MSE, SVM, BCEWithLogits, CrossEntropy
 from torch_ref.network import Network
+from torch_ref.norm import BatchNorm1d, LayerNorm
 from torch_ref.optim import SGDMomentum
 
-__all__ = ["CrossEntropy", "Linear", "Network", "ReLU", "SGDMomentum"]
+__all__ = ["BCE", "BCEWithLogits", "BatchNorm1d", "CrossEntropy", "Dropout", "Flatten", "GELU", "LayerNorm",
+           "LeakyReLU", "Linear", "MSE", "Network", "ReLU", "SGDMomentum", "SVM", "Sigmoid", "Tanh"]

@@ -13,7 +13,7 @@ import threading
 from comparisons import interrupts
 from comparisons.cli import report as cli_report
 from comparisons.data import presets
-from comparisons.config import DTYPES, MODES, QUANTITIES, REDUCTIONS, Config, check_seed
+from comparisons.config import DTYPES, MODES, QUANTITIES, REDUCTIONS, REG_CONVENTIONS, Config, check_seed
 from comparisons.errors import InputError
 from comparisons.registry import LOSSES, optimizer_usage
 
@@ -88,6 +88,9 @@ def _add_config_flags(r: argparse.ArgumentParser) -> None:
                  "class's own init is checked against it): xavier_normal, xavier_uniform, he_normal, he_uniform, "
                  "lecun_normal, torch_default, normal:S, uniform:A")
     flag("init_bias", "the biases' scheme: zeros, normal:S, uniform:A, torch_default, ...")
+    flag("reg", "regularisation: l2:LAMBDA or l1:LAMBDA; empty: none (README \"Models\")")
+    flag("reg_convention", "the penalty's form: cs231n 0.5 lambda sum W^2; dls lambda/(2m) sum W^2; nnfs lambda "
+                           "sum W^2 + lambda sum b^2; torch SGD weight_decay, no loss term", choices=REG_CONVENTIONS)
     flag("epochs", "passes over the training split", type=int)
     flag("batch_size", "samples per step, 0 = full batch", type=int)
     flag("lr", "learning rate alpha", type=float)

@@ -76,7 +76,7 @@ def constants(n: int, k: int, config, stage: str) -> dict[str, float]:
         return c
     if stage == "init":
         return {}
-    return {f"N = {n}, the batch size": n, f"1/N = 1/{n}": 1 / n, f"K = {k}, the number of classes": k,
+    return {f"N = {n}, the batch size": n, f"1/N = 1/{n}": 1 / n, f"K = {k}, the number of outputs": k,
             f"1/K = 1/{k}": 1 / k, f"N·K = {n * k}": n * k, f"1/(N·K) = 1/{n * k}": 1 / (n * k),
             "2": 2.0, "1/2": 0.5}
 
@@ -112,8 +112,8 @@ class Diagnoser:
         self.derived: dict = {}     # stage inputs the manual side does not expose, recomputed from its values
         self.notes: list[str] = []  # stages that differ from torch's only through the manual side's own forward
         n = len(y)
-        self.constants = constants(n, lockstep.data.n_classes, self.config, "backward")
-        self.update_constants = constants(n, lockstep.data.n_classes, self.config, "update")
+        self.constants = constants(n, lockstep.data.n_outputs, self.config, "backward")
+        self.update_constants = constants(n, lockstep.data.n_outputs, self.config, "update")
         self.previous = getattr(lockstep, "previous", {}) or {}
         self.extra = getattr(lockstep.manual, "extra", {})
         self.dg = Diagnosis(where=rules.where(*where_))
@@ -274,11 +274,12 @@ class Diagnoser:
     def backward_checks(self):
         got = self.loss_values
         if ("dx", "loss") in self.mv:
-            labels = np.zeros(np.shape(got["ref"]["dscores"]), dtype=bool)
-            labels[np.arange(len(self.y)), self.y] = True
-            ctx = Context(constants=self.constants, dtype=self.dtype,
-                          masks={"the labels' entries are (y = 1)": labels,
-                                 "the entries other than the labels' are": ~labels},
+            masks = {}
+            if np.ndim(self.y) == 1 and np.ndim(got["ref"]["dscores"]) == 2 and np.shape(got["ref"]["dscores"])[1] > 1:
+                labels = np.zeros(np.shape(got["ref"]["dscores"]), dtype=bool)   # class targets: one-hot masks
+                labels[np.arange(len(self.y)), self.y] = True
+                masks = {"the labels' entries are (y = 1)": labels, "the entries other than the labels' are": ~labels}
+            ctx = Context(constants=self.constants, dtype=self.dtype, masks=masks,
                           previous=self.previous.get(("dx", "loss")))
             own = None
             if "probs" in self.extra and self.config.loss == "cross_entropy":   # d(CE)/dz = p - y, with its own p
@@ -409,7 +410,7 @@ class Diagnoser:
 def diagnose_initial(lockstep, results) -> dict:
     """Step 0: the manual side's optimizer state or buffers before training differ from the declared."""
     dg = Diagnosis(where="step 0")
-    ctx = Context(constants=constants(1, lockstep.data.n_classes, lockstep.config, "init"), dtype=lockstep.dtype)
+    ctx = Context(constants=constants(1, lockstep.data.n_outputs, lockstep.config, "init"), dtype=lockstep.dtype)
     declared = {k: v * s for k, (v, s) in lockstep.judge.state.items()} | lockstep.judge.buffers
     for row, message in results:
         if not message:
@@ -467,7 +468,7 @@ rel = relations.rel
 
 def factors(n: int, k: int, lr: float) -> dict[str, float]:
     """The constants a factor is named after when auditing one derivation (batch, classes, lr)."""
-    return {f"N = {n}, the batch size": n, f"1/N = 1/{n}": 1 / n, f"K = {k}, the number of classes": k,
+    return {f"N = {n}, the batch size": n, f"1/N = 1/{n}": 1 / n, f"K = {k}, the number of outputs": k,
             f"1/K = 1/{k}": 1 / k, f"N·K = {n * k}": n * k, f"1/(N·K) = 1/{n * k}": 1 / (n * k),
             "2": 2.0, "1/2": 0.5, "-1": -1.0, f"the learning rate {lr:g}": lr}
 

@@ -85,6 +85,10 @@ class Local:
                 result = {"out": out.detach().numpy().copy()}
                 if dout is not None:
                     out.backward(torch.tensor(np.asarray(dout), dtype=dtype))
+                    term = side.penalty({f"{name}.{k}": p for k, p in module.named_parameters()}, len(xt)) \
+                        if side.penalty is not None else None
+                    if term is not None:          # the regularisation's share of the parameters' gradients
+                        term.backward()
                     result["dx"] = xt.grad.numpy().copy()
                     result["grad"] = {k: p.grad.numpy().copy() for k, p in module.named_parameters()}
             module.load_state_dict(kept)      # running statistics as they were
@@ -98,7 +102,9 @@ class Local:
             with torch.enable_grad():
                 loss = side.net.loss(s, torch.from_numpy(np.asarray(y)))
                 loss.backward()
-            return {"loss": loss.item(), "dscores": s.grad.numpy().copy()}
+                term = side.penalty(side.named, len(s)) if side.penalty is not None else None
+            value = loss.item() + (term.item() if term is not None else 0.0)    # + the regularisation term
+            return {"loss": value, "dscores": s.grad.numpy().copy()}
         return self._each(run, scores)
 
     def update(self, grads: dict) -> dict:

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from comparisons.check.rules import EPS
+from comparisons.registry import LOSSES
 from comparisons.sides.torch_side import TorchSide
 
 PROBE = "float32"
@@ -86,12 +87,18 @@ class Referee:
         self.probe_scale = EPS[config.dtype] / EPS[PROBE]
         self.eps = EPS[config.dtype]
         self.branch_layers = [s.name for s in layers if hasattr(s.kind.twin, "decide")]
+        self.loss_twin = LOSSES[config.loss].twin            # svm's hinges are followed too
+        self.last = layers[-1].name
         self.first = layers[0].name
         self.previous = {b.name: a.name for a, b in zip(layers, layers[1:])}
 
-    def _taken(self, x, outputs: dict) -> dict:
-        """Each branch layer's branches, decided from the manual side's input to it."""
+    def _taken(self, x, outputs: dict, y) -> dict:
+        """Each branch layer's branches, decided from the manual side's input to it; a loss with branch
+        points ("loss"), from the manual side's scores and the labels."""
         taken = {}
+        if hasattr(self.loss_twin, "decide") and outputs.get(self.last) is not None:
+            taken["loss"] = self.loss_twin.decide(torch.from_numpy(np.asarray(outputs[self.last], np.float64)),
+                                                  torch.from_numpy(np.asarray(y)))
         for name in self.branch_layers:
             given = x if name == self.first else outputs.get(self.previous[name])
             if given is not None:
@@ -99,10 +106,13 @@ class Referee:
                 taken[name] = module.decide(torch.from_numpy(np.asarray(given, np.float64)))
         return taken
 
-    def _flips(self, taken: dict) -> dict:
+    def _flips(self, taken: dict, y) -> dict:
         flips = {}
         for name, chosen in taken.items():
-            own = self.ref.net.get_submodule(name).decide(self.ref.net.inputs[name].detach())
+            if name == "loss":
+                own = self.loss_twin.decide(self.ref.net.outputs[self.last].detach(), torch.from_numpy(np.asarray(y)))
+            else:
+                own = self.ref.net.get_submodule(name).decide(self.ref.net.inputs[name].detach())
             differ = (own != chosen).flatten().nonzero().flatten()
             if len(differ):
                 flips[name] = (int(len(differ)), differ[:8].tolist())
@@ -134,7 +144,7 @@ class Referee:
     def step(self, before: dict, x: np.ndarray, y: np.ndarray, manual_outputs: dict) -> Recomputed:
         """``before``: the manual state the step started from: {"params", "buffers", "state"} (state in
         the manual side's units). ``manual_outputs``: the manual side's layer outputs in this step."""
-        taken = self._taken(x, manual_outputs)
+        taken = self._taken(x, manual_outputs, y)
         runs, flips = [], {}
         for side, dtype, state, batch, role in self._runs(before, x):
             side.load(state["params"], state["buffers"], state["state"])
@@ -147,12 +157,12 @@ class Referee:
             values.update({("state", k): v for k, v in side.state_values().items()})
             values.update({("buffer", k): v.copy() for k, v in side.buffers.items()})
             if role == "ref":
-                flips = self._flips(taken)
+                flips = self._flips(taken, y)
             runs.append((role, values))
         return Recomputed(*self._collect(runs), flips)
 
     def evaluate(self, params: dict, buffers: dict, x: np.ndarray, y: np.ndarray, manual_outputs: dict) -> Recomputed:
-        taken = self._taken(x, manual_outputs)
+        taken = self._taken(x, manual_outputs, y)
         runs = []
         for side, dtype, state, batch, role in self._runs({"params": params, "buffers": buffers, "state": {}}, x):
             side.load(state["params"], state["buffers"])

@@ -3,7 +3,8 @@ import numpy as np
 
 import manual
 from comparisons.config import Config
-from comparisons.registry import LOSSES, build_optimizer
+from comparisons.registry import LOSSES, build_optimizer, penalty_args
+from manual.regularization import Penalty
 
 
 class ManualSide:
@@ -16,11 +17,15 @@ class ManualSide:
     def __init__(self, layers, config: Config, loss=None):
         """``loss`` replaces the built-in loss object (tests plant a wrong backward with it)."""
         dtype = np.dtype(config.dtype)
-        loss = loss if loss is not None else LOSSES[config.loss].manual(config.reduction)
+        loss = loss if loss is not None else LOSSES[config.loss].make_manual(config.reduction)
         self.net = manual.Network({s.name: s.kind.manual(**s.kwargs, dtype=dtype) for s in layers}, loss)
         self.params = self.net.params
-        self.opt = build_optimizer(config, self.params, "manual")
-        self.eval_loss = LOSSES[config.loss].manual("mean")
+        reg = penalty_args(config, layers)
+        self.penalty = None if reg is None else \
+            Penalty(*reg[:3], [k for k in reg[3] if k in self.params])
+        self.opt = build_optimizer(config, self.params, "manual",
+                                   weight_decay=self.penalty.weight_decay if self.penalty else 0.0)
+        self.eval_loss = LOSSES[config.loss].make_manual("mean")
 
     @property
     def outputs(self):
@@ -45,7 +50,11 @@ class ManualSide:
     def train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         """Forward, backward and update on one batch: (loss, scores before the update)."""
         loss, scores = self.net.step_loss(x, y)
-        self.opt.step(self.net.grads)
+        grads = self.net.grads
+        if self.penalty is not None:          # the regularisation term and its gradient (README "Models")
+            loss += self.penalty.value(self.params, len(x))
+            self.penalty.add_grads(grads, self.params, len(x))
+        self.opt.step(grads)
         return loss, scores
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:

@@ -9,8 +9,8 @@ def draw(layers, rng: np.random.Generator, dtype, weights: str = "xavier_normal"
     """The initial parameters of ``layers`` (spec.LayerSpec), in order, from ``rng``: each kind's
     registry entry gives each parameter's role: "scheme" takes the ``weights`` scheme (default
     Xavier-normal, variance 2 / (fan_in + fan_out)), "zeros" (biases) the ``biases`` scheme (default
-    zeros; a random one is drawn right after its layer's weight), "ones" ones (normalisation
-    scales). Drawn in float64, rounded once to ``dtype`` (manual/init.py)."""
+    zeros; a random one is drawn right after its layer's weight), "ones" ones and "zero" zeros
+    (a normalisation's scale and shift, as torch). Drawn in float64, rounded once to ``dtype`` (manual/init.py)."""
     dtype = np.dtype(dtype)
     w_scheme, b_scheme = manual.parse_scheme(weights), manual.parse_scheme(biases)
     values = {}
@@ -20,7 +20,7 @@ def draw(layers, rng: np.random.Generator, dtype, weights: str = "xavier_normal"
         fan_in, fan_out = manual.fans(weight) if weight is not None else (0, 0)
         for key, p in probe.params.items():
             role = layer.kind.init.get(key, "zeros")
-            scheme = {"scheme": w_scheme, "zeros": b_scheme}.get(role, manual.parse_scheme("ones"))
+            scheme = {"scheme": w_scheme, "zeros": b_scheme}.get(role) or manual.parse_scheme("zeros" if role == "zero" else "ones")
             values[f"{layer.name}.{key}"] = scheme.draw(rng, p.shape, dtype, fan_in, fan_out)
     return values
 

@@ -8,7 +8,8 @@ import torch
 
 import torch_ref
 from comparisons.config import Config
-from comparisons.registry import LOSSES, build_optimizer
+from comparisons.registry import LOSSES, build_optimizer, penalty_args
+from torch_ref.regularization import Penalty
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
@@ -20,11 +21,14 @@ class TorchSide:
 
     def __init__(self, layers, config: Config, dtype: str | None = None):
         self.dtype = getattr(torch, dtype or config.dtype)
-        loss = LOSSES[config.loss].twin(config.reduction)
+        loss = LOSSES[config.loss].make_twin(config.reduction)
         self.net = torch_ref.Network({s.name: s.kind.twin(**s.kwargs, dtype=self.dtype) for s in layers}, loss)
-        self.eval_loss = LOSSES[config.loss].twin("mean")
+        self.eval_loss = LOSSES[config.loss].make_twin("mean")
         self.named = dict(self.net.named_parameters())
-        self.opt = build_optimizer(config, self.named, "twin")
+        reg = penalty_args(config, layers)
+        self.penalty = None if reg is None else Penalty(*reg[:3], [k for k in reg[3] if k in self.named])
+        self.opt = build_optimizer(config, self.named, "twin",
+                                   weight_decay=self.penalty.weight_decay if self.penalty else 0.0)
         self.params = {n: _np(p) for n, p in self.named.items()}
         self.buffers = {n: b.numpy() for n, b in self.net.named_buffers() if b.is_floating_point()}
         self.before: dict[str, np.ndarray] = {}       # the parameters before the last step
@@ -56,14 +60,20 @@ class TorchSide:
         return {k: v * s for k, (v, s) in self.state.items()}
 
     def train_step(self, x: np.ndarray, y: np.ndarray, taken: dict | None = None) -> tuple[float, np.ndarray]:
-        """Forward, backward, update; ``taken`` forces branch layers' branches (the referee's)."""
+        """Forward, backward, update; ``taken`` forces branch layers' branches (the referee's), and the
+        loss's under the key "loss" when the loss has branch points (svm's hinges)."""
         self.before = {n: p.detach().clone().numpy() for n, p in self.named.items()}
         self.before_buffers = {n: b.copy() for n, b in self.buffers.items()}
         self.before_state = self.state_values()
         self.opt.zero_grad()
         self.net.train()
         scores = self.net(torch.from_numpy(x), keep=True, taken=taken)
-        loss = self.net.loss(scores, torch.from_numpy(y))
+        yt = torch.from_numpy(y)
+        loss = self.net.loss.forward_with(scores, yt, taken["loss"]) if taken and "loss" in taken else \
+            self.net.loss(scores, yt)
+        term = self.penalty(self.named, len(x)) if self.penalty is not None else None
+        if term is not None:
+            loss = loss + term
         loss.backward()
         self.opt.step()
         self.outputs = {k: _np(v) for k, v in self.net.outputs.items()}
@@ -75,4 +85,7 @@ class TorchSide:
     def evaluate(self, x: np.ndarray, y: np.ndarray, taken: dict | None = None) -> tuple[float, np.ndarray]:
         self.net.eval()
         scores = self.net(torch.from_numpy(x), keep=taken is not None, taken=taken)
-        return self.eval_loss(scores, torch.from_numpy(y)).item(), scores.numpy()
+        yt = torch.from_numpy(y)
+        if taken and "loss" in taken:          # a loss with branch points, on the referee's branches
+            return self.eval_loss.forward_with(scores, yt, taken["loss"]).item(), scores.numpy()
+        return self.eval_loss(scores, yt).item(), scores.numpy()
