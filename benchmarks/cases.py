@@ -350,11 +350,13 @@ def referee_share(dtype: str, epochs: int = 2, hidden: tuple = (64,), batch_size
     config = Config(hidden=hidden, epochs=epochs, batch_size=batch_size, dtype=dtype)
     lock = Lockstep(config, data)
     lock.recorder = Recorder(None)
-    referee_seconds, step_seconds, calls = [], [], {"step": 0, "evaluate": 0}
+    referee_seconds, step_seconds, calls, at = [], [], {"step": 0, "evaluate": 0}, []
 
     def counted(kind, method):
         def wrapper(*args, **kwargs):
             calls[kind] += 1
+            if kind == "step":
+                at.append(lock.step)
             t0 = time.perf_counter()
             try:
                 return method(*args, **kwargs)
@@ -384,7 +386,8 @@ def referee_share(dtype: str, epochs: int = 2, hidden: tuple = (64,), batch_size
     passed = lock.tracker.first_failure is None
     label = f"{'-'.join(map(str, (math.prod(data.sample_shape), *hidden, data.n_outputs)))}, minibatch {batch_size}, " \
             f"{epochs} epoch{'s' if epochs != 1 else ''}, {dtype}"
-    note = (f"{calls['step']} referee calls over {steps} steps, {calls['evaluate']} over {evaluations} evaluations "
+    where = f" (at step {', '.join(map(str, at[:5]))}{', ...' if len(at) > 5 else ''})" if at else ""
+    note = (f"{calls['step']} referee calls over {steps} steps{where}, {calls['evaluate']} over {evaluations} evaluations "
             f"({sum(referee_seconds) * 1e3:.1f} ms in them, {sum(referee_seconds) / sum(step_seconds):.1%} of the "
             f"training steps' time); the run {'passed' if passed else 'FAILED'}")
     if other > 0.05:
