@@ -84,3 +84,5 @@ def test_preset(small):
 def test_preset_peak_rss():
     (rss,) = cases.preset_peak_rss(1, extra=("--hidden", "8"))
     assert "exit 0" in rss.note and rss.value > 0, rss.note
+    worker = int(rss.note.split("its worker ")[1].split()[0])
+    assert worker > 0 and rss.value * 1024 >= worker, rss.note     # the worker, which trains, is counted
