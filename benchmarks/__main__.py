@@ -56,6 +56,7 @@ def measure(groups, quick: bool) -> list[cases.Figure]:
     if "referee" in groups:
         for dtype in ("float32", "float64"):
             report(cases.referee_share(dtype, epochs=2))
+        report(cases.referee_share("float32", epochs=3 if quick else 10, preset="assignment"))
         builtin = load_data("builtin").astype("float32")
         report(cases.referee_call("minibatch 100", Config(batch_size=100), builtin, scale, reps=10))
         report(cases.referee_call(f"full batch N={cases.FULL_BATCH}", Config(batch_size=0),

@@ -342,12 +342,17 @@ def lockstep_step(label: str, config: Config, data: Dataset, scale: float, reps:
 # --- the referee: never called on passing steps, and what one call costs -----------------------
 
 def referee_share(dtype: str, epochs: int = 2, hidden: tuple = (64,), batch_size: int = 100,
-                  data: Dataset | None = None) -> list[Figure]:
+                  data: Dataset | None = None, preset: str | None = None) -> list[Figure]:
     """A real run of correct code (Lockstep.train on the built-in data, as run() trains) with
     Referee.step and Referee.evaluate wrapped to count their calls and time them, and
-    Lockstep.train_step wrapped to time each step: on how many steps the second opinion ran."""
+    Lockstep.train_step wrapped to time each step: on how many steps the second opinion ran.
+    ``preset``: that preset's config (its dtype, widths and batch), for ``epochs`` epochs."""
+    if preset:
+        config = Config(**(load_preset(preset) | {"epochs": epochs}))
+        dtype, hidden, batch_size = config.dtype, config.hidden, config.batch_size
+    else:
+        config = Config(hidden=hidden, epochs=epochs, batch_size=batch_size, dtype=dtype)
     data = (data if data is not None else load_data("builtin")).astype(np.dtype(dtype))
-    config = Config(hidden=hidden, epochs=epochs, batch_size=batch_size, dtype=dtype)
     lock = Lockstep(config, data)
     lock.recorder = Recorder(None)
     referee_seconds, step_seconds, calls, at = [], [], {"step": 0, "evaluate": 0}, []
@@ -384,8 +389,9 @@ def referee_share(dtype: str, epochs: int = 2, hidden: tuple = (64,), batch_size
     lock.recorder.close()
     steps, evaluations = lock.step, (epochs + 1) * len(data.splits())
     passed = lock.tracker.first_failure is None
-    label = f"{'-'.join(map(str, (math.prod(data.sample_shape), *hidden, data.n_outputs)))}, minibatch {batch_size}, " \
-            f"{epochs} epoch{'s' if epochs != 1 else ''}, {dtype}"
+    label = f"{'-'.join(map(str, (math.prod(data.sample_shape), *hidden, data.n_outputs)))}, " \
+            f"{f'minibatch {batch_size}' if batch_size else 'full batch'}, {epochs} epoch{'s' if epochs != 1 else ''}, " \
+            f"{dtype}" + (f" (preset {preset})" if preset else "")
     where = f" (at step {', '.join(map(str, at[:5]))}{', ...' if len(at) > 5 else ''})" if at else ""
     note = (f"{calls['step']} referee calls over {steps} steps{where}, {calls['evaluate']} over {evaluations} evaluations "
             f"({sum(referee_seconds) * 1e3:.1f} ms in them, {sum(referee_seconds) / sum(step_seconds):.1%} of the "

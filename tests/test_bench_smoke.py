@@ -70,6 +70,11 @@ def test_referee_share(small):
     assert "the run passed" in share.note     # correct code: the run itself must pass
 
 
+def test_referee_share_of_a_preset(small):
+    share, _ = cases.referee_share("float32", epochs=1, data=small, preset="assignment")
+    assert "full batch" in share.name and "preset assignment" in share.name and share.reference == "1 steps"
+
+
 def test_referee_call(small):
     figures = cases.referee_call("minibatch 20", Config(hidden=(8,), batch_size=20), small, scale=0.1, reps=1)
     _well_formed(figures, "referee")
