@@ -9,7 +9,7 @@ threads, step (with both libraries' sgemm rates), spin, lockstep, float64,
 referee (how often a correct run calls the float64 referee, and what one call
 costs against a lockstep step; no target), preset.
 --quick shortens every measurement and the preset to 20 epochs (a smoke run);
-the full run takes ~7 minutes on 2 cores. Exit status 1 if a target is missed.
+the full run took ~7 minutes on 2 cores before the referee group. Exit status 1 if a target is missed.
 """
 import comparisons  # noqa: F401  -- first: thread settings before NumPy and torch load
 
