@@ -5,10 +5,11 @@
 Prints the machine, then one row per figure: the measured value (median, with
 its interquartile range), the reference it is divided by (measured in the same
 run, in alternating blocks), the ratio, the target and pass/fail. Groups:
-threads, step (with both libraries' sgemm rates), lockstep, float64, fd
-(finite-difference spot checks, no target), preset.
+threads, step (with both libraries' sgemm rates), spin, lockstep, float64,
+referee (how often a correct run calls the float64 referee, and what one call
+costs against a lockstep step; no target), preset.
 --quick shortens every measurement and the preset to 20 epochs (a smoke run);
-the full run takes ~7 minutes on 2 cores. Exit status 1 if a target is missed.
+the full run took ~7 minutes on 2 cores before the referee group. Exit status 1 if a target is missed.
 """
 import comparisons  # noqa: F401  -- first: thread settings before NumPy and torch load
 
@@ -23,7 +24,7 @@ from comparisons.config import Config
 from comparisons.data import load_data
 from comparisons.record.recorder import strict_json
 
-GROUPS = ("threads", "step", "spin", "lockstep", "float64", "fd", "preset")
+GROUPS = ("threads", "step", "spin", "lockstep", "float64", "referee", "preset")
 
 
 def measure(groups, quick: bool) -> list[cases.Figure]:
@@ -52,8 +53,14 @@ def measure(groups, quick: bool) -> list[cases.Figure]:
                                    compare_target="", pair_target="", control=True))
     if "float64" in groups:
         report(cases.step_vs_torch("float64", scale))
-    if "fd" in groups:
-        report(cases.fd_spot_check(scale))
+    if "referee" in groups:
+        for dtype in ("float32", "float64"):
+            report(cases.referee_share(dtype, epochs=2))
+        report(cases.referee_share("float32", epochs=3 if quick else 10, preset="assignment"))
+        builtin = load_data("builtin").astype("float32")
+        report(cases.referee_call("minibatch 100", Config(batch_size=100), builtin, scale, reps=10))
+        report(cases.referee_call(f"full batch N={cases.FULL_BATCH}", Config(batch_size=0),
+                                  cases._data(cases.FULL_BATCH, "float32"), scale, reps=2))
     if "preset" in groups:
         epochs = 20 if quick else None
         report(cases.preset(epochs))

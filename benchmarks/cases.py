@@ -2,8 +2,8 @@
 
 Every ratio is taken between workloads timed in the same process, in
 alternating blocks (benchmarks/timing.py), on 784-1000-10 in float32 unless
-said. Sides are built exactly as the harness builds them (make_sides), the
-lockstep step is the harness's own Lockstep.train_step.
+said. Sides are built as Lockstep.__init__ builds them (spec.parse, ManualSide, TorchSide,
+shared_init.draw/write), the lockstep step is the harness's own Lockstep.train_step.
 """
 import comparisons  # noqa: F401  -- first: thread settings before NumPy and torch load
 
@@ -22,13 +22,16 @@ import torch
 from benchmarks.plain import PlainStep
 from benchmarks.timing import LoadProbe, Samples, interleaved
 from comparisons.check import fastwalk
+from comparisons import spec
 from comparisons.config import Config
 from comparisons.data import Dataset, load_data
 from comparisons.data.builtin import synthetic
-from comparisons.lockstep import Lockstep, _batches
+from comparisons.lockstep import Lockstep, batches
 from comparisons.data.presets import load_preset
 from comparisons.record.recorder import Recorder
-from comparisons.sides.shared_init import make_sides
+from comparisons.sides import shared_init
+from comparisons.sides.builtin import ManualSide
+from comparisons.sides.torch_side import TorchSide
 from comparisons.threads import restart_openblas_workers
 
 SIZES = (784, 1000, 10)
@@ -82,17 +85,28 @@ def _data(n: int, dtype: str) -> Dataset:
     return synthetic(seed=0, sizes=(n, 100, 100)).astype(np.dtype(dtype))
 
 
+def _layers(config: Config):
+    """The layers of the config's MLP for SIZES' inputs and outputs, as Lockstep.__init__ parses them."""
+    return spec.parse(config.model or spec.mlp(config.hidden), (SIZES[0],), SIZES[-1])
+
+
 def _sides(config: Config, seed: int = 0):
-    return make_sides(SIZES, config, np.random.default_rng(seed))
+    """A manual side and a torch side with one shared initial state, built as Lockstep.__init__ builds
+    them (ManualSide, TorchSide, shared_init.draw then write)."""
+    layers = _layers(config)
+    manual, ref = ManualSide(layers, config), TorchSide(layers, config)
+    init = shared_init.draw(layers, np.random.default_rng(seed), config.dtype, config.init, config.init_bias)
+    shared_init.write(init, manual, ref)
+    return manual, ref
 
 
 # --- one training step, manual vs torch, and the machine's sgemm ------------------------------
 
-def _sgemm_workloads() -> tuple[dict, dict]:
+def _sgemm_workloads(n: int = FULL_BATCH, square: int = 3000) -> tuple[dict, dict]:
     """Single-precision products by NumPy (OpenBLAS) and torch (MKL): the forward product of
     a full-batch step (10000x784 @ 784x1000) and a square 3000^3 one. (workloads, flops)."""
     rng = np.random.default_rng(0)
-    shapes = {"step forward 10000x784 @ 784x1000": (FULL_BATCH, 784, 1000), "square 3000^3": (3000, 3000, 3000)}
+    shapes = {f"step forward {n}x784 @ 784x1000": (n, 784, 1000), f"square {square}^3": (square, square, square)}
     work, flops = {}, {}
     for label, (m, k, n) in shapes.items():
         a, b = rng.random((m, k), dtype=np.float32), rng.random((k, n), dtype=np.float32)
@@ -103,28 +117,29 @@ def _sgemm_workloads() -> tuple[dict, dict]:
     return work, flops
 
 
-def step_vs_torch(dtype: str, scale: float) -> list[Figure]:
+def step_vs_torch(dtype: str, scale: float, n: int = FULL_BATCH, square: int = 3000) -> list[Figure]:
     """The manual step and the torch step as the harness runs them (ManualSide.step,
     TorchSide.step) at full batch, the pre-optimisation manual step beside them and, in
     float32, the sgemm rates of both libraries, all in the same alternating blocks (the
-    GEMM rate of this machine drifts by 20-30% from minute to minute)."""
-    data = _data(FULL_BATCH, dtype)
+    GEMM rate of this machine drifts by 20-30% from minute to minute). ``n`` and ``square``: the
+    batch and the square product's size (smaller in tests/test_bench_smoke.py)."""
+    data = _data(n, dtype)
     x, y = data.train.x, data.train.y
     config = Config(batch_size=0, dtype=dtype)
     manual, ref = _sides(config)
     plain_params = {k: v.copy() for k, v in manual.params.items()}
     plain = PlainStep(plain_params, config.lr, config.momentum, config.init_velocity, config.reduction)
-    work = {"manual": lambda: manual.step(x, y), "torch": lambda: ref.step(x, y), "plain": lambda: plain.step(x, y)}
-    gemms, flops = _sgemm_workloads() if dtype == "float32" else ({}, {})
+    work = {"manual": lambda: manual.train_step(x, y), "torch": lambda: ref.train_step(x, y), "plain": lambda: plain.step(x, y)}
+    gemms, flops = _sgemm_workloads(n, square) if dtype == "float32" else ({}, {})
     s = interleaved(work | gemms, blocks=max(3, round(8 * scale)), reps=3)
     (m, m_spread), (t, t_spread), (p, p_spread) = _ms(s["manual"]), _ms(s["torch"]), _ms(s["plain"])
     note = _noise_note(s["manual"], s["torch"], s["plain"])
     target = "<= 0.80" if dtype == "float32" else "<= 1.1"
     figures = [
-        Figure("step", f"torch step, full batch N={FULL_BATCH}, {dtype}", t, "ms", t_spread, note=note),
+        Figure("step", f"torch step, full batch N={n}, {dtype}", t, "ms", t_spread, note=note),
         Figure("step", f"manual step before this work (benchmarks/plain.py), {dtype}", p, "ms", p_spread,
                reference=f"torch step {t:.1f} ms", ratio=p / t),
-        Figure("step", f"manual step, full batch N={FULL_BATCH}, {dtype}", m, "ms", m_spread,
+        Figure("step", f"manual step, full batch N={n}, {dtype}", m, "ms", m_spread,
                reference=f"torch step {t:.1f} ms", ratio=m / t, target=target, note=note),
     ]
     if not gemms:
@@ -137,15 +152,15 @@ def step_vs_torch(dtype: str, scale: float) -> list[Figure]:
                               note=_noise_note(s[name])))
     best = max(rates.values())
     best_numpy = max(v for k, v in rates.items() if k.startswith("NumPy"))
-    rate = step_flops(FULL_BATCH) / (m / 1e3) / 1e9
+    rate = step_flops(n) / (m / 1e3) / 1e9
     figures += [
         Figure("step", "machine sgemm throughput (best of the above)", best, "GF/s"),
         Figure("step", "manual step throughput (its matrix products' flops / step time)", rate, "GF/s",
                reference=f"machine sgemm {best:.0f} GF/s", ratio=rate / best, target=">= 0.85"),
         Figure("step", "manual step throughput, against NumPy's own sgemm (OpenBLAS)", rate, "GF/s",
                reference=f"NumPy sgemm {best_numpy:.0f} GF/s", ratio=rate / best_numpy),
-        Figure("step", "torch step throughput, for comparison", step_flops(FULL_BATCH) / (t / 1e3) / 1e9, "GF/s",
-               reference=f"machine sgemm {best:.0f} GF/s", ratio=step_flops(FULL_BATCH) / (t / 1e3) / 1e9 / best),
+        Figure("step", "torch step throughput, for comparison", step_flops(n) / (t / 1e3) / 1e9, "GF/s",
+               reference=f"machine sgemm {best:.0f} GF/s", ratio=step_flops(n) / (t / 1e3) / 1e9 / best),
     ]
     return figures
 
@@ -155,9 +170,9 @@ def step_vs_torch(dtype: str, scale: float) -> list[Figure]:
 def _steps_in_turn(manual, ref, x, y) -> dict:
     """A manual step then a torch step on one batch, as lockstep runs them: their seconds."""
     t0 = time.perf_counter()
-    manual.step(x, y)
+    manual.train_step(x, y)
     t1 = time.perf_counter()
-    ref.step(x, y)
+    ref.train_step(x, y)
     return {"manual": t1 - t0, "torch": time.perf_counter() - t1}
 
 
@@ -172,14 +187,14 @@ def _use_openblas_timeout(value: str) -> None:
             raise RuntimeError("the loaded OpenBLAS cannot re-read its settings")
 
 
-def spin_and_step_ratio(scale: float) -> list[Figure]:
+def spin_and_step_ratio(scale: float, n: int = FULL_BATCH) -> list[Figure]:
     """Full-batch float32 manual and torch steps in turn (manual then torch, as in lockstep)
     with the tool's OPENBLAS_THREAD_TIMEOUT=1 and with OpenBLAS's default, in alternating
     blocks of one process, beside the torch step alone. With the default, the OpenBLAS
     workers the manual step leaves spinning slow the torch step that follows it, which
     flatters the manual/torch ratio. (torch's own GOMP_SPINCOUNT stays as the tool sets
     it: libgomp reads it once, at load.)"""
-    data = _data(FULL_BATCH, "float32")
+    data = _data(n, "float32")
     x, y = data.train.x, data.train.y
     manual, ref = _sides(Config(batch_size=0))
     ours = os.environ["OPENBLAS_THREAD_TIMEOUT"]
@@ -192,7 +207,7 @@ def spin_and_step_ratio(scale: float) -> list[Figure]:
 
     def torch_alone() -> None:
         _use_openblas_timeout(ours)
-        ref.step(x, y)
+        ref.train_step(x, y)
 
     try:
         s = interleaved({"ours": in_turn(ours), "default": in_turn(OPENBLAS_DEFAULT_TIMEOUT), "torch": torch_alone},
@@ -201,7 +216,7 @@ def spin_and_step_ratio(scale: float) -> list[Figure]:
         _use_openblas_timeout(ours)
     alone, spread = _ms(s["torch"])
     note = _noise_note(*s.values())
-    figures = [Figure("spin", "torch step alone, full batch N=10000", alone, "ms", spread, note=note)]
+    figures = [Figure("spin", f"torch step alone, full batch N={n}", alone, "ms", spread, note=note)]
     for key, label in (("ours", f"OPENBLAS_THREAD_TIMEOUT={ours} (the tool's)"),
                        ("default", f"OPENBLAS_THREAD_TIMEOUT={OPENBLAS_DEFAULT_TIMEOUT} (OpenBLAS's default)")):
         (m, m_spread), (t, t_spread) = _ms(s[key], "manual"), _ms(s[key], "torch")
@@ -227,7 +242,7 @@ class _LockstepWorkload:
         self.manual2, _ = _sides(config, seed=2)
         self.manual3, self.ref3 = _sides(config, seed=3)
         rng = np.random.default_rng(0)
-        self.batches = [(data.train.x[i], data.train.y[i]) for i in _batches(len(data.train.y), config.batch_size, rng)]
+        self.batches = [(data.train.x[i], data.train.y[i]) for i in batches(len(data.train.y), config.batch_size, rng)]
         self.turn = {"lockstep": 0, "manual": 0, "torch": 0, "two manual": 0, "in turn": 0}
 
     def _batch(self, who: str):
@@ -252,16 +267,16 @@ class _LockstepWorkload:
             fastwalk._FUNCTIONS = kept
 
     def manual_alone(self) -> None:
-        self.manual.step(*self._batch("manual"))
+        self.manual.train_step(*self._batch("manual"))
 
     def torch_alone(self) -> None:
-        self.ref.step(*self._batch("torch"))
+        self.ref.train_step(*self._batch("torch"))
 
     def two_manual(self) -> None:
         """Control: two manual sides in turn share the caches as manual and torch do in lockstep."""
         x, y = self._batch("two manual")
-        self.manual.step(x, y)
-        self.manual2.step(x, y)
+        self.manual.train_step(x, y)
+        self.manual2.train_step(x, y)
 
     def in_turn(self) -> dict:
         """Control: a manual and a torch side stepping in turn outside the harness (no
@@ -324,14 +339,122 @@ def lockstep_step(label: str, config: Config, data: Dataset, scale: float, reps:
     return figures
 
 
+# --- the referee: never called on passing steps, and what one call costs -----------------------
+
+def referee_share(dtype: str, epochs: int = 2, hidden: tuple = (64,), batch_size: int = 100,
+                  data: Dataset | None = None, preset: str | None = None) -> list[Figure]:
+    """A real run of correct code (Lockstep.train on the built-in data, as run() trains) with
+    Referee.step and Referee.evaluate wrapped to count their calls and time them, and
+    Lockstep.train_step wrapped to time each step: on how many steps the second opinion ran.
+    ``preset``: that preset's config (its dtype, widths and batch), for ``epochs`` epochs."""
+    if preset:
+        config = Config(**(load_preset(preset) | {"epochs": epochs}))
+        dtype, hidden, batch_size = config.dtype, config.hidden, config.batch_size
+    else:
+        config = Config(hidden=hidden, epochs=epochs, batch_size=batch_size, dtype=dtype)
+    data = (data if data is not None else load_data("builtin")).astype(np.dtype(dtype))
+    lock = Lockstep(config, data)
+    lock.recorder = Recorder(None)
+    referee_seconds, step_seconds, calls, at = [], [], {"step": 0, "evaluate": 0}, []
+
+    def counted(kind, method):
+        def wrapper(*args, **kwargs):
+            calls[kind] += 1
+            if kind == "step":
+                at.append(lock.step)
+            t0 = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                referee_seconds.append(time.perf_counter() - t0)
+        return wrapper
+
+    def timed(method):
+        def wrapper(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                step_seconds.append(time.perf_counter() - t0)
+        return wrapper
+
+    lock.referee.step = counted("step", lock.referee.step)
+    lock.referee.evaluate = counted("evaluate", lock.referee.evaluate)
+    lock.train_step = timed(lock.train_step)
+    load = LoadProbe()
+    load.start()
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        lock.train(bar=type("Bar", (), {"update": lambda self: None})())
+    other = load.stop()
+    lock.recorder.close()
+    steps, evaluations = lock.step, (epochs + 1) * len(data.splits())
+    passed = lock.tracker.first_failure is None
+    label = f"{'-'.join(map(str, (math.prod(data.sample_shape), *hidden, data.n_outputs)))}, " \
+            f"{f'minibatch {batch_size}' if batch_size else 'full batch'}, {epochs} epoch{'s' if epochs != 1 else ''}, " \
+            f"{dtype}" + (f" (preset {preset})" if preset else "")
+    where = f" (at step {', '.join(map(str, at[:5]))}{', ...' if len(at) > 5 else ''})" if at else ""
+    note = (f"{calls['step']} referee calls over {steps} steps{where}, {calls['evaluate']} over {evaluations} evaluations "
+            f"({sum(referee_seconds) * 1e3:.1f} ms in them, {sum(referee_seconds) / sum(step_seconds):.1%} of the "
+            f"training steps' time); the run {'passed' if passed else 'FAILED'}")
+    if other > 0.05:
+        note += f"; other processes {other:.2f} cores"
+    q1, q3 = np.percentile(step_seconds, [25, 75]) * 1e3
+    return [
+        Figure("referee", f"steps on which the referee ran, correct run {label}", 100 * calls["step"] / steps, "%",
+               reference=f"{steps} steps", ratio=calls["step"] / steps, note=note),
+        Figure("referee", f"lockstep step of that run, {label}", float(np.median(step_seconds)) * 1e3, "ms",
+               (float(q1), float(q3))),
+    ]
+
+
+class _RefereeWorkload(_LockstepWorkload):
+    """The lockstep step, and one referee call as Lockstep.judged_step makes it when a direct row
+    fails: Referee.step from the judge's ``before`` state of the last lockstep step, on its batch,
+    following the manual side's branches of that step."""
+
+    def __init__(self, config: Config, data: Dataset, out: Path):    # no sides stepping alone
+        self.lockstep = Lockstep(config, data)
+        self.lockstep.recorder = Recorder(out)
+        rng = np.random.default_rng(0)
+        self.batches = [(data.train.x[i], data.train.y[i]) for i in batches(len(data.train.y), config.batch_size, rng)]
+        self.turn = {"lockstep": 0}
+
+    def _batch(self, who: str):
+        self.last = super()._batch(who)     # the batch of the last lockstep step
+        return self.last
+
+    def referee(self) -> None:
+        j, (x, y) = self.lockstep.judge, self.last
+        before = {"params": j.before, "buffers": j.before_buffers, "state": j.before_state}
+        self.lockstep.referee.step(before, x, y, self.lockstep.manual.outputs)
+
+
+def referee_call(label: str, config: Config, data: Dataset, scale: float, reps: int) -> list[Figure]:
+    """One referee call (Referee.step as comparisons/lockstep.py calls it) against one lockstep step
+    (Lockstep.train_step), in alternating blocks of one process: what a failing step costs on top."""
+    with tempfile.TemporaryDirectory() as tmp, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        w = _RefereeWorkload(config, data, Path(tmp))
+        w.step()
+        s = interleaved({"lockstep": w.step, "referee": w.referee}, blocks=max(3, round(6 * scale)), reps=reps)
+        w.close()
+    (step, step_spread), (ref, ref_spread) = _ms(s["lockstep"]), _ms(s["referee"])
+    note = _noise_note(s["lockstep"], s["referee"])
+    return [
+        Figure("referee", f"lockstep step, {label}", step, "ms", step_spread, note=note),
+        Figure("referee", f"one referee call (float64 step + 3 float32 probes + 2 float64 partners), {label}", ref,
+               "ms", ref_spread, reference=f"lockstep step {step:.2f} ms", ratio=ref / step, note=note),
+    ]
+
+
 # --- the assignment preset --------------------------------------------------------------------
 
-def preset(epochs: int | None, block_epochs: int = 10) -> list[Figure]:
+def preset(epochs: int | None, block_epochs: int = 10, data: Dataset | None = None) -> list[Figure]:
     """The assignment preset (full batch, evaluations of both sides on every split each epoch)
-    three ways, advanced block by block in turn: in lockstep, the manual side alone, torch alone."""
+    three ways, advanced block by block in turn: in lockstep, the manual side alone, torch alone.
+    ``data``: instead of the built-in dataset (tests/test_bench_smoke.py)."""
     config = Config(**load_preset("assignment"))
     epochs = epochs or config.epochs
-    data = load_data("builtin").astype(np.dtype(config.dtype))
+    data = (data if data is not None else load_data("builtin")).astype(np.dtype(config.dtype))
     x, y = data.train.x, data.train.y
     seconds = {"lockstep": 0.0, "manual alone": 0.0, "torch alone": 0.0}
     load = LoadProbe()
@@ -342,7 +465,7 @@ def preset(epochs: int | None, block_epochs: int = 10) -> list[Figure]:
 
         def alone(side):
             def epoch(e):
-                side.step(x, y)
+                side.train_step(x, y)
                 for split in data.splits().values():
                     side.evaluate(split.x, split.y)
             return epoch
@@ -384,23 +507,28 @@ def preset(epochs: int | None, block_epochs: int = 10) -> list[Figure]:
 
 
 _PEAK_RSS_RUNNER = """
-import sys
+import resource, sys
 from comparisons.cli.main import main
 code = main(sys.argv[1:])
 with open("/proc/self/status") as f:
-    print(next(line for line in f if line.startswith("VmHWM")).strip(), file=sys.stderr)
+    own = int(next(line for line in f if line.startswith("VmHWM")).split()[1])
+worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(f"VmHWM: {max(own, worker)} kB (CLI {own} kB, its worker {worker} kB)", file=sys.stderr)
 sys.exit(code)
 """
 
 
-def preset_peak_rss(epochs: int | None) -> list[Figure]:
-    """Peak resident memory of `lockstep run --preset assignment` in a process of its own,
-    as the process reports it (VmHWM: the getrusage figure of a child would include the
-    pages it shared with this big process before its exec)."""
+def preset_peak_rss(epochs: int | None, extra: tuple = ()) -> list[Figure]:
+    """Peak resident memory of `lockstep run --preset assignment` in a process of its own: the
+    larger of the CLI's own VmHWM and its worker's (comparisons.cli.parent trains in a worker
+    process; getrusage's figure for the CLI's children: the CLI is small, so the pages the worker
+    shared with it before its exec do not count). Not getrusage from this big process: that
+    would include the pages the child shared with it before its exec. ``extra``: more `lockstep run` flags."""
     with tempfile.TemporaryDirectory() as tmp:
         args = ["run", "--preset", "assignment", "--quiet", "--out", str(Path(tmp) / "run")]
         if epochs:
             args += ["--epochs", str(epochs)]
+        args += list(extra)
         t0 = time.perf_counter()
         proc = subprocess.run([sys.executable, "-c", _PEAK_RSS_RUNNER, *args], capture_output=True, text=True)
         wall = time.perf_counter() - t0
@@ -408,62 +536,30 @@ def preset_peak_rss(epochs: int | None) -> list[Figure]:
     hwm = [line for line in lines if line.startswith("VmHWM")]
     rss_mb = int(hwm[-1].split()[1]) / 1024 if hwm else math.nan     # kB
     error = "; ".join(line for line in lines if not line.startswith("VmHWM"))
-    note = f"{epochs or 200} epochs, wall {wall:.1f} s, exit {proc.returncode}" + (f": {error}" if error else "")
+    note = f"{epochs or 200} epochs, wall {wall:.1f} s, exit {proc.returncode}" + (f": {error}" if error else "") \
+        + (f"; {hwm[-1]}" if hwm else "")
     return [Figure("preset", "assignment preset: peak RSS of `lockstep run --preset assignment`", rss_mb, "MB",
                    reference="1 GB", ratio=rss_mb / 1024, target="<= 1.0", note=note)]
 
 
-# --- finite-difference spot checks ------------------------------------------------------------
-
-def fd_spot_check(scale: float) -> list[Figure]:
-    """comparisons.explain.fd_check at full batch: 2 coordinates of each of the 4 parameters after a
-    manual step's backward, against the naive check (two forward passes per coordinate)."""
-    from comparisons.explain.fd_check import spot_check
-    data = _data(FULL_BATCH, "float32")
-    x, y = data.train.x, data.train.y
-    manual, _ = _sides(Config(batch_size=0))
-    model, loss_fn = manual.model, manual.loss_fn
-    loss_fn.forward(model.forward(x), y)
-    grads = model.backward(loss_fn.backward())
-    twin = type(model)({k: v.copy() for k, v in model.params.items()})   # for the naive forwards
-    coords = 8
-
-    def naive():
-        for _ in range(coords):
-            for _sign in (1, -1):
-                loss_fn.forward(twin.forward(x), y)
-
-    s = interleaved({"incremental": lambda: spot_check(model, loss_fn, grads, y, n=2),
-                     "naive": naive, "manual step": lambda: manual.step(x, y)},
-                    blocks=max(3, round(5 * scale)), reps=2)
-    inc, inc_spread = _ms(s["incremental"])
-    naive_ms, naive_spread = _ms(s["naive"])
-    step = s["manual step"].median * 1e3
-    return [
-        Figure("fd", f"FD spot check, {coords} coordinates, incremental (comparisons/explain/fd_check.py)", inc, "ms",
-               inc_spread, reference=f"manual step {step:.1f} ms", ratio=inc / step),
-        Figure("fd", f"FD spot check, {coords} coordinates, naive (2 forward passes each)", naive_ms, "ms",
-               naive_spread, reference=f"manual step {step:.1f} ms", ratio=naive_ms / step),
-    ]
-
-
 # --- idle spinning of the thread pools --------------------------------------------------------
 
-def idle_spin() -> list[Figure]:
+def idle_spin(rounds: int = 10, sleep: float = 0.2) -> list[Figure]:
     """CPU time the process burns in the 0.2 s after one NumPy / one torch matmul: the
-    workers' busy-wait that would take a core from the other library (comparisons/threads.py)."""
+    workers' busy-wait that would take a core from the other library (comparisons/threads.py);
+    the median of ``rounds``."""
     a = np.random.default_rng(0).random((500, 500), dtype=np.float32)
     ta = torch.from_numpy(a)
     figures = []
     for name, call in (("NumPy (OpenBLAS)", lambda: a @ a), ("torch (OpenMP)", lambda: ta @ ta)):
         burnt = []
-        for _ in range(10):
+        for _ in range(rounds):
             call()
             c0 = time.process_time()
-            time.sleep(0.2)
+            time.sleep(sleep)
             burnt.append(time.process_time() - c0)
         value = float(np.median(burnt)) * 1e3
-        figures.append(Figure("threads", f"CPU burnt by idle {name} workers in the 0.2 s after a matmul",
+        figures.append(Figure("threads", f"CPU burnt by idle {name} workers in the {sleep:g} s after a matmul",
                               value, "ms", reference="2 ms", ratio=value / 2.0, target="<= 1",
                               note=f"{_env('OPENBLAS_THREAD_TIMEOUT') if 'NumPy' in name else _env('GOMP_SPINCOUNT')}"))
     return figures

@@ -28,7 +28,7 @@ from benchmarks.timing import interleaved
 from comparisons import heartbeat
 from comparisons.config import Config
 from comparisons.data import load_data
-from comparisons.lockstep import Lockstep, _batches
+from comparisons.lockstep import Lockstep, batches
 from comparisons.record.recorder import Recorder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,7 +73,7 @@ def step_cost(config: Config, scale: float) -> tuple[float, float, int]:
     with tempfile.TemporaryDirectory() as tmp, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         lock = Lockstep(config, data)
         lock.recorder = Recorder(Path(tmp))
-        batches = [(data.train.x[i], data.train.y[i]) for i in _batches(len(data.train.y), config.batch_size,
+        batches = [(data.train.x[i], data.train.y[i]) for i in batches(len(data.train.y), config.batch_size,
                                                                        np.random.default_rng(0))]
         turn = [0]
 
