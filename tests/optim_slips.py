@@ -129,7 +129,9 @@ def planted(slip: str):
     from comparisons.registry import parse_optimizer
     cls = SLIPS[slip][0]
 
-    def build(config, params, side):
+    def build(config, params, side, weight_decay=0.0):
         _, kwargs = parse_optimizer(config.optimizer, config)
+        if weight_decay:
+            kwargs["weight_decay"] = weight_decay
         return cls(params, config.lr, **kwargs)
     return build
