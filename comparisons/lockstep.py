@@ -377,8 +377,9 @@ def _raise_if_nonfinite(rows) -> None:
             continue
         sides = [side for side, v in (("manual", row.manual), ("torch", row.reference)) if not math.isfinite(v)]
         if sides:
+            values = f"manual {row.manual:.6g}, torch {row.reference:.6g}" + (" (norms)" if row.metric == "rel_l2" else "")
             raise NonFiniteError(f"{rules.label(row)}: non-finite on the {' and '.join(sides)} "
-                                 f"side{'s' if len(sides) > 1 else ''}")
+                                 f"side{'s' if len(sides) > 1 else ''} ({values})")
 
 
 def run(config: Config, data: Dataset | None = None, out: str | Path | OutDir | None = None, *,

@@ -61,8 +61,21 @@ def test_the_grid_is_large_enough():
     assert len(GRID) >= 500 and set(SAMPLE) <= set(GRID)
 
 
+# Not false alarms: the student network of examples/ computes its loss as sum(Y * log(P)); in float32
+# at batch 1 and lr 0.2 its softmax underflows to exactly 0 for some class by the epoch-2 evaluation
+# (measured: step 240), and 0 * log(0) is NaN where torch's log_softmax is finite. lockstep stops the
+# run there naming the loss on the manual side: a real numerical bug of that code, reported as such.
+UNSTABLE_STUDENT_LOSS = {("student", (1000,), 1, 2, "float32", "free"), ("student", (1000,), 1, 2, "float32", "synced")}
+
+
+def _marks(case):
+    if case in UNSTABLE_STUDENT_LOSS:
+        return [pytest.mark.xfail(strict=True, reason="the student's log(P) underflows: NaN loss on its side")]
+    return []
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("case", GRID, ids=[_ids(c) for c in GRID])
+@pytest.mark.parametrize("case", [pytest.param(c, marks=_marks(c), id=_ids(c)) for c in GRID])
 def test_no_false_alarm_full_grid(case):
     _check(case)
 
