@@ -12,7 +12,24 @@ def _normalize_backward(dxhat, xhat, inv_std, axis):
                       - xhat * (dxhat * xhat).mean(axis=axis, keepdims=True))
 
 
-class BatchNorm1d(Layer):
+class _Normalization(Layer):
+    """y = xhat · gamma + beta, xhat normalised over ``axis`` (0: the batch; 1: each sample's features)."""
+    axis = 0
+
+    def __init__(self, features: int, eps: float, dtype):
+        super().__init__()
+        self.eps = eps
+        self.params["weight"] = np.ones(features, dtype)
+        self.params["bias"] = np.zeros(features, dtype)
+
+    def backward(self, dy):
+        self.grads = {"weight": (dy * self.xhat).sum(axis=0), "bias": dy.sum(axis=0)}
+        if not self.need_dx:
+            return None
+        return _normalize_backward(dy * self.params["weight"], self.xhat, self.inv_std, axis=self.axis)
+
+
+class BatchNorm1d(_Normalization):
     """y = gamma · (x - mu_B) / sqrt(var_B + eps) + beta over the batch axis of x (N, C), as
     torch.nn.BatchNorm1d. Training: batch statistics (biased var); running_mean and running_var
     move towards them with torch's ``momentum`` on the new value, r <- (1 - m) r + m · batch, with
@@ -23,10 +40,8 @@ class BatchNorm1d(Layer):
     """
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, dtype=np.float32):
-        super().__init__()
-        self.eps, self.momentum = eps, momentum
-        self.params["weight"] = np.ones(num_features, dtype)
-        self.params["bias"] = np.zeros(num_features, dtype)
+        super().__init__(num_features, eps, dtype)
+        self.momentum = momentum
         self.buffers["running_mean"] = np.zeros(num_features, dtype)
         self.buffers["running_var"] = np.ones(num_features, dtype)
 
@@ -52,22 +67,15 @@ class BatchNorm1d(Layer):
         self.xhat = centred * self.inv_std
         return self.xhat * self.params["weight"] + self.params["bias"]
 
-    def backward(self, dy):
-        self.grads = {"weight": (dy * self.xhat).sum(axis=0), "bias": dy.sum(axis=0)}
-        if not self.need_dx:
-            return None
-        return _normalize_backward(dy * self.params["weight"], self.xhat, self.inv_std, axis=0)
 
-
-class LayerNorm(Layer):
+class LayerNorm(_Normalization):
     """y = gamma · (x - mu) / sqrt(var + eps) + beta over each sample's features (x (N, C)), as
     torch.nn.LayerNorm(C): the same in training and evaluation, no buffers."""
 
+    axis = 1
+
     def __init__(self, normalized_shape: int, eps: float = 1e-5, dtype=np.float32):
-        super().__init__()
-        self.eps = eps
-        self.params["weight"] = np.ones(normalized_shape, dtype)
-        self.params["bias"] = np.zeros(normalized_shape, dtype)
+        super().__init__(normalized_shape, eps, dtype)
 
     def forward(self, x, train=True):
         mean = x.mean(axis=1, keepdims=True)
@@ -76,9 +84,3 @@ class LayerNorm(Layer):
         self.inv_std = 1 / np.sqrt(var + x.dtype.type(self.eps))
         self.xhat = centred * self.inv_std
         return self.xhat * self.params["weight"] + self.params["bias"]
-
-    def backward(self, dy):
-        self.grads = {"weight": (dy * self.xhat).sum(axis=0), "bias": dy.sum(axis=0)}
-        if not self.need_dx:
-            return None
-        return _normalize_backward(dy * self.params["weight"], self.xhat, self.inv_std, axis=1)
