@@ -63,15 +63,17 @@ def main(argv=None) -> int:
         print(f"baselines: {args.data} is not a directory (the shared notMNIST sample)", file=sys.stderr)
         return 2
     data = "../shared/data/notmnist-small-10k" if args.data.resolve() == DEFAULT_DATA.resolve() else str(args.data)
-    for dtype in ("float32", "float64"):
-        with tempfile.TemporaryDirectory() as tmp:
-            run = Path(tmp) / "run"
+    with tempfile.TemporaryDirectory() as tmp:          # both runs first: baselines/ changes only if both pass
+        runs = {}
+        for dtype in ("float32", "float64"):
+            run = runs[dtype] = Path(tmp) / dtype
             code = subprocess.call([sys.executable, "-m", "comparisons.cli", "run", "--preset", "assignment",
                                     "--data", data, "--dtype", dtype, "--out", str(run), "--quiet"],
                                    cwd=ROOT)
             if code != 0:
                 print(f"baselines: the {dtype} run exited {code}; baselines/ left as it was", file=sys.stderr)
                 return 1
+        for dtype, run in runs.items():
             dest = ROOT / "baselines" / f"assignment-notmnist10k-{dtype}"
             dest.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(run / "summary.json", dest / "summary.json")

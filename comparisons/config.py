@@ -89,12 +89,16 @@ class Config:
         except ValueError as e:
             raise InputError(f"optimizer: {e}") from None
         if parse_reg(self.reg, self.reg_convention) and self.reg_convention == "torch":
-            if "weight_decay" not in hypers:
-                raise InputError(f"reg {self.reg} with reg_convention torch is the optimizer's weight_decay, "
-                                 f"which {entry.name} does not have; choose another reg_convention")
-            if "weight_decay=" in self.optimizer.replace(" ", ""):
+            from comparisons.registry import given_keys
+            if entry.cls == "AdamW":
+                raise InputError(f"reg {self.reg} with reg_convention torch is an L2 penalty (coupled weight "
+                                 f"decay); adamw's decay is decoupled: give adamw:weight_decay=... instead")
+            if "weight_decay" in given_keys(self.optimizer):
                 raise InputError(f"reg {self.reg} with reg_convention torch sets the optimizer's weight_decay; "
                                  f"it is also given in optimizer {self.optimizer!r}: give it once")
+        if parse_reg(self.reg, self.reg_convention) and self.manual != "builtin":
+            raise InputError(f"reg {self.reg} applies to the built-in manual side; a --manual class computes its "
+                             f"own loss and update: put the penalty in your class and leave --reg out")
         if not self.data:
             raise InputError("data must be 'builtin' or a path")
         if not self.manual:

@@ -26,8 +26,7 @@ PER_ELEMENT = 16          # copies of each element, in float64 bytes (fit above)
 MARGIN = 2.5
 
 
-def available() -> float:
-    """Bytes the machine can give this process now (MemAvailable; inf when unknown)."""
+def _machine() -> float:
     try:
         with open("/proc/meminfo") as f:
             for line in f:
@@ -39,6 +38,28 @@ def available() -> float:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, AttributeError):
         return math.inf
+
+
+def _cgroup() -> float:
+    """What the process's cgroup (v2: a container, a CI job) still allows; inf without a limit."""
+    try:
+        with open("/proc/self/cgroup") as f:
+            path = next(line.split(":", 2)[2].strip() for line in f if line.startswith("0::"))
+        base = os.path.join("/sys/fs/cgroup", path.lstrip("/"))
+        with open(os.path.join(base, "memory.max")) as f:
+            limit = f.read().strip()
+        if limit == "max":
+            return math.inf
+        with open(os.path.join(base, "memory.current")) as f:
+            return int(limit) - int(f.read().strip())
+    except (OSError, ValueError, StopIteration, IndexError):
+        return math.inf
+
+
+def available() -> float:
+    """Bytes this process can still get: the machine's MemAvailable, or its cgroup's limit less what
+    the cgroup uses, whichever is smaller (inf when neither is known)."""
+    return min(_machine(), _cgroup())
 
 
 def estimate(params: int, activations: int) -> float:

@@ -256,7 +256,6 @@ def optimizer_usage() -> str:
 def parse_optimizer(text: str, config) -> tuple[Optimizer, dict]:
     """``NAME[:k=v,...]`` -> (the entry, its constructor arguments but lr); ValueError naming the problem.
     ``config`` gives the defaults of hyper-parameters named like its fields."""
-    import math
     name, colon, rest = (text or DEFAULT_OPTIMIZER).strip().partition(":")
     if name not in FORMS:
         raise ValueError(f"unknown optimizer {name!r}; choose from {', '.join(FORMS)}")
@@ -298,13 +297,32 @@ def parse_optimizer(text: str, config) -> tuple[Optimizer, dict]:
     return entry, kwargs | entry.fixed
 
 
-def build_optimizer(config, params: dict, side: str, weight_decay: float = 0.0):
-    """The run's optimizer over ``params``: the manual class (``side`` "manual") or its torch twin ("twin").
-    ``weight_decay``: the penalty of ``--reg l2:L --reg-convention torch`` (torch's weight_decay), which
-    takes the place of the optimizer's own (Config.validate refuses the two together)."""
+def reg_weight_decay(config) -> float | None:
+    """``--reg l2:L --reg-convention torch``: torch's weight_decay L, which the optimizer applies; else None."""
+    from comparisons.config import parse_reg
+    parsed = parse_reg(config.reg, config.reg_convention)
+    return parsed[1] if parsed and config.reg_convention == "torch" else None
+
+
+def optimizer_args(config) -> tuple[Optimizer, dict]:
+    """The run's optimizer entry and its constructor arguments but lr, the penalty's weight decay
+    included: what every side, the diagnosis's alternatives and its constants build from."""
     entry, kwargs = parse_optimizer(config.optimizer, config)
-    if weight_decay:
-        kwargs["weight_decay"] = weight_decay
+    decay = reg_weight_decay(config)
+    if decay is not None:
+        kwargs["weight_decay"] = decay
+    return entry, kwargs
+
+
+def given_keys(text: str) -> set[str]:
+    """The keys written in an optimizer spec (``adam:eps=1e-7`` -> {"eps"})."""
+    _, _, rest = (text or "").partition(":")
+    return {item.partition("=")[0].strip() for item in rest.split(",") if item.strip()}
+
+
+def build_optimizer(config, params: dict, side: str):
+    """The run's optimizer over ``params``: the manual class (``side`` "manual") or its torch twin ("twin")."""
+    entry, kwargs = optimizer_args(config)
     return getattr(entry, side)(params, config.lr, **kwargs)
 
 

@@ -7,7 +7,7 @@ from manual.conventions import REG
 class Penalty:
     """``kind`` "l2" or "l1", ``lam`` lambda, ``convention`` a REG key, ``names`` the parameters covered.
     ``value(params, n)`` is the term added to the loss; ``add_grads(grads, params, n)`` adds its gradient.
-    The "torch" convention has no term: its weight decay is the optimizer's (manual.SGDMomentum)."""
+    The "torch" convention has no term: its weight decay is the optimizer's (registry.optimizer_args)."""
 
     def __init__(self, kind: str, lam: float, convention: str, names: list[str]):
         self.kind, self.lam, self.names = kind, lam, list(names)

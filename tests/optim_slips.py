@@ -126,12 +126,10 @@ SLIPS = {
 def planted(slip: str):
     """A stand-in for comparisons.sides.builtin.build_optimizer that builds ``slip``'s class on the manual
     side (the harness, the torch side and the diagnosis keep the good classes)."""
-    from comparisons.registry import parse_optimizer
+    from comparisons.registry import optimizer_args
     cls = SLIPS[slip][0]
 
-    def build(config, params, side, weight_decay=0.0):
-        _, kwargs = parse_optimizer(config.optimizer, config)
-        if weight_decay:
-            kwargs["weight_decay"] = weight_decay
+    def build(config, params, side):
+        _, kwargs = optimizer_args(config)
         return cls(params, config.lr, **kwargs)
     return build

@@ -175,3 +175,25 @@ def test_no_false_alarm_grid_with_regularisation(case):
                     mode=mode)
     result = run(config, data())
     assert result.passed, result.first_failure
+
+
+@pytest.mark.parametrize("fields,fragment", [
+    (dict(optimizer="adamw", reg="l2:0.1"), "adamw's decay is decoupled"),
+    (dict(optimizer="adam:weight_decay\t=0.1", reg="l2:0.1"), "give it once"),
+    (dict(manual="examples/student_adapter.py:Adapter", reg="l2:0.1", reg_convention="cs231n"),
+     "applies to the built-in manual side"),
+])
+def test_reg_combinations_that_cannot_mean_one_thing_are_refused(fields, fragment):
+    """torch's weight_decay given twice, an L2 penalty on AdamW's decoupled decay, or a penalty a
+    bring-your-own class would never see: one line of bad input, before any work."""
+    from comparisons.errors import InputError
+    with pytest.raises(InputError, match=fragment):
+        Config(**fields).validate()
+
+
+def test_the_diagnosis_alternatives_carry_the_penalty_weight_decay():
+    """--reg l2:L (torch convention) is the optimizer's weight_decay for every side and for the update
+    stage's alternatives, so "the weight decay is left out" can be named."""
+    from comparisons.explain.update_rules import alternatives
+    labels = [label for label, _ in alternatives(Config(optimizer="adam", reg="l2:0.01"))]
+    assert any("weight decay 0.01 is left out" in label for label in labels), labels

@@ -1,5 +1,5 @@
 """The torch twin of manual/regularization.py: the penalty as a differentiable loss term (autograd gives
-its gradient); the "torch" convention is torch.optim.SGD's weight_decay (torch_ref.SGDMomentum)."""
+its gradient); the "torch" convention is the torch optimizer's own weight_decay (registry.optimizer_args)."""
 from manual.conventions import REG
 
 

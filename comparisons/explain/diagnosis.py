@@ -61,10 +61,10 @@ def constants(n: int, k: int, config, stage: str) -> dict[str, float]:
     """The quantities a constant factor is named after, per stage: only those that can enter that
     stage's computation (so lr = 0.01 = 1/N never names a batch-size slip in an update)."""
     if stage == "update":
-        from comparisons.registry import parse_optimizer
+        from comparisons.registry import optimizer_args
         lr = config.lr
         c = {f"the learning rate {lr:g}": lr, f"1/lr = {1 / lr:g}": 1 / lr, f"lr² = {lr * lr:g}": lr * lr}
-        _, hypers = parse_optimizer(config.optimizer, config)
+        _, hypers = optimizer_args(config)
         for name in ("momentum", "beta1", "beta2", "alpha", "dampening"):     # the run's decay rates
             gamma = hypers.get(name)
             if gamma:

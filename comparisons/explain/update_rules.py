@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 import manual.optim as mo
-from comparisons.registry import FORMS, OPTIMIZERS, parse_optimizer
+from comparisons.registry import FORMS, OPTIMIZERS, optimizer_args, parse_optimizer
 
 FORMULAS = {   # how each momentum/nesterov form reads, for the finding
     "momentum:assignment": "v <- momentum v + lr g, p <- p - v",
@@ -92,7 +92,7 @@ class _EpsInsideAdagrad(mo.Adagrad):
 
 def alternatives(config) -> list[tuple[str, object]]:
     """(label, make(params, lr)) for the run's optimizer: the other forms of it and the known slips."""
-    entry, kwargs = parse_optimizer(config.optimizer, config)
+    entry, kwargs = optimizer_args(config)
     out = []
 
     def add(label, cls, **kw):

@@ -23,8 +23,7 @@ class ManualSide:
         reg = penalty_args(config, layers)
         self.penalty = None if reg is None else \
             Penalty(*reg[:3], [k for k in reg[3] if k in self.params])
-        self.opt = build_optimizer(config, self.params, "manual",
-                                   weight_decay=self.penalty.weight_decay if self.penalty else 0.0)
+        self.opt = build_optimizer(config, self.params, "manual")
         self.eval_loss = LOSSES[config.loss].make_manual("mean")
 
     @property

@@ -27,8 +27,7 @@ class TorchSide:
         self.named = dict(self.net.named_parameters())
         reg = penalty_args(config, layers)
         self.penalty = None if reg is None else Penalty(*reg[:3], [k for k in reg[3] if k in self.named])
-        self.opt = build_optimizer(config, self.named, "twin",
-                                   weight_decay=self.penalty.weight_decay if self.penalty else 0.0)
+        self.opt = build_optimizer(config, self.named, "twin")
         self.params = {n: _np(p) for n, p in self.named.items()}
         self.buffers = {n: b.numpy() for n, b in self.net.named_buffers() if b.is_floating_point()}
         self.before: dict[str, np.ndarray] = {}       # the parameters before the last step
