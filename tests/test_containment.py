@@ -174,6 +174,7 @@ def test_a_summary_that_cannot_be_written_keeps_the_old_run_and_a_whole_steps_cs
 
     monkeypatch.setattr(atomic, "write_atomic", no_permission)
     monkeypatch.setattr("comparisons.record.outdir.write_atomic", no_permission)
+    monkeypatch.setattr("comparisons.record.recorder.write_atomic", no_permission)
     with pytest.raises(RecordWriteError, match="summary.json: Permission denied"):
         run(Config(**SMALL, seed=1), tiny_data(), out=out, overwrite=True)
     assert ((out / "steps.csv").read_bytes(), (out / "summary.json").read_bytes()) == before
