@@ -351,7 +351,9 @@ class Lockstep:
         rows = [row for row, _ in results]
         self.tracker.add(results)     # first: a flush inside add() saves the tracker as of the rows it wrote
         self.recorder.add(rows)
-        _raise_if_nonfinite(rows)
+        # Only judged rows stop the run: a drift row's torch value is the free twin's own trajectory,
+        # which may diverge on its own (recorded as NaN/Inf in the drift track, never gated).
+        _raise_if_nonfinite([row for row in rows if row.track == "judged"])
 
 
 def _check_batches(layers, n: int, batch_size: int) -> None:

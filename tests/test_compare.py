@@ -111,6 +111,15 @@ def test_final_metrics_regress_beyond_their_thresholds(runs, quantity, change, r
     assert check.regressed is regressed
 
 
+def test_a_value_non_finite_in_both_runs_is_no_change(runs):
+    """A free twin that diverged in the baseline and again now (NaN both times) is not a regression."""
+    base = load_run(runs / "base")
+    nan_base = _with_final(base, "test", "loss", lambda v: float("nan"))
+    comparison = compare_runs(nan_base, _with_final(base, "test", "loss", lambda v: float("nan")))
+    [check] = [c for c in comparison.checks if c.kind == "final" and c.subject.startswith("test loss")]
+    assert not check.regressed
+
+
 def test_curve_deviation_mid_run_regresses(runs):
     base = load_run(runs / "base")
     frame = base.frame.copy()

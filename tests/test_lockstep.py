@@ -144,3 +144,33 @@ def test_a_nan_after_an_earlier_failure_is_still_reported_as_the_stop(tiny_data,
     result = run(Config(**SMALL, tol=(("grad", 0.0),)), tiny_data, out=tmp_path, manual_loss=BreaksAtCall(3, "nan"))
     assert result.first_failure["step"] < 3 and "non-finite" not in result.first_failure["message"]
     assert result.summary["stopped"].startswith("step 3 > loss: non-finite on the manual side (manual nan, torch ")
+
+
+def test_a_free_twin_that_diverges_on_its_own_does_not_fail_the_run(tiny_data, monkeypatch):
+    """Drift rows are torch's own trajectory, recorded and never gated: the free twin turning NaN
+    (poisoned here after step 2) leaves NaN drift rows, and the judged rows still decide the run."""
+    import torch
+
+    import comparisons.lockstep as lockstep_module
+    built = []
+
+    class PoisonedFreeTwin(lockstep_module.TorchSide):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            built.append(self)
+            self.steps = 0
+
+        def train_step(self, x, y, *args, **kwargs):
+            self.steps += 1
+            if self is built[1] and self.steps == 3:       # the second side built is the free twin
+                with torch.no_grad():
+                    for p in self.named.values():
+                        p.fill_(float("nan"))
+            return super().train_step(x, y, *args, **kwargs)
+
+    monkeypatch.setattr(lockstep_module, "TorchSide", PoisonedFreeTwin)
+    result = run(Config(**SMALL, mode="free"), tiny_data)
+    assert result.passed, result.first_failure
+    drift = result.frame[(result.frame["track"] == "drift") & (result.frame["phase"] == "step")]
+    assert drift[drift["step"] >= 3]["reference"].isna().any()
+    assert not drift[drift["step"] < 3]["reference"].isna().any()

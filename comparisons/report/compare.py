@@ -144,8 +144,8 @@ def _agreement(base: RunDir, cur: RunDir, t: Thresholds) -> list[Check]:
 
 def _change(quantity: str, b: float, c: float, t: Thresholds) -> tuple[float, bool]:
     """How much worse ``c`` is than ``b`` (relative rise for loss, points lost for accuracy); regressed?"""
-    if not math.isfinite(c):
-        return math.inf, True
+    if not math.isfinite(c):      # non-finite now: worse, unless the baseline was already (a free twin diverged)
+        return (0.0, False) if not math.isfinite(b) else (math.inf, True)
     if quantity == "loss":
         rise = (c - b) / abs(b) if b else (math.inf if c > b else 0.0)
         return rise, rise > t.loss_rise
