@@ -30,7 +30,12 @@ class RecordWriteError(InputError):
 
 
 class NonFiniteError(Exception):
-    """A loss or tensor turned NaN/Inf during the run. The CLI exits 1."""
+    """A loss or tensor turned NaN/Inf during the run. The CLI exits 1. ``where``: (step, epoch, phase)
+    of the row that held it."""
+
+    def __init__(self, message: str, where: tuple | None = None):
+        super().__init__(message)
+        self.where = where
 
 
 def describe(error: BaseException) -> str:

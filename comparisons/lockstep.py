@@ -381,7 +381,7 @@ def _raise_if_nonfinite(rows) -> None:
         if sides:
             values = f"manual {row.manual:.6g}, torch {row.reference:.6g}" + (" (norms)" if row.metric == "rel_l2" else "")
             raise NonFiniteError(f"{rules.label(row)}: non-finite on the {' and '.join(sides)} "
-                                 f"side{'s' if len(sides) > 1 else ''} ({values})")
+                                 f"side{'s' if len(sides) > 1 else ''} ({values})", (row.step, row.epoch, row.phase))
 
 
 def run(config: Config, data: Dataset | None = None, out: str | Path | OutDir | None = None, *,

@@ -43,8 +43,9 @@ class Tracker:
         at an earlier step (a NaN also fails its step's checks: the non-finite message says it better)."""
         self.stopped = str(error)
         if self.first_failure is None or self.first_failure["step"] >= step:
-            self.first_failure = {"step": step, "epoch": None, "phase": "step", "quantity": "nonfinite",
-                                  "name": "", "message": str(error)}
+            _, epoch, phase = getattr(error, "where", None) or (step, None, "step")
+            self.first_failure = {"step": step, "epoch": None if phase == "step" else epoch, "phase": phase,
+                                  "quantity": "nonfinite", "name": "", "message": str(error)}
 
 
 def _usage(value: float, tolerance: float) -> tuple[float, float]:
