@@ -5,7 +5,8 @@
 Prints the machine, then one row per figure: the measured value (median, with
 its interquartile range), the reference it is divided by (measured in the same
 run, in alternating blocks), the ratio, the target and pass/fail. Groups:
-threads, step (with both libraries' sgemm rates), spin, lockstep, float64,
+threads, step (with both libraries' sgemm rates), spin, lockstep, load (the lockstep step
+with two busy processes started by the bench, against idle), float64,
 referee (how often a correct run calls the float64 referee, and what one call
 costs against a lockstep step; no target), preset.
 --quick shortens every measurement and the preset to 20 epochs (a smoke run);
@@ -24,7 +25,7 @@ from comparisons.config import Config
 from comparisons.data import load_data
 from comparisons.record.recorder import strict_json
 
-GROUPS = ("threads", "step", "spin", "lockstep", "float64", "referee", "preset")
+GROUPS = ("threads", "step", "spin", "lockstep", "load", "float64", "referee", "preset")
 
 
 def measure(groups, quick: bool) -> list[cases.Figure]:
@@ -53,6 +54,10 @@ def measure(groups, quick: bool) -> list[cases.Figure]:
                                    compare_target="", pair_target="", control=True))
     if "float64" in groups:
         report(cases.step_vs_torch("float64", scale))
+    if "load" in groups:
+        builtin = load_data("builtin").astype("float32")
+        report(cases.under_load(Config(batch_size=100), builtin, "minibatch 100",
+                                blocks=2 if quick else 4, reps=10 if quick else 20))
     if "referee" in groups:
         for dtype in ("float32", "float64"):
             report(cases.referee_share(dtype, epochs=2))

@@ -38,7 +38,7 @@ def _well_formed(figures, group):
 
 
 def test_every_group_is_measured():
-    assert set(bench.GROUPS) == {"threads", "step", "spin", "lockstep", "float64", "referee", "preset"}
+    assert set(bench.GROUPS) == {"threads", "step", "spin", "lockstep", "load", "float64", "referee", "preset"}
 
 
 def test_threads():
@@ -91,3 +91,9 @@ def test_preset_peak_rss():
     assert "exit 0" in rss.note and rss.value > 0, rss.note
     worker = int(rss.note.split("its worker ")[1].split()[0])
     assert worker > 0 and rss.value * 1024 >= worker, rss.note     # the worker, which trains, is counted
+
+
+def test_under_load(small):
+    figures = cases.under_load(Config(hidden=(8,), batch_size=20), small, "minibatch 20", blocks=1, reps=1, busy=1)
+    _well_formed(figures, "load")
+    assert figures[0].target == "<= 2.5" and "busy" in figures[0].name
