@@ -61,3 +61,25 @@ def test_unknown_preset(capsys, preset, message):
 def test_load_preset_returns_config_types():
     values = load_preset("assignment")
     assert values["hidden"] == (1000,) and isinstance(values["lr"], float)
+
+
+def test_model_table_in_a_preset_is_the_spec(tmp_path):
+    path = tmp_path / "zoo.toml"
+    path.write_text('loss = "cross_entropy"\n[model]\nlayers = ["linear:64", "batchnorm", "relu", "dropout:0.2", "linear"]\n')
+    config = config_from_args(build_parser().parse_args(["run", "--out", "x", "--preset", str(path)]))
+    assert config.model == "linear:64,batchnorm,relu,dropout:0.2,linear"
+
+
+@pytest.mark.parametrize("table,fragment", [
+    ('[model]\nlayers = []\n', "layers must be a non-empty array of layer tokens"),
+    ('[model]\nlayers = ["linear:64,relu"]\n', "layers must be a non-empty array of layer tokens"),
+    ('[model]\nlayers = [3]\n', "layers must be a non-empty array of layer tokens"),
+    ('[model]\nlayer = ["relu"]\n', "[model] takes only layers = [...], got key 'layer'"),
+    ('[model]\nlayers = ["linear:64", "nope"]\n', "unknown kind 'nope'"),
+])
+def test_bad_model_table_is_one_line_exit_2(tmp_path, capfd, table, fragment):
+    path = tmp_path / "bad.toml"
+    path.write_text(table)
+    assert main(["run", "--out", str(tmp_path / "out"), "--preset", str(path), "--epochs", "1"]) == 2
+    err = capfd.readouterr().err
+    assert err.count("\n") == 1 and fragment in err, err

@@ -42,6 +42,8 @@ def load_preset(name_or_path: str) -> dict:
         raise InputError(f"preset {source}: not usable TOML: nested too deeply") from None
     except ValueError as e:                     # an integer of more than 4300 digits
         raise InputError(f"preset {source}: not usable TOML: {str(e).split(';')[0][:120]}") from None
+    if isinstance(values.get("model"), dict):
+        values["model"] = _model_table(values["model"], source)
     unknown = sorted(set(values) - set(Config.field_names()))
     if unknown:
         raise InputError(f"preset {source}: unknown field {unknown[0]!r}; fields are {', '.join(Config.field_names())}")
@@ -55,6 +57,19 @@ def load_preset(name_or_path: str) -> dict:
             shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
             raise InputError(f"preset {source}: {key} must be {TOML_FORMS[key]}, got {shown}") from None
     return values
+
+
+def _model_table(table: dict, source: str) -> str:
+    """``[model] layers = ["linear:100", "relu", "linear"]`` -> the spec ``linear:100,relu,linear``."""
+    extra = sorted(set(table) - {"layers"})
+    if extra:
+        raise InputError(f"preset {source}: [model] takes only layers = [...], got key {extra[0]!r}")
+    layers = table.get("layers")
+    if not (isinstance(layers, list) and layers
+            and all(isinstance(t, str) and t.strip() and "," not in t for t in layers)):
+        raise InputError(f"preset {source}: [model] layers must be a non-empty array of layer tokens, "
+                         f'e.g. layers = ["linear:100", "relu", "linear"]')
+    return ",".join(t.strip() for t in layers)
 
 
 def _read(path: Path) -> bytes:
