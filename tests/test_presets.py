@@ -83,3 +83,20 @@ def test_bad_model_table_is_one_line_exit_2(tmp_path, capfd, table, fragment):
     assert main(["run", "--out", str(tmp_path / "out"), "--preset", str(path), "--epochs", "1"]) == 2
     err = capfd.readouterr().err
     assert err.count("\n") == 1 and fragment in err, err
+
+
+COURSE_PRESETS = ["cs231n-fc", "dls-deep", "nnfs"]
+
+
+@pytest.mark.parametrize("dtype,mode", [("float64", "synced"), ("float32", "free")])
+@pytest.mark.parametrize("preset", COURSE_PRESETS)
+def test_course_presets_pass_on_a_short_run(preset, dtype, mode):
+    """Each course recipe, as shipped, trains correct code without a false alarm (2 epochs on a small
+    built-in set of the preset's task: the full recipes are `lockstep run --preset NAME`)."""
+    from comparisons import Config, run
+    from comparisons.data.builtin import synthetic
+    values = load_preset(preset)
+    task = "binary" if values.get("data") == "builtin:binary" else "class"
+    config = Config(**(values | {"epochs": 2, "dtype": dtype, "mode": mode}))
+    result = run(config, synthetic(seed=3, sizes=(300, 60, 60), task=task))
+    assert result.passed, result.first_failure
