@@ -96,3 +96,11 @@ def test_console_script_gives_no_traceback(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr == "lockstep: error: epochs must be >= 1, got -1\n"
+
+
+def test_version_is_one_line_exit_0(capsys):
+    with pytest.raises(SystemExit) as stop:
+        build_parser().parse_args(["--version"])
+    assert stop.value.code == 0
+    from importlib.metadata import version
+    assert capsys.readouterr().out == f"lockstep {version('lockstep')}\n"

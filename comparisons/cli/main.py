@@ -117,9 +117,18 @@ def _add_config_flags(r: argparse.ArgumentParser) -> None:
                    help="stop at the first failed check")
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("lockstep")
+    except PackageNotFoundError:     # run from a checkout that was not installed
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="lockstep", description="Prove a hand-written NumPy network computes what its hand "
                 "derivation says, by training it in lockstep with a torch twin.", epilog=EXIT_CODES)
+    p.add_argument("--version", action="version", version=f"lockstep {_version()}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     r = sub.add_parser("run", help="train both sides in lockstep and check every step",
                        description="Train the NumPy network and its torch twin on the same batches from one "
