@@ -301,3 +301,18 @@ def test_help_points_to_the_exit_codes(capfd):
     text = " ".join(capfd.readouterr().out.split())
     for code in ("0 passed", "1 a check failed", "2 bad input", "130/143/129 interrupted", "README"):
         assert code in text
+
+
+def test_an_unexpected_error_in_the_worker_is_one_line_not_a_traceback(monkeypatch, capfd):
+    """An error no handler expects (MemoryError, a bug of lockstep's) before the first step: exit 2 and
+    one line, never a traceback."""
+    from comparisons.cli import child
+    import comparisons.cli.main as cli
+
+    def boom(args, out):
+        raise MemoryError("simulated")
+    monkeypatch.setattr(cli, "run_command", boom)
+    monkeypatch.setattr(child.interrupts, "defer", lambda: None)   # keep this test process's signal handling
+    assert child.work(["run", "--out", "x"], None) == 2
+    err = capfd.readouterr().err
+    assert err.count("\n") == 1 and "MemoryError: simulated" in err and "Traceback" not in err, err

@@ -72,6 +72,12 @@ def work(argv: list[str], out) -> int:
         interrupts.defer()
         print(f"lockstep: error: {beat.where()}: the manual code {describe(e)}", file=sys.stderr)
         return 2
+    except Exception as e:               # noqa: BLE001 - anything else (MemoryError, a bug of lockstep's): one line
+        interrupts.defer()
+        print(f"lockstep: error: {beat.where()}: {describe(e)} (not a check's verdict: an error while running; "
+              f"if it names no code of yours, please report it)", file=sys.stderr)
+        started = out is not None and (out.write_to / "steps.csv").exists()
+        return 1 if started else 2       # the parent keeps or discards the record by this
 
 
 def _split(args: list[str]) -> tuple[dict, list[str]]:
