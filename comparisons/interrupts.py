@@ -42,6 +42,18 @@ def exit_code() -> int:
     return EXIT_CODES[received[0]] if received else EXIT_CODES[signal.SIGINT]
 
 
+def raise_interrupted(signum, frame):
+    """A handler that ends what runs as an interruption (the CLI's parent, before and after its worker)."""
+    raise Interrupted(signum)
+
+
+def one_line(error: BaseException) -> int:
+    """Say an interruption in one line on stderr; its exit code (130, 143, 129)."""
+    import sys
+    print(f"lockstep: interrupted by {name(signal_of(error))}", file=sys.stderr)
+    return EXIT_CODES[signal_of(error)]
+
+
 def _handler(signum, frame):
     received.append(signum)
     if len(received) == 1 and not _state["deferring"]:

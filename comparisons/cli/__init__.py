@@ -12,17 +12,12 @@ def entry(argv=None) -> int:
 
     from comparisons import interrupts
 
-    def interrupt(signum, frame):
-        raise interrupts.Interrupted(signum)
-
-    saved = {s: signal.signal(s, interrupt) for s in interrupts.SIGNALS}
+    saved = {s: signal.signal(s, interrupts.raise_interrupted) for s in interrupts.SIGNALS}
     try:
         from comparisons.cli.main import main
         return main(argv)
     except KeyboardInterrupt as e:
-        import sys
-        print(f"lockstep: interrupted by {interrupts.name(interrupts.signal_of(e))}", file=sys.stderr)
-        return interrupts.EXIT_CODES[interrupts.signal_of(e)]
+        return interrupts.one_line(e)
     finally:
         for s, handler in saved.items():
             signal.signal(s, handler)

@@ -226,7 +226,7 @@ def main(argv=None) -> int:
     ``compare`` run here."""
     argv = sys.argv[1:] if argv is None else list(argv)
     main_thread = threading.current_thread() is threading.main_thread()
-    saved = {s: signal.signal(s, _interrupt) for s in interrupts.SIGNALS} if main_thread else {}
+    saved = {s: signal.signal(s, interrupts.raise_interrupted) for s in interrupts.SIGNALS} if main_thread else {}
     try:
         args = build_parser().parse_args(argv)
         if args.command in cli_report.COMMANDS:   # report, compare: read runs back, no torch
@@ -239,15 +239,10 @@ def main(argv=None) -> int:
         print(f"lockstep: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:
-        print(f"lockstep: interrupted by {interrupts.name(interrupts.signal_of(e))}", file=sys.stderr)
-        return interrupts.EXIT_CODES[interrupts.signal_of(e)]
+        return interrupts.one_line(e)
     finally:
         for s, handler in saved.items():
             signal.signal(s, handler)
-
-
-def _interrupt(signum, frame):
-    raise interrupts.Interrupted(signum)
 
 
 if __name__ == "__main__":
