@@ -79,12 +79,14 @@ def _gelu(shape, a):
 
 
 def _batchnorm(shape, a):
-    """``batchnorm[:MOMENTUM][:cs231n]``: torch's momentum (weight of the new batch, default 0.1), or
-    with ``cs231n`` the course's (weight of the old running value, default 0.9), mapped onto torch's."""
+    """``batchnorm[:MOMENTUM][:cs231n][:biased]``: torch's momentum (weight of the new batch, default 0.1),
+    or with ``cs231n`` the course's (weight of the old running value, default 0.9), mapped onto torch's;
+    ``biased``: running_var follows the biased batch variance (cs231n's np.var) instead of torch's unbiased."""
     from manual.conventions import BN_MOMENTUM, BN_MOMENTUM_DEFAULT
     convention = "cs231n" if a["cs231n"] else "torch"
     m = BN_MOMENTUM_DEFAULT[convention] if a["momentum"] == "" else _finite(a["momentum"], "momentum", 0, 1)
-    return dict(num_features=_one(shape, "batchnorm"), momentum=BN_MOMENTUM[convention](m))
+    return dict(num_features=_one(shape, "batchnorm"), momentum=BN_MOMENTUM[convention](m),
+                running_var="biased" if a["biased"] else "unbiased")
 
 
 def _dropout(shape, a):
@@ -117,8 +119,9 @@ KINDS = {k.token: k for k in (
     Kind("flatten", "Flatten", "flatten", examples=(("flatten", (2, 3)), ("flatten", (4,)))),
     Kind("layernorm", "LayerNorm", "ln", make=lambda s, a: dict(normalized_shape=_one(s, "layernorm")),
          init=NORM_INIT, examples=(("layernorm", (6,)),)),
-    Kind("batchnorm", "BatchNorm1d", "bn", args=(Arg("momentum", float, ""),), flags=("cs231n",), make=_batchnorm,
-         init=NORM_INIT, examples=(("batchnorm", (5,)), ("batchnorm:0.9:cs231n", (3,)))),
+    Kind("batchnorm", "BatchNorm1d", "bn", args=(Arg("momentum", float, ""),), flags=("cs231n", "biased"),
+         make=_batchnorm, init=NORM_INIT,
+         examples=(("batchnorm", (5,)), ("batchnorm:0.9:cs231n", (3,)), ("batchnorm:cs231n:biased", (4,)))),
     Kind("dropout", "Dropout", "drop", args=(Arg("p", float, 0.5),), flags=("keep",), make=_dropout,
          examples=(("dropout:0.3", (6,)), ("dropout:0.8:keep", (5,)))),
 )}

@@ -14,6 +14,12 @@ DROPOUT_P = {"drop": lambda p: p, "keep": lambda p: 1.0 - p}
 BN_MOMENTUM = {"torch": lambda m: m, "cs231n": lambda m: 1.0 - m}
 BN_MOMENTUM_DEFAULT = {"torch": 0.1, "cs231n": 0.9}
 
+# batchnorm running_var - torch moves it towards the UNBIASED batch variance (sum / (N - 1)); cs231n's
+# batchnorm_forward towards np.var(x, axis=0), the BIASED one (sum / N), the variance it normalises with.
+# The value is the factor on the biased batch variance for a batch of N. torch.nn.BatchNorm1d has no
+# option for the biased form: its twin (torch_ref/norm.py) updates the buffer itself in torch operations.
+BN_RUNNING_VAR = {"unbiased": lambda n: n / (n - 1), "biased": lambda n: 1.0}
+
 # mse - torch.nn.MSELoss: mean over every element of (s - y)²; the course form 0.5 · mean(...)
 # (its gradient is (s - y) / numel, without the 2). The value is the factor on torch's loss.
 MSE_SCALE = {"torch": 1.0, "half": 0.5}

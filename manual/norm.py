@@ -1,5 +1,6 @@
 """Normalisation layers. Variance in the normalisation is the biased one (divide by N), as torch;
-BatchNorm1d's running_var is updated with the unbiased one (N - 1), as torch."""
+BatchNorm1d's running_var is updated with the unbiased one (N - 1), as torch, or with the biased one
+(cs231n; manual/conventions.py BN_RUNNING_VAR)."""
 import numpy as np
 
 from manual.layers import Layer
@@ -35,13 +36,16 @@ class BatchNorm1d(_Normalization):
     move towards them with torch's ``momentum`` on the new value, r <- (1 - m) r + m · batch, with
     the unbiased batch variance in running_var. Evaluation: the running statistics.
     cs231n writes r <- m' r + (1 - m') batch with m' = 0.9: the same update with m = 1 - m'
-    (manual/conventions.py). Buffers: running_mean, running_var (num_batches_tracked is torch's
-    integer counter, not compared).
+    (manual/conventions.py). ``running_var="biased"``: running_var moves towards the biased batch
+    variance, as cs231n's batchnorm_forward. Buffers: running_mean, running_var (num_batches_tracked is
+    torch's integer counter, not compared).
     """
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, dtype=np.float32):
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, running_var: str = "unbiased",
+                 dtype=np.float32):
         super().__init__(num_features, eps, dtype)
         self.momentum = momentum
+        self.unbiased = running_var == "unbiased"
         self.buffers["running_mean"] = np.zeros(num_features, dtype)
         self.buffers["running_var"] = np.ones(num_features, dtype)
 
@@ -59,7 +63,7 @@ class BatchNorm1d(_Normalization):
             rm *= 1 - m
             rm += m * mean
             rv *= 1 - m
-            rv += m * (var * t(n / (n - 1)))
+            rv += m * (var * t(n / (n - 1)) if self.unbiased else var)
         else:
             centred = x - self.buffers["running_mean"]
             var = self.buffers["running_var"]

@@ -45,7 +45,7 @@ def test_batchnorm_cs231n_momentum_maps_onto_torch(rng):
     x = rng.standard_normal((16, 5)) * 3 + 1
     layer = spec.layer("batchnorm:0.9:cs231n", (5,))
     assert layer.kwargs["momentum"] == pytest.approx(0.1) and spec.layer("batchnorm:cs231n", (5,)).kwargs == \
-        {"num_features": 5, "momentum": pytest.approx(0.1)}
+        {"num_features": 5, "momentum": pytest.approx(0.1), "running_var": "unbiased"}
     twin = torch_ref.BatchNorm1d(**layer.kwargs, dtype=torch.float64)
     twin(torch.from_numpy(x))
     mean, var = _cs231n_running(x, np.zeros(5), np.ones(5), 0.9)
@@ -57,6 +57,34 @@ def test_batchnorm_cs231n_momentum_maps_onto_torch(rng):
     unmapped = torch_ref.BatchNorm1d(5, momentum=0.9, dtype=torch.float64)    # 0.9 read as torch's
     unmapped(torch.from_numpy(x))
     assert rel(unmapped.running_mean.numpy(), mean) > 1.0
+
+
+def test_batchnorm_biased_running_var_maps_onto_cs231n_in_both_sides(rng):
+    """``batchnorm:cs231n:biased`` is cs231n's batchnorm_forward exactly: momentum on the old value and
+    np.var (biased) in running_var, on the torch twin and the manual class; the normalisation and its
+    gradients stay torch's."""
+    x = rng.standard_normal((16, 5)) * 3 + 1
+    layer = spec.layer("batchnorm:cs231n:biased", (5,))
+    twin = torch_ref.BatchNorm1d(**layer.kwargs, dtype=torch.float64)
+    mine = layer.kind.manual(**layer.kwargs, dtype=np.float64)
+    reference = torch_ref.BatchNorm1d(5, momentum=0.1, dtype=torch.float64)     # torch's own module
+    xt = torch.from_numpy(x).requires_grad_()
+    out = twin(xt)
+    out_ref = reference(torch.from_numpy(x))
+    mine.forward(x, train=True)
+    mean, var = _cs231n_running(x, np.zeros(5), np.ones(5), 0.9)
+    for side in (twin.running_mean.numpy(), mine.buffers["running_mean"]):
+        assert rel(side, mean) <= RTOL
+    for side in (twin.running_var.numpy(), mine.buffers["running_var"]):
+        assert rel(side, var) <= RTOL
+    assert rel(reference.running_var.numpy(), var) > 1e-3          # torch's own update: unbiased
+    assert rel(out.detach().numpy(), out_ref.detach().numpy()) <= RTOL
+    assert int(twin.num_batches_tracked) == 1
+    twin.eval()
+    reference.running_mean.copy_(twin.running_mean)
+    reference.running_var.copy_(twin.running_var)
+    reference.eval()
+    assert rel(twin(torch.from_numpy(x)).detach().numpy(), reference(torch.from_numpy(x)).detach().numpy()) == 0
 
 
 def test_batchnorm_normalises_with_the_biased_variance_in_both_modes(rng):

@@ -4,8 +4,26 @@ from torch import nn
 
 
 class BatchNorm1d(nn.BatchNorm1d):
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, dtype=torch.float32):
+    """torch.nn.BatchNorm1d; with ``running_var="biased"`` (cs231n) the running statistics are updated
+    here, in torch operations, towards the batch mean and the BIASED batch variance, which torch's own
+    update (always unbiased) cannot express; the normalisation is torch's."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, running_var: str = "unbiased",
+                 dtype=torch.float32):
         super().__init__(num_features, eps=eps, momentum=momentum, dtype=dtype)
+        self.biased = running_var == "biased"
+
+    def forward(self, x):
+        if not (self.biased and self.training):
+            return super().forward(x)
+        with torch.no_grad():
+            mean = x.mean(dim=0)
+            centred = x - mean
+            var = (centred * centred).mean(dim=0)
+            self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean)
+            self.running_var.mul_(1 - self.momentum).add_(self.momentum * var)
+            self.num_batches_tracked.add_(1)
+        return nn.functional.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
 
 
 class LayerNorm(nn.LayerNorm):
