@@ -33,7 +33,8 @@ class Config:
     init: str = "xavier_normal"         # the weights' initialisation scheme, shared by both sides and expected
                                         # of a bring-your-own class (manual/init.py: he_normal, normal:0.01, ...)
     init_bias: str = "zeros"            # the biases' scheme
-    reg: str = ""                       # regularisation: "" none, l2:LAMBDA or l1:LAMBDA (README "Models")
+    reg: str = ""                       # regularisation: "" none, l2:LAMBDA or l1:LAMBDA (README "Models"); a
+                                        # --manual class computes it itself: this tells the torch side
     reg_convention: str = "torch"       # the penalty's form: cs231n | dls | nnfs | torch (manual/conventions.py)
     epochs: int = 10                    # passes over the training split
     batch_size: int = 100               # samples per step; 0 = the whole training split (full batch)
@@ -96,9 +97,6 @@ class Config:
             if "weight_decay" in given_keys(self.optimizer):
                 raise InputError(f"reg {self.reg} with reg_convention torch sets the optimizer's weight_decay; "
                                  f"it is also given in optimizer {self.optimizer!r}: give it once")
-        if parse_reg(self.reg, self.reg_convention) and self.manual != "builtin":
-            raise InputError(f"reg {self.reg} applies to the built-in manual side; a --manual class computes its "
-                             f"own loss and update: put the penalty in your class and leave --reg out")
         if not self.data:
             raise InputError("data must be 'builtin' or a path")
         if not self.manual:

@@ -8,6 +8,7 @@ second torch twin trains on its own from the shared init: the *drift* rows
 compare the two trajectories (recorded, not gated).
 """
 import math
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from comparisons.record.recorder import DIAGNOSIS, STEPS, SUMMARY, Recorder
 from comparisons.record.summary import Tracker, build_summary
 from comparisons.sides import shared_init
 from comparisons.sides.builtin import ManualSide
-from comparisons.sides.byo import ByoSide, load_class
+from comparisons.sides.byo import ByoSide, declared, load_class
 from comparisons.sides.torch_side import TorchSide
 
 
@@ -148,11 +149,11 @@ class Lockstep:
                    if s.name in m.outputs]
         backward = [("dx", "loss", m.input_grads["loss"], j.input_grads["loss"], 1.0)] \
             if "loss" in m.input_grads else []
-        grads, dx = m.grads, m.input_grads
+        grads, dx, t_dx = m.grads, m.input_grads, j.input_grads
         for s in reversed(self.layers):
             backward += [("grad", k, grads[k], j.grads[k], 1.0) for k in grads if k.split(".", 1)[0] == s.name]
-            if s.name in dx:
-                backward.append(("dx", s.name, dx[s.name], j.input_grads[s.name], 1.0))
+            if s.name in dx and s.name in t_dx:      # torch computes no dL/dx of the first layer
+                backward.append(("dx", s.name, dx[s.name], t_dx[s.name], 1.0))
         backward += [("update", k, v - j.before[k], j.params[k] - j.before[k], 1.0) for k, v in m.params.items()]
         t_state = j.state
         backward += [("state", k, v * s, t_state[k][0], t_state[k][1]) for k, (v, s) in m.state.items() if k in t_state]
@@ -215,8 +216,22 @@ class Lockstep:
                 m = manual_values.get(key)
                 ref = recomputed.ref.get(key) if recomputed is not None and row.rule == "referee" else None
                 message = rules.message(row, m if ref is not None else None, ref, self.dtype)
+                message = self.in_your_names(row, message)
             results.append((row, message))
         return results
+
+    def in_your_names(self, row: Row, message: str) -> str:
+        """A bring-your-own class's failure message with its own array and index: ``... at (45, 515)
+        (your W1[515, 45])``."""
+        yours = getattr(self.manual, "your_name", None)
+        name = yours(row.name) if yours is not None else ""
+        if not name:
+            return message
+        found = re.findall(r" at \(([\d, ]*)\)", message)
+        if not found:
+            return f"{message} (your {name})"
+        index = tuple(int(i) for i in found[-1].split(",") if i.strip())
+        return f"{message} (your {name}[{', '.join(map(str, self.manual.your_index(row.name, index)))}])"
 
     def drift_rows(self, where_, loss_m, scores_m, loss_d, scores_d, y, state: bool) -> list[tuple[Row, None]]:
         """Free mode: the manual side against the torch twin training on its own (recorded, not gated)."""
@@ -349,6 +364,9 @@ class Lockstep:
 
     def record(self, results) -> None:
         rows = [row for row, _ in results]
+        yours = getattr(self.manual, "your_name", None)
+        if yours is not None:         # a bring-your-own class: its names beside torch's (steps.csv's ``yours``)
+            rows = [row._replace(yours=yours(row.name)) if row.name else row for row in rows]
         self.tracker.add(results)     # first: a flush inside add() saves the tracker as of the rows it wrote
         self.recorder.add(rows)
         # Only judged rows stop the run: a drift row's torch value is the free twin's own trajectory,
@@ -410,7 +428,10 @@ def run(config: Config, data: Dataset | None = None, out: str | Path | OutDir | 
         raise InputError("--out is empty: name the directory for steps.csv and summary.json")
     if config.manual != "builtin":
         beat.calling(f"importing {config.manual}")
-        load_class(config.manual)          # a bad --manual is bad input: refuse it before loading data
+        # a bad --manual is bad input: refuse it before loading data; what the class declares (its model,
+        # loss, penalty, conventions) becomes the run's config, recorded as such in summary.json
+        config = declared(config, load_class(config.manual))
+        config.validate()
     beat.calling("loading data")
     data = (data if data is not None else load_data(config.data)).astype(np.dtype(config.dtype))
     validate(data)

@@ -59,6 +59,22 @@ def _parse_args(kind: Kind, token: str, raw: list[str], out_width: int) -> dict:
     return parsed | flags
 
 
+def canonical(text: str) -> tuple:
+    """A spec's meaning without its spelling: (kind, parsed arguments) per token, so ``batchnorm:cs231n``
+    and ``BatchNorm:0.9:cs231n`` compare equal (the data's width stands for a width left out)."""
+    out = []
+    for token in text.split(","):
+        head, *raw = token.strip().split(":")
+        kind = KINDS.get(head.lower())
+        if kind is None:
+            raise InputError(f"model token {token.strip()!r}: unknown kind {head!r}; known: {', '.join(KINDS)}")
+        args = _parse_args(kind, token.strip(), raw, DATA)
+        if kind.token == "batchnorm" and args["momentum"] == "":
+            args["momentum"] = 0.9 if args["cs231n"] else 0.1
+        out.append((kind.token, tuple(sorted(args.items()))))
+    return tuple(out)
+
+
 def layer(token: str, in_shape: tuple, name: str = "", out_width: int = 1) -> LayerSpec:
     """One layer from its token on input of ``in_shape`` (``parse`` names and chains them)."""
     head, *raw = token.split(":")

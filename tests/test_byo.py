@@ -138,3 +138,109 @@ def test_unusable_classes_are_refused_before_anything_is_written(tmp_path, capfd
     assert main(["run", "--out", str(out), "--manual", f"{MUTANTS}:{name}", "--hidden", "16", "--epochs", "1"]) == 2
     assert message in capfd.readouterr().err
     assert not out.exists()
+
+
+# --- what a class declares: model, loss, penalty, conventions; hooks for dropout and batchnorm -----
+
+CS231N = "examples/cs231n/adapter.py"
+
+
+class DeclaresModel(Transposed):
+    weight_layout = "out_in"
+    model = "linear:16,relu,linear"
+
+
+class DeclaresBadConvention(DeclaresModel):
+    dropout_p = "kept"
+
+
+class DropoutNoMode(DeclaresModel):
+    model = "linear:16,relu,dropout:0.5,linear"
+
+
+class BatchnormNoBuffers(DeclaresModel):
+    model = "linear:16,batchnorm,relu,linear"
+    bias_shape = "flat"
+
+    def __init__(self, sizes, config):
+        super().__init__(sizes, config)
+        self.p = {"W1": self.p["W1"], "b1": self.p["b1"], "g": np.ones(16), "be": np.zeros(16),
+                  "W2": self.p["W2"], "b2": self.p["b2"]}
+
+    def mode(self, training, masks):
+        pass
+
+
+def test_declarations_become_the_run_config():
+    from comparisons.sides.byo import declared, load_class
+    cls = load_class(f"{CS231N}:Adapter")
+    config = declared(Config(manual=f"{CS231N}:Adapter"), cls)
+    assert config.model == ("linear:100,batchnorm:cs231n:biased,relu,dropout:0.5:keep,linear:100,batchnorm:cs231n:"
+                            "biased,relu,dropout:0.5:keep,linear")
+    assert config.reg_convention == "cs231n"
+    # the preset spells the same layers its own way: the same meaning is no conflict
+    same = declared(Config(model="linear:100,batchnorm:0.9:cs231n:biased,relu,dropout:0.5:keep,linear:100,"
+                                 "batchnorm:0.9:cs231n:biased,relu,dropout:0.5:keep,linear"), cls)
+    assert same.model.count("biased") == 2
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--model", "linear:50,relu,linear"], "DeclaresModel.model = 'linear:16,relu,linear', but the run is given "
+                                           "model 'linear:50,relu,linear': give it once"),
+    (["--hidden", "8"], "DeclaresModel.model = 'linear:16,relu,linear' fixes the layers; leave --hidden out"),
+    (["--loss", "svm", "--model", "linear:16,relu,linear", "--dtype", "float64"], None),
+])
+def test_a_flag_contradicting_a_declaration_is_refused(tmp_path, capfd, extra, message):
+    argv = ["run", "--out", str(tmp_path / "o"), "--manual", f"{HERE}:DeclaresModel", "--epochs", "1", *extra]
+    code = main(argv)
+    err = capfd.readouterr().err
+    if message is None:          # an agreeing --model and an undeclared loss: the run goes on (and fails: zeros)
+        assert code == 1, err
+        return
+    assert code == 2 and err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("cls,message", [
+    ("DeclaresBadConvention", "DeclaresBadConvention.dropout_p = 'kept'; choose from drop, keep"),
+    ("DropoutNoMode", "DropoutNoMode has no mode(training, masks): the model's drop1 train and evaluate differently"),
+    ("BatchnormNoBuffers", "BatchnormNoBuffers has no buffers(): the model keeps bn1.running_mean, bn1.running_var"),
+])
+def test_missing_hooks_and_unknown_conventions_are_one_line_exit_2(tmp_path, capfd, cls, message):
+    assert main(["run", "--out", str(tmp_path / "o"), "--manual", f"{HERE}:{cls}", "--epochs", "1"]) == 2
+    err = capfd.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+
+
+def test_a_contradicting_token_flag_is_refused():
+    from comparisons.errors import InputError
+    from comparisons.sides.byo import declared
+
+    class Drops(DeclaresModel):
+        model = "linear:16,dropout:0.8:keep,linear"
+        dropout_p = "drop"
+    with pytest.raises(InputError, match="model token 'dropout:0.8:keep' says keep, but Drops.dropout_p = 'drop'"):
+        declared(Config(), Drops)
+
+
+@pytest.mark.parametrize("cls", ["Adapter", "NoBnMomentum", "NoBiasedVar"])
+def test_conventions_declared_by_the_class_reach_the_torch_side(tiny_data, cls):
+    """The cs231n network passes with its declarations; with bn_momentum or bn_running_var left out
+    (tests/undeclared.py) torch keeps other running statistics, and the buffer rows say so."""
+    manual = f"{CS231N}:Adapter" if cls == "Adapter" else f"tests/undeclared.py:{cls}"
+    result = run(Config(epochs=1, batch_size=100, reg="l2:0.01", optimizer="momentum:form=cs231n,momentum=0.9",
+                        init="normal:0.01", dtype="float64", mode="synced", manual=manual), tiny_data)
+    if cls == "Adapter":
+        assert result.passed, result.first_failure
+    else:
+        assert (result.first_failure["step"], result.first_failure["quantity"]) == (1, "buffer"), result.first_failure
+
+
+def test_messages_name_your_array_at_your_index(tiny_data):
+    """A failure at fc1.weight (out, in) is the student's W1 (in, out): the index is given both ways."""
+    result = run(Config(hidden=(32,), epochs=1, lr=0.05, init_velocity=1e-3, dtype="float64", mode="synced",
+                        manual="tests/mutants.py:NoReluDerivative"), tiny_data)
+    message = result.first_failure["message"]
+    at = message.split(" at (")[-1].split(")")[0]
+    i, j = (int(v) for v in at.split(","))
+    assert message.endswith(f"(your W1[{j}, {i}])"), message

@@ -74,6 +74,7 @@ class Row(NamedTuple):
     rule: str             # direct | referee | override | drift | check
     tolerance: float      # the largest gated value allowed (inf: recorded, not gated)
     passed: bool
+    yours: str = ""       # a bring-your-own class's name for ``name`` (W1 for fc1.weight); "" otherwise
 
     @property
     def value(self) -> float:

@@ -192,6 +192,9 @@ class Diagnoser:
         its input, its output or one of its branch masks instead of its true derivative."""
         d_ref = np.asarray(self.incoming(i)[0], np.float64)
         if i + 1 == len(self.layers):
+            y = np.asarray(self.y)
+            if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer) or d_ref.ndim != 2 or d_ref.shape[1] < 2:
+                return {}        # a label entry per sample exists only with class scores (not binary, regression)
             labels = np.zeros(d_ref.shape, dtype=bool)
             labels[np.arange(len(self.y)), self.y] = True
             return {"dL/dscores equal to the reference at the labels' entries (y = 1) and 0 elsewhere":

@@ -1,14 +1,25 @@
 """Bring your own implementation: check a NumPy network without rewriting it.
 
-The protocol (a class, loaded by ``--manual pkg.module:Class``)::
+The protocol (a class, loaded by ``--manual pkg.module:Class`` or ``--manual path/file.py:Class``)::
 
     class MyNetwork:
-        # layout declarations, all optional (defaults shown)
+        # what the class is, all optional: each is the run's setting of the same name, so the class
+        # need not be run with the flags (a flag that says otherwise is refused)
+        model = "linear:100,relu,linear"   # its layers (README "Models"); default: the MLP of --hidden
+        loss = "cross_entropy"             # the loss its forward computes
+        reg = "l2:0.01"                    # the penalty its forward adds and its backward differentiates
+        reg_convention = "cs231n"          # in which form (cs231n | dls | nnfs | torch)
+        # conventions of its layers, mapped onto torch (manual/conventions.py)
+        dropout_p = "drop"                 # "keep": a dropout token's P is the keep probability (cs231n)
+        bn_momentum = "torch"              # "cs231n": batchnorm's momentum weighs the old running value
+        bn_running_var = "unbiased"        # "biased": running_var follows np.var(x, axis=0) (cs231n)
+        # layouts, all optional (defaults shown)
         weight_layout = "out_in"   # or "in_out": W is (in, out), x @ W
-        bias_shape = "flat"        # "flat" (n,), "row" (1, n), "column" (n, 1)
-        samples = "rows"           # "rows": x is (N, D); "columns": x is (D, N)
+        bias_shape = "flat"        # "flat" (n,), "row" (1, n), "column" (n, 1); buffers too
+        samples = "rows"           # "rows": x is (N, D); "columns": x is (D, N) (dropout masks too)
         labels = "int"             # "int" (N,), or "onehot" (N, K) ((K, N) with samples as columns)
-        names = None               # {your name: torch name}, e.g. {"W1": "fc1.weight"}; None: by order
+        names = None               # {your name: torch name} for parameters and buffers, e.g.
+                                   # {"W1": "fc1.weight", "bn1_mean": "bn1.running_mean"}; None: by order
                                    # (the old "hidden.weight"/"output.weight" names are still read)
 
         def __init__(self, sizes, config): ...       # sizes: the widths of the model's linear layers, e.g.
@@ -16,6 +27,13 @@ The protocol (a class, loaded by ``--manual pkg.module:Class``)::
         def parameters(self) -> dict: ...            # your arrays (lockstep writes the shared init into them)
         def forward(self, x, y) -> tuple: ...        # (loss, scores): scores are logits or probabilities
         def backward(self) -> dict: ...              # gradients, same keys and shapes as parameters()
+        # required when the model has dropout or batchnorm, which train and evaluate differently
+        def mode(self, training, masks) -> None: ... # called before every forward: training True with the
+                                                     # step's dropout keep masks {"drop1": bool array shaped
+                                                     # like that layer's input} (use them, draw none), or
+                                                     # False (evaluation) with {}
+        def buffers(self) -> dict: ...               # required with batchnorm: the running statistics, read
+                                                     # after every step (new arrays each time are fine)
         # optional
         def step(self, grads) -> None: ...           # your optimizer; without it lockstep's --optimizer is used
                                                      # (with it: the assignment's momentum or sgd only)
@@ -28,13 +46,16 @@ The protocol (a class, loaded by ``--manual pkg.module:Class``)::
                                                      # "dlogits", "probs"
 
 Everything is adapted with views (transposes, reshapes): nothing is copied,
-and writes into the adapted parameters land in your arrays.
+and writes into the adapted parameters land in your arrays. Messages and steps.csv's
+``yours`` column name your arrays beside torch's (``fc1.weight`` ... ``your W1[515, 45]``).
 """
 import copy
+import dataclasses
 import importlib
 import importlib.util
 import inspect
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -49,6 +70,65 @@ LAYOUTS = {"weight_layout": ("out_in", "in_out"), "bias_shape": ("flat", "row", 
            "samples": ("rows", "columns"), "labels": ("int", "onehot")}
 BUILTIN = {"seed": "manual.seed:SeedNetwork"}
 REQUIRED = ("parameters", "forward", "backward")
+DECLARED = ("model", "loss", "reg", "reg_convention")      # class attributes that are Config fields
+# Layer conventions a class declares, each mapped onto the flag its tokens take in the spec (registry
+# KINDS; the flag's mapping onto torch is declared in manual/conventions.py): {attribute: (kind,
+# {value: flag ("" = the token as written)})}.
+CONVENTIONS = {"dropout_p": ("dropout", {"drop": "", "keep": "keep"}),
+               "bn_momentum": ("batchnorm", {"torch": "", "cs231n": "cs231n"}),
+               "bn_running_var": ("batchnorm", {"unbiased": "", "biased": "biased"})}
+
+
+def declared(config: Config, cls) -> Config:
+    """``config`` with what ``cls`` declares (DECLARED, CONVENTIONS); InputError for a declaration that
+    is not a string of the known values, or that a setting given to the run contradicts."""
+    from comparisons.spec import canonical, mlp
+    defaults, changes, who = Config(), {}, cls.__name__
+    for name in DECLARED:
+        value = getattr(cls, name, None)
+        if value is None:
+            continue
+        if not isinstance(value, str) or not value.strip():
+            raise InputError(f"{who}.{name} must be a non-empty string, got {value!r}")
+        given = getattr(config, name)
+        if name != "model" and given not in (getattr(defaults, name), value):
+            raise InputError(f"{who}.{name} = {value!r}, but the run is given {name} {given!r}: give it once")
+        changes[name] = value
+    if "model" in changes and config.hidden != defaults.hidden and not config.model:
+        raise InputError(f"{who}.model = {changes['model']!r} fixes the layers; leave --hidden out")
+    ours, given = changes.pop("model", None), config.model
+    for attr, (kind, table) in CONVENTIONS.items():
+        value = getattr(cls, attr, None)
+        if value is None:
+            continue
+        if value not in table:
+            raise InputError(f"{who}.{attr} = {value!r}; choose from {', '.join(table)}")
+        if ours:
+            ours = _with_convention(ours, kind, table, value, f"{who}.{attr}")
+        given = _with_convention(given or mlp(config.hidden), kind, table, value, f"{who}.{attr}")
+    if ours and config.model and canonical(ours) != canonical(given):
+        raise InputError(f"{who}.model = {getattr(cls, 'model')!r}, but the run is given model {config.model!r}: "
+                         f"give it once")
+    model = ours or given
+    if model != config.model:
+        changes["model"] = model
+    return dataclasses.replace(config, **changes) if changes else config
+
+
+def _with_convention(model: str, kind: str, table: dict, value: str, who: str) -> str:
+    """The spec with every ``kind`` token carrying ``table[value]``'s flag; InputError if a token carries
+    another value's flag."""
+    tokens = []
+    for token in model.split(","):
+        head, *args = token.strip().split(":")
+        if head.lower() == kind:
+            others = [f for v, f in table.items() if f and v != value and f in args]
+            if others:
+                raise InputError(f"model token {token.strip()!r} says {others[0]}, but {who} = {value!r}")
+            if table[value] and table[value] not in args:
+                args.append(table[value])
+        tokens.append(":".join([head, *args]))
+    return ",".join(tokens)
 
 
 def _import(module_name: str):
@@ -131,8 +211,11 @@ class ByoSide:
         self.layout = {attr: getattr(cls, attr, choices[0]) for attr, choices in LAYOUTS.items()}
         self.dtype = np.dtype(config.dtype)
         self.layers = layers
-        self.expected = {f"{s.name}.{k}": p.shape for s in layers
-                         for k, p in s.kind.manual(**s.kwargs, dtype=self.dtype).params.items()}
+        built = [(s, s.kind.manual(**s.kwargs, dtype=self.dtype)) for s in layers]
+        self.expected = {f"{s.name}.{k}": p.shape for s, m in built for k, p in m.params.items()}
+        self.expected_buffers = {f"{s.name}.{k}": b.shape for s, m in built for k, b in m.buffers.items()}
+        self.dropouts = [s for s in layers if s.kind.token == "dropout" and s.kwargs["p"] > 0]
+        self.stateful = [s.name for s in self.dropouts] + [s.name for s in layers if s.kind.token == "batchnorm"]
         self.n_linear = sum(1 for s in layers if s.kind.token == "linear")
         self.n_out = layers[-1].out_shape[0]
         sizes = tuple([layers[0].in_shape[0]] + [s.out_shape[0] for s in layers if s.kind.token == "linear"])
@@ -141,9 +224,24 @@ class ByoSide:
             self.net = cls(sizes, config)
         except (Exception, SystemExit) as e:    # noqa: BLE001 - the user's constructor: one line
             raise InputError(f"{self.cls_name}({sizes}, config) failed: {describe(e)}") from None
+        self.has_mode = callable(getattr(self.net, "mode", None))
+        if self.stateful and not self.has_mode:
+            raise InputError(f"{self.cls_name} has no mode(training, masks): the model's {', '.join(self.stateful)} "
+                             f"train and evaluate differently (comparisons/sides/byo.py)")
         user = self._call("parameters")
-        self.to_torch = self._name_map(getattr(cls, "names", None), user, list(self.expected))
+        names = getattr(cls, "names", None)
+        buffer_names = {}
+        if isinstance(names, dict):      # the entries naming buffers, apart
+            buffer_names = {k: v for k, v in names.items() if v in self.expected_buffers}
+            names = {k: v for k, v in names.items() if k not in buffer_names}
+        self.to_torch = self._name_map(names, user, list(self.expected))
         self._require_live("parameters")
+        self.has_buffers = callable(getattr(self.net, "buffers", None))
+        if self.expected_buffers and not self.has_buffers:
+            raise InputError(f"{self.cls_name} has no buffers(): the model keeps {', '.join(self.expected_buffers)}, "
+                             f"compared every step (comparisons/sides/byo.py)")
+        self.buffer_to_torch = self._buffer_names(buffer_names) if self.expected_buffers else {}
+        self.yours = {t: u for u, t in {**self.to_torch, **self.buffer_to_torch}.items()}   # torch name -> yours
         self.own_step = callable(getattr(self.net, "step", None))
         self.has_velocity = callable(getattr(self.net, "velocity", None))
         entry, hypers = parse_optimizer(config.optimizer, config)
@@ -163,7 +261,6 @@ class ByoSide:
         self.outputs: dict[str, np.ndarray] = {}
         self.input_grads: dict[str, np.ndarray] = {}
         self.extra: dict[str, np.ndarray] = {}      # intermediates with no row of their own ("probs")
-        self.buffers: dict[str, np.ndarray] = {}
         if probe is not None:
             self.probe(*probe)
         # the class's own initialisation, in torch's layout, before anything is written into it
@@ -182,13 +279,24 @@ class ByoSide:
     def probe(self, x: np.ndarray, y: np.ndarray) -> None:
         """One forward, backward and (the class's own) step on a few samples, before anything is
         written: a class whose code fails or whose outputs do not fit is refused up front, as bad
-        input. Nothing of the class changes: the step runs on a deep copy of the object (with
-        the gradients, so arrays they share stay shared), or, if the object cannot be copied, on
-        the object itself with its parameters and velocity restored after it."""
-        self._forward(x, y)
-        user_grads = self._call("backward")
+        input. Nothing of the class changes: the probe runs on a deep copy of the object (the
+        running statistics a training forward moves are the copy's), or, if the object cannot be
+        copied, on the object itself with its parameters and velocity restored after its step.
+        Dropout keeps every unit in the probe: no mask of the run's is drawn."""
+        try:
+            net = copy.deepcopy(self.net)
+        except Exception:      # noqa: BLE001 - an attribute that does not copy (a module, a file...)
+            net = None
+        keep_all = {s.name: np.ones((len(x), *s.in_shape), bool) for s in self.dropouts}
+        self._forward(x, y, training=True, masks=keep_all, net=net)
+        user_grads = self._call("backward", net=net)
         self._adapt(user_grads, "backward()")
+        if self.has_buffers:
+            self._adapt_buffers(self._call("buffers", net=net))
         if not self.own_step:
+            return
+        if net is not None:
+            self._call("step", user_grads, net=net)
             return
         try:
             twin, grads = copy.deepcopy((self.net, user_grads))
@@ -203,6 +311,22 @@ class ByoSide:
                     np.copyto(live, saved[1][k])
             return
         self._call("step", grads, net=twin)
+
+    def _buffer_names(self, given: dict) -> dict[str, str]:
+        """{your buffer name: torch's} from ``names``' buffer entries, or buffers() keyed by torch's names."""
+        if given:
+            missing = sorted(set(self.expected_buffers) - set(given.values()))
+            if missing:
+                raise InputError(f"{self.cls_name}.names maps no buffer onto {', '.join(missing)}")
+            return given
+        return {name: name for name in self.expected_buffers}
+
+    def _adapt_buffers(self, arrays) -> dict[str, np.ndarray]:
+        if not isinstance(arrays, dict) or set(arrays) != set(self.buffer_to_torch):
+            keys = sorted(arrays) if isinstance(arrays, dict) else type(arrays).__name__
+            raise InputError(f"{self.cls_name}: buffers() keys {keys}, expected {sorted(self.buffer_to_torch)}")
+        return {self.buffer_to_torch[k]: self._to_torch_layout(k, v, "buffers()", self.buffer_to_torch)
+                for k, v in arrays.items()}
 
     # --- adapting names and layouts ---------------------------------------------------
 
@@ -227,10 +351,10 @@ class ByoSide:
                              f"parameters {sorted(user)} vs names {sorted(names)}")
         return dict(names)
 
-    def _to_torch_layout(self, user_name: str, array, what: str) -> np.ndarray:
+    def _to_torch_layout(self, user_name: str, array, what: str, names: dict | None = None) -> np.ndarray:
         """A view of one user array in torch's layout; InputError if its shape does not fit."""
-        name = self.to_torch[user_name]
-        want = self.expected[name]
+        name = (names or self.to_torch)[user_name]
+        want = self.expected.get(name) or self.expected_buffers[name]
         if not isinstance(array, np.ndarray):
             raise InputError(f"{self.cls_name}: {what} {user_name!r} is {type(array).__name__}, not a NumPy array")
         if len(want) == 2:
@@ -274,8 +398,13 @@ class ByoSide:
             return x.T, y.T if y.ndim == 2 else y
         return x, y
 
-    def _forward(self, x, y) -> tuple[float, np.ndarray]:
-        out = self._call("forward", *self._inputs(x, y))
+    def _forward(self, x, y, training: bool = True, masks: dict | None = None, net=None) -> tuple[float, np.ndarray]:
+        """The class's forward, after mode(training, masks) when it has one (masks in its sample layout)."""
+        if self.has_mode:
+            columns = self.layout["samples"] == "columns"
+            given = {k: (m.T if columns and m.ndim == 2 else m) for k, m in (masks or {}).items()}
+            self._call("mode", training, given, net=net)
+        out = self._call("forward", *self._inputs(x, y), net=net)
         if not (isinstance(out, tuple) and len(out) == 2):
             raise InputError(f"{self.cls_name}.forward() must return (loss, scores), got {type(out).__name__}")
         loss, scores = out
@@ -292,6 +421,21 @@ class ByoSide:
                              f"{(len(x), self.n_out)} (samples as {self.layout['samples']})")
         return loss, scores
 
+    def your_name(self, name: str) -> str:
+        """Your name for a parameter, buffer or optimizer-state key (``fc1.weight.exp_avg`` ->
+        ``W1.exp_avg``); "" for anything else (a layer's output)."""
+        base = name if name in self.yours else name.rsplit(".", 1)[0]
+        return self.yours[base] + name[len(base):] if base in self.yours else ""
+
+    def your_index(self, name: str, index: tuple) -> tuple:
+        """An index into torch's layout of ``name`` (a parameter, buffer or state key) as one into your array."""
+        base = name if name in self.yours else name.rsplit(".", 1)[0]
+        if len(index) == 2 and self.layout["weight_layout"] == "in_out":
+            return index[::-1]
+        if len(index) == 1 and self.layout["bias_shape"] != "flat" and base in self.yours:
+            return (0, *index) if self.layout["bias_shape"] == "row" else (*index, 0)
+        return index
+
     # --- the manual-side interface ---------------------------------------------------
 
     @property
@@ -307,13 +451,21 @@ class ByoSide:
             return {f"{k}.momentum_buffer": (v, 1.0) for k, v in self._adapt(self._call("velocity"), "velocity()").items()}
         return {}
 
+    @property
+    def buffers(self) -> dict[str, np.ndarray]:
+        """The running statistics, from buffers() (copies: the class may rebind its arrays each step)."""
+        if not self.has_buffers:
+            return {}
+        return {k: np.array(v) for k, v in self._adapt_buffers(self._call("buffers")).items()}
+
     def load_state(self, values: dict) -> None:
         """Write optimizer state (manual units, keyed like ``state``) into the class's arrays."""
         for key, (live, _) in self.state.items():
             np.copyto(live, values[key])
 
     def train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-        loss, scores = self._forward(x, y)
+        masks = {s.name: s.kwargs["mask"].keep((len(x), *s.in_shape), s.kwargs["p"]) for s in self.dropouts}
+        loss, scores = self._forward(x, y, training=True, masks=masks)
         self._collect(self.intermediates())
         user_grads = self._call("backward")
         self.grads = {k: np.array(v) for k, v in self._adapt(user_grads, "backward()").items()}
@@ -327,7 +479,7 @@ class ByoSide:
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         """(loss as a mean over the samples, scores): the class's loss follows the run's reduction,
         so a summed loss is divided by N to compare with torch's evaluation."""
-        loss, scores = self._forward(x, y)
+        loss, scores = self._forward(x, y, training=False)
         self.outputs = {}
         self._collect(self.intermediates())
         return (loss / len(x) if self.reduction == "sum" else loss), scores

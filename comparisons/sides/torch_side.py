@@ -27,6 +27,11 @@ class TorchSide:
         self.named = dict(self.net.named_parameters())
         reg = penalty_args(config, layers)
         self.penalty = None if reg is None else Penalty(*reg[:3], [k for k in reg[3] if k in self.named])
+        # a bring-your-own class's forward returns its training objective, penalty included, in evaluation
+        # too (cs231n's loss(), DLS's compute_cost_with_regularization); the built-in side's evaluation does
+        # not add it. In the loss's units: the class's summed loss is divided by N when evaluated.
+        self.eval_penalty = self.penalty is not None and config.manual != "builtin"
+        self.sum_reduction = config.reduction == "sum"
         self.opt = build_optimizer(config, self.named, "twin")
         self.params = {n: _np(p) for n, p in self.named.items()}
         self.buffers = {n: b.numpy() for n, b in self.net.named_buffers() if b.is_floating_point()}
@@ -86,5 +91,10 @@ class TorchSide:
         scores = self.net(torch.from_numpy(x), keep=taken is not None, taken=taken)
         yt = torch.from_numpy(y)
         if taken and "loss" in taken:          # a loss with branch points, on the referee's branches
-            return self.eval_loss.forward_with(scores, yt, taken["loss"]).item(), scores.numpy()
-        return self.eval_loss(scores, yt).item(), scores.numpy()
+            loss = self.eval_loss.forward_with(scores, yt, taken["loss"])
+        else:
+            loss = self.eval_loss(scores, yt)
+        term = self.penalty(self.named, len(x)) if self.eval_penalty else None
+        if term is not None:
+            loss = loss + (term / len(x) if self.sum_reduction else term)
+        return loss.item(), scores.numpy()

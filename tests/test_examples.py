@@ -1,0 +1,55 @@
+"""The course examples (examples/cs231n, examples/dls): each student network, unchanged behind its
+adapter, passes in both dtypes and modes; its deliberate slip fails at the layer it is in, named."""
+import numpy as np
+import pytest
+
+from comparisons import Config, run
+from comparisons.data.builtin import synthetic
+from comparisons.data.presets import load_preset
+
+CS231N = "examples/cs231n/adapter.py"
+DLS = "examples/dls/adapter.py"
+CASES = {CS231N: ("cs231n-fc", "class", {"epochs": 2}), DLS: ("dls-deep", "binary", {"epochs": 8})}
+
+
+def _run(adapter: str, cls: str, **extra):
+    preset, task, settings = CASES[adapter]
+    config = Config(**(load_preset(preset) | settings | {"manual": f"{adapter}:{cls}"} | extra))
+    return run(config, synthetic(seed=3, sizes=(300, 60, 60), task=task))
+
+
+@pytest.mark.parametrize("dtype,mode", [("float64", "synced"), ("float64", "free"), ("float32", "synced"),
+                                        ("float32", "free")])
+@pytest.mark.parametrize("adapter", [CS231N, DLS])
+def test_course_example_passes(adapter, dtype, mode):
+    result = _run(adapter, "Adapter", dtype=dtype, mode=mode)
+    assert result.passed, result.first_failure
+    frame = result.frame
+    assert {"out", "dx", "grad", "update"} <= set(frame.quantity)      # per layer, every step
+    if adapter == CS231N:
+        assert {"buffer", "state"} <= set(frame.quantity) and "drop2" in set(frame[frame.quantity == "dx"].name)
+    yours = frame[frame.quantity == "grad"].set_index("name").yours.to_dict()
+    assert yours["fc1.weight"] == "W1" and yours["fc1.bias"] == "b1"
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_cs231n_slip_is_named_at_its_dropout(dtype):
+    """fc_net_slip.py: dropout's backward without 1/p (keep 0.5): drop2's dx is half the reference."""
+    result = _run(CS231N, "WithSlip", dtype=dtype, epochs=1, fail_fast=True)
+    first = result.first_failure
+    assert not result.passed and (first["step"], first["quantity"], first["name"]) == (1, "dx", "drop2"), first
+    diagnosis = result.summary["diagnosis"]
+    assert "drop2 (dropout) > dx" in diagnosis["first_divergence"]
+    assert "a constant factor: manual = 0.5 × reference" in diagnosis["findings"][0], diagnosis
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dls_slip_is_named_at_its_bias_gradient(dtype):
+    """deep_nn_slip.py: db without 1/m: the last layer's bias gradient is m times the reference, and the
+    message names the student's array in its own layout (b4 is (1, 1): index [0, 0])."""
+    result = _run(DLS, "WithSlip", dtype=dtype, epochs=1, fail_fast=True)
+    first = result.first_failure
+    assert (first["step"], first["quantity"], first["name"]) == (1, "grad", "fc4.bias"), first
+    assert "(your b4[0, 0])" in first["message"]
+    finding = result.summary["diagnosis"]["findings"][0]
+    assert "fc4.bias: a constant factor: manual = 300 × reference (= N = 300, the batch size" in finding, finding
