@@ -244,3 +244,24 @@ def test_messages_name_your_array_at_your_index(tiny_data):
     at = message.split(" at (")[-1].split(")")[0]
     i, j = (int(v) for v in at.split(","))
     assert message.endswith(f"(your W1[{j}, {i}])"), message
+
+
+def test_your_own_optimizer_state_is_compared_and_a_slip_in_it_named(tiny_data):
+    """A class with its own Adam (tests/own_optim.py) passes, its exp_avg/exp_avg_sq/step compared every step
+    under its own names; without bias correction the update stage names the slip."""
+    base = dict(hidden=(32,), epochs=1, lr=1e-3, dtype="float64", mode="synced")
+    result = run(Config(**base, manual="tests/own_optim.py:OwnAdam"), tiny_data)
+    assert result.passed, result.first_failure
+    state = result.frame[result.frame.quantity == "state"]
+    assert {"fc1.weight.exp_avg", "fc1.weight.exp_avg_sq", "fc1.weight.step"} <= set(state.name)
+    assert "W1.exp_avg_sq" in set(state.yours)
+    result = run(Config(**base, manual="tests/own_optim.py:OwnAdamNoBiasCorrection"), tiny_data)
+    assert result.first_failure["quantity"] == "update", result.first_failure
+    assert "the bias correction is missing" in " ".join(result.summary["diagnosis"]["findings"])
+
+
+def test_own_step_without_its_state_is_refused(tmp_path, capfd):
+    argv = ["run", "--out", str(tmp_path / "o"), "--manual", "tests/mutants.py:InplaceGradStep", "--hidden", "16",
+            "--optimizer", "adam", "--epochs", "1"]
+    assert main(argv) == 2
+    assert "has its own step() but no optimizer_state(): the state of its" in capfd.readouterr().err

@@ -9,6 +9,7 @@ The protocol (a class, loaded by ``--manual pkg.module:Class`` or ``--manual pat
         loss = "cross_entropy"             # the loss its forward computes
         reg = "l2:0.01"                    # the penalty its forward adds and its backward differentiates
         reg_convention = "cs231n"          # in which form (cs231n | dls | nnfs | torch)
+        optimizer = "adam"                 # what its step() does (README "Optimizers")
         # conventions of its layers, mapped onto torch (manual/conventions.py)
         dropout_p = "drop"                 # "keep": a dropout token's P is the keep probability (cs231n)
         bn_momentum = "torch"              # "cs231n": batchnorm's momentum weighs the old running value
@@ -35,10 +36,13 @@ The protocol (a class, loaded by ``--manual pkg.module:Class`` or ``--manual pat
         def buffers(self) -> dict: ...               # required with batchnorm: the running statistics, read
                                                      # after every step (new arrays each time are fine)
         # optional
-        def step(self, grads) -> None: ...           # your optimizer; without it lockstep's --optimizer is used
-                                                     # (with it: the assignment's momentum or sgd only)
-        def velocity(self) -> dict: ...              # your optimizer state, in the assignment's form (p <- p - v);
-                                                     # required with step() when the run's momentum is not 0
+        def step(self, grads) -> None: ...           # your optimizer (declare which: optimizer = "adam:eps=1e-7");
+                                                     # without it lockstep's --optimizer updates your arrays
+        def optimizer_state(self) -> dict: ...       # with step(): your optimizer's state, {"W1.exp_avg": array,
+                                                     # "W1.step": t, ...}: your parameter's name, torch's state name,
+                                                     # in the units of lockstep's class for the run's --optimizer
+                                                     # (manual/optim.py: a cs231n velocity is -lr * buf, ...)
+        def velocity(self) -> dict: ...              # or, for the assignment's momentum, its velocity (p <- p - v)
         def intermediates(self) -> dict: ...         # per layer, compared every step and used to localise a
                                                      # failure: "fc1.out" (each layer's output), "fc2.dx"
                                                      # (dL/d its input, after backward), "loss.dx" (dL/dscores);
@@ -70,7 +74,7 @@ LAYOUTS = {"weight_layout": ("out_in", "in_out"), "bias_shape": ("flat", "row", 
            "samples": ("rows", "columns"), "labels": ("int", "onehot")}
 BUILTIN = {"seed": "manual.seed:SeedNetwork"}
 REQUIRED = ("parameters", "forward", "backward")
-DECLARED = ("model", "loss", "reg", "reg_convention")      # class attributes that are Config fields
+DECLARED = ("model", "loss", "reg", "reg_convention", "optimizer")      # class attributes that are Config fields
 # Layer conventions a class declares, each mapped onto the flag its tokens take in the spec (registry
 # KINDS; the flag's mapping onto torch is declared in manual/conventions.py): {attribute: (kind,
 # {value: flag ("" = the token as written)})}.
@@ -244,15 +248,16 @@ class ByoSide:
         self.yours = {t: u for u, t in {**self.to_torch, **self.buffer_to_torch}.items()}   # torch name -> yours
         self.own_step = callable(getattr(self.net, "step", None))
         self.has_velocity = callable(getattr(self.net, "velocity", None))
+        self.has_opt_state = callable(getattr(self.net, "optimizer_state", None))
         entry, hypers = parse_optimizer(config.optimizer, config)
-        if self.own_step and entry.cls not in ("SGDMomentum", "SGD"):
-            raise InputError(f"{self.cls_name} has its own step(): lockstep reads a bring-your-own optimizer's state "
-                             f"only in the assignment's velocity form (velocity()), not {entry.name}; drop step() "
-                             f"to have lockstep's {entry.token} update your parameters")
+        if self.own_step and not self.has_opt_state and entry.cls not in ("SGDMomentum", "SGD"):
+            raise InputError(f"{self.cls_name} has its own step() but no optimizer_state(): the state of its "
+                             f"{entry.name} cannot be compared; add optimizer_state() (comparisons/sides/byo.py), or "
+                             f"drop step() to have lockstep's {entry.token} update your parameters")
         self.momentum = hypers.get("momentum", 0.0)     # sgd keeps no velocity
-        if self.has_velocity:
+        if self.has_velocity and not self.has_opt_state:
             self._require_live("velocity")
-        elif self.own_step and self.momentum != 0:
+        elif self.own_step and self.momentum != 0 and not self.has_opt_state:
             raise InputError(f"{self.cls_name} has its own step() but no velocity(): its optimizer state cannot "
                              f"be compared (momentum {self.momentum:g}); add velocity() or run with --momentum 0")
         self.opt = None if self.own_step else build_optimizer(config, self.params, "manual")
@@ -421,6 +426,24 @@ class ByoSide:
                              f"{(len(x), self.n_out)} (samples as {self.layout['samples']})")
         return loss, scores
 
+    def _adapt_state(self, arrays) -> dict[str, np.ndarray]:
+        """optimizer_state()'s ``{"W1.exp_avg": array, "W1.step": 3, ...}`` keyed and laid out as torch's
+        (``fc1.weight.exp_avg``); a step counter may be any number (a 0-d float64 array here)."""
+        if not isinstance(arrays, dict):
+            raise InputError(f"{self.cls_name}.optimizer_state() must return a dict, got {type(arrays).__name__}")
+        out = {}
+        for key, value in arrays.items():
+            user, _, what = str(key).rpartition(".")
+            if user not in self.to_torch or not what:
+                raise InputError(f"{self.cls_name}.optimizer_state() key {key!r} is not '<parameter>.<state>' with one "
+                                 f"of your parameters ({', '.join(self.to_torch)}) and a torch state name "
+                                 f"(momentum_buffer, exp_avg, exp_avg_sq, square_avg, sum, step)")
+            if what == "step" and np.ndim(value) == 0:
+                out[f"{self.to_torch[user]}.step"] = np.array(float(value))
+            else:
+                out[f"{self.to_torch[user]}.{what}"] = self._to_torch_layout(user, value, f"optimizer_state() {key!r} of")
+        return out
+
     def your_name(self, name: str) -> str:
         """Your name for a parameter, buffer or optimizer-state key (``fc1.weight.exp_avg`` ->
         ``W1.exp_avg``); "" for anything else (a layer's output)."""
@@ -447,6 +470,8 @@ class ByoSide:
         """The optimizer state in the assignment's units: lockstep's own optimizer's, or velocity()."""
         if self.opt is not None:
             return {k: (v, 1.0) for k, v in self.opt.state.items()}
+        if self.has_opt_state:
+            return {k: (v, 1.0) for k, v in self._adapt_state(self._call("optimizer_state")).items()}
         if self.has_velocity and self.momentum:    # without momentum the velocity is lr * g: no state to keep
             return {f"{k}.momentum_buffer": (v, 1.0) for k, v in self._adapt(self._call("velocity"), "velocity()").items()}
         return {}
