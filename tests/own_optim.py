@@ -31,3 +31,8 @@ class OwnAdam(_Mutant):
 
 class OwnAdamNoBiasCorrection(OwnAdam):
     correct = False
+
+
+class OwnAdamBadState(OwnAdam):
+    def optimizer_state(self):
+        return {"W1.exp_avg": self.configs["W1"]["m"].T}      # its own (in, out) array, transposed

@@ -265,3 +265,13 @@ def test_own_step_without_its_state_is_refused(tmp_path, capfd):
             "--optimizer", "adam", "--epochs", "1"]
     assert main(argv) == 2
     assert "has its own step() but no optimizer_state(): the state of its" in capfd.readouterr().err
+
+
+def test_a_state_dict_that_does_not_fit_is_refused_before_the_run(tmp_path, capfd):
+    argv = ["run", "--out", str(tmp_path / "o"), "--manual", "tests/own_optim.py:OwnAdamBadState", "--hidden", "16",
+            "--epochs", "1"]
+    assert main(argv) == 2
+    err = capfd.readouterr().err
+    assert err.count("\n") == 1 and "optimizer_state() 'W1.exp_avg' of 'W1' has shape (16, 784), expected (784, 16)" \
+        in err, err
+    assert not (tmp_path / "o").exists()

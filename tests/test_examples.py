@@ -53,3 +53,28 @@ def test_dls_slip_is_named_at_its_bias_gradient(dtype):
     assert "(your b4[0, 0])" in first["message"]
     finding = result.summary["diagnosis"]["findings"][0]
     assert "fc4.bias: a constant factor: manual = 300 × reference (= N = 300, the batch size" in finding, finding
+
+
+SOLVER = "examples/cs231n/solver_adapter.py"
+RULES = {"SgdMomentum": (1e-2, "the update follows Nesterov momentum where plain momentum is declared"),
+         "RMSProp": (1e-2, "the decay and its complement are swapped"),
+         "Adam": (1e-3, "the bias correction is missing")}
+
+
+@pytest.mark.parametrize("dtype,mode", [("float64", "synced"), ("float32", "free")])
+@pytest.mark.parametrize("rule", list(RULES))
+def test_cs231n_update_rules_pass_with_their_state_compared(rule, dtype, mode, tiny_data):
+    """cs231n's optim.py through its Solver's loop (state in config dicts, exposed by optimizer_state())."""
+    result = run(Config(lr=RULES[rule][0], epochs=1, dtype=dtype, mode=mode, manual=f"{SOLVER}:{rule}"), tiny_data)
+    assert result.passed, result.first_failure
+    state = result.frame[(result.frame.quantity == "state") & (result.frame.step > 0)]
+    assert len(state) and state.yours.str.startswith("W1.").any()
+
+
+@pytest.mark.parametrize("rule", list(RULES))
+def test_cs231n_update_rule_slips_are_named(rule, tiny_data):
+    result = run(Config(lr=RULES[rule][0], epochs=1, dtype="float64", mode="synced", fail_fast=True,
+                        manual=f"{SOLVER}:{rule}Slip"), tiny_data)
+    first = result.first_failure
+    assert (first["step"], first["quantity"]) == (1, "update"), first
+    assert RULES[rule][1] in " ".join(result.summary["diagnosis"]["findings"]), result.summary["diagnosis"]

@@ -10,6 +10,8 @@ The protocol (a class, loaded by ``--manual pkg.module:Class`` or ``--manual pat
         reg = "l2:0.01"                    # the penalty its forward adds and its backward differentiates
         reg_convention = "cs231n"          # in which form (cs231n | dls | nnfs | torch)
         optimizer = "adam"                 # what its step() does (README "Optimizers")
+        init = "normal:0.01"               # how its constructor draws weights (and init_bias, biases):
+                                           # checked at step 0 before lockstep writes the shared init
         # conventions of its layers, mapped onto torch (manual/conventions.py)
         dropout_p = "drop"                 # "keep": a dropout token's P is the keep probability (cs231n)
         bn_momentum = "torch"              # "cs231n": batchnorm's momentum weighs the old running value
@@ -74,7 +76,7 @@ LAYOUTS = {"weight_layout": ("out_in", "in_out"), "bias_shape": ("flat", "row", 
            "samples": ("rows", "columns"), "labels": ("int", "onehot")}
 BUILTIN = {"seed": "manual.seed:SeedNetwork"}
 REQUIRED = ("parameters", "forward", "backward")
-DECLARED = ("model", "loss", "reg", "reg_convention", "optimizer")      # class attributes that are Config fields
+DECLARED = ("model", "loss", "reg", "reg_convention", "optimizer", "init", "init_bias")      # class attributes that are Config fields
 # Layer conventions a class declares, each mapped onto the flag its tokens take in the spec (registry
 # KINDS; the flag's mapping onto torch is declared in manual/conventions.py): {attribute: (kind,
 # {value: flag ("" = the token as written)})}.
@@ -261,6 +263,11 @@ class ByoSide:
             raise InputError(f"{self.cls_name} has its own step() but no velocity(): its optimizer state cannot "
                              f"be compared (momentum {self.momentum:g}); add velocity() or run with --momentum 0")
         self.opt = None if self.own_step else build_optimizer(config, self.params, "manual")
+        # the declared state before the first step, in manual units: what a class that makes its state on its
+        # first step (cs231n's config.get("velocity", zeros)) is taken to start from; step 1 checks it
+        self.declared_state = build_optimizer(config, {k: np.zeros_like(v) for k, v in self.params.items()},
+                                              "manual").state if self.has_opt_state else {}
+        self.steps_taken = 0
         self.reduction = config.reduction
         self.grads: dict[str, np.ndarray] = {}
         self.outputs: dict[str, np.ndarray] = {}
@@ -302,6 +309,8 @@ class ByoSide:
             return
         if net is not None:
             self._call("step", user_grads, net=net)
+            if self.has_opt_state:       # its keys and shapes fit, or the run is refused now
+                self._adapt_state(self._call("optimizer_state", net=net))
             return
         try:
             twin, grads = copy.deepcopy((self.net, user_grads))
@@ -426,6 +435,14 @@ class ByoSide:
                              f"{(len(x), self.n_out)} (samples as {self.layout['samples']})")
         return loss, scores
 
+    def _own_state(self) -> dict[str, np.ndarray]:
+        """optimizer_state(), with what the class does not keep filled in: before its first step the
+        declared initial state of a key it has not made yet; after, a step counter it does not keep
+        (cs231n's rmsprop has none) as the number of its step() calls."""
+        own = self._adapt_state(self._call("optimizer_state"))
+        counters = {k: np.array(float(self.steps_taken)) for k in self.declared_state if k.endswith(".step")}
+        return ({**self.declared_state, **own} if self.steps_taken == 0 else {**counters, **own})
+
     def _adapt_state(self, arrays) -> dict[str, np.ndarray]:
         """optimizer_state()'s ``{"W1.exp_avg": array, "W1.step": 3, ...}`` keyed and laid out as torch's
         (``fc1.weight.exp_avg``); a step counter may be any number (a 0-d float64 array here)."""
@@ -471,7 +488,7 @@ class ByoSide:
         if self.opt is not None:
             return {k: (v, 1.0) for k, v in self.opt.state.items()}
         if self.has_opt_state:
-            return {k: (v, 1.0) for k, v in self._adapt_state(self._call("optimizer_state")).items()}
+            return {k: (v, 1.0) for k, v in self._own_state().items()}
         if self.has_velocity and self.momentum:    # without momentum the velocity is lr * g: no state to keep
             return {f"{k}.momentum_buffer": (v, 1.0) for k, v in self._adapt(self._call("velocity"), "velocity()").items()}
         return {}
@@ -497,6 +514,7 @@ class ByoSide:
         self._collect(self.intermediates())      # dL/dx values some classes set in backward()
         if self.own_step:
             self._call("step", user_grads)
+            self.steps_taken += 1
         else:
             self.opt.step(self.grads)
         return loss, scores

@@ -14,6 +14,7 @@ class Adapter:
     model = "linear:100,batchnorm,relu,dropout:0.5,linear:100,batchnorm,relu,dropout:0.5,linear"
     dropout_p, bn_momentum, bn_running_var = "keep", "cs231n", "biased"   # cs231n's conventions
     reg_convention = "cs231n"                                            # 0.5 * reg * sum(W^2)
+    init = "normal:0.01"                     # weight_scale * randn with weight_scale 1e-2
     weight_layout = "in_out"                                             # W (in, out)
     names = {f"{p}{i}": f"{layer}{i}.{q}" for i in (1, 2, 3)
              for p, layer, q in (("W", "fc", "weight"), ("b", "fc", "bias"), ("gamma", "bn", "weight"),
