@@ -158,7 +158,7 @@ class _Cs231nPositive(twins.Momentum):
     """The cs231n mapping read with scale +lr (as the assignment's form): the state rows would disagree."""
     def __init__(self, *a, **k):
         super().__init__(*a, **k)
-        self.scales = {"momentum_buffer": -self.scales["momentum_buffer"]}
+        self.lr_scaled = {"momentum_buffer": 1.0}
 
 
 @pytest.mark.parametrize("key,twin,where", [

@@ -151,6 +151,10 @@ class ByoSide:
             raise InputError(f"{self.cls_name} has its own step(): lockstep reads a bring-your-own optimizer's state "
                              f"only in the assignment's velocity form (velocity()), not {entry.name}; drop step() "
                              f"to have lockstep's {entry.token} update your parameters")
+        if self.own_step and config.lr_schedule:
+            raise InputError(f"{self.cls_name} has its own step(): lockstep cannot give it the learning-rate "
+                             f"schedule {config.lr_schedule!r} nor read the lr it uses; drop step() to have "
+                             f"lockstep's optimizer apply the schedule, or leave --lr-schedule out")
         self.momentum = hypers.get("momentum", 0.0)     # sgd keeps no velocity
         if self.has_velocity:
             self._require_live("velocity")
