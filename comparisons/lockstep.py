@@ -154,12 +154,12 @@ class Lockstep:
             backward += [("grad", k, grads[k], j.grads[k], 1.0) for k in grads if k.split(".", 1)[0] == s.name]
             if s.name in dx:
                 backward.append(("dx", s.name, dx[s.name], j.input_grads[s.name], 1.0))
+        if j.opt.scheduler is not None:     # the learning rate each side's update used (README "Optimizers")
+            backward.append(("state", "lr", np.float64(m.opt.lr), np.float64(j.opt.used_lr), 1.0))
         backward += [("update", k, v - j.before[k], j.params[k] - j.before[k], 1.0) for k, v in m.params.items()]
         t_state = j.state
         backward += [("state", k, v * s, t_state[k][0], t_state[k][1]) for k, (v, s) in m.state.items() if k in t_state]
         backward += [("buffer", k, v, j.buffers[k], 1.0) for k, v in m.buffers.items()]
-        if j.opt.scheduler is not None:     # the learning rate each side's step used (README "Optimizers")
-            backward.append(("state", "lr", np.float64(m.opt.lr), np.float64(j.opt.used_lr), 1.0))
         return forward, backward
 
     def judged_step(self, where_, x, y, loss_m, scores_m, loss_t, scores_t) -> list[tuple[Row, str | None]]:
