@@ -349,7 +349,7 @@ def build_optimizer(config, params: dict, side: str):
 # ``--lr-schedule NAME:k=v,...`` (a preset's lr_schedule; "" = the constant --lr). Each entry: the manual
 # class (manual/schedules.py: the lr of the update that has t updates before it) and the torch scheduler of
 # the same name (torch_ref/schedules.py), stepped once after every optimizer step: t counts optimizer
-# steps, not epochs (README "Optimizers"). tests/test_optim.py proves each mapping.
+# steps, not epochs (README "Learning-rate schedules"). tests/test_optim.py proves each mapping.
 
 REQUIRED = "required"       # a Hyper default: the key must be given
 

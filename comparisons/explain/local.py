@@ -117,6 +117,6 @@ class Local:
             side.opt.step()
             update = {k: side.params[k] - np.asarray(state["params"][k], side.params[k].dtype) for k in side.params}
             values = {"update": update, "state": side.state_values()}
-            side.load(state["params"], state["buffers"], state["state"], self.before.get("step"))     # as it was, for later stages
+            side.load(state["params"], state["buffers"], state["state"], self.before.get("step"))   # as it was
             return values
         return self._each(run, grads)
