@@ -229,3 +229,24 @@ def test_bring_your_own_step_with_a_schedule_is_refused(tiny_data):
                                          r"schedule 'exp:gamma=0.9'"):
         run(Config(**SMALL, epochs=1, manual="examples/student_adapter.py:Adapter", lr_schedule="exp:gamma=0.9"),
             tiny_data)
+
+
+def test_a_torch_side_loaded_at_step_t_takes_the_schedules_lr_and_the_velocity_in_manual_units(tiny_data):
+    """The judge's and the referee's contract: load(..., step=t) puts the schedule at t whatever the side
+    did before, a cs231n velocity v is read in at -lr_t and read back after the step (v <- m v - lr_t g)
+    at the next lr, unchanged by the rescale."""
+    from comparisons import spec
+    from comparisons.sides.torch_side import TorchSide
+    config = Config(**SMALL, optimizer="momentum:form=cs231n", lr_schedule="exp:gamma=0.5")
+    layers = spec.parse(spec.mlp(config.hidden), tiny_data.sample_shape, tiny_data.n_outputs)
+    side = TorchSide(layers, config, "float64")
+    x, y = tiny_data.train.x[:20].astype(np.float64), tiny_data.train.y[:20]
+    for t in (3, 1):
+        v = {f"{k}.momentum_buffer": np.full(p.shape, 0.02) for k, p in side.params.items()}
+        side.load({k: p.copy() for k, p in side.params.items()}, side.buffers, v, step=t)
+        assert side.opt.lr == 0.01 * 0.5 ** t
+        side.train_step(x, y)
+        assert side.opt.used_lr == 0.01 * 0.5 ** t and side.opt.lr == 0.01 * 0.5 ** (t + 1)
+        for k, g in side.grads.items():
+            np.testing.assert_allclose(side.state_values()[f"{k}.momentum_buffer"], 0.9 * 0.02 - 0.01 * 0.5 ** t * g,
+                                       rtol=1e-13, atol=1e-18)
