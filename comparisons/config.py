@@ -43,6 +43,8 @@ class Config:
     init_velocity: float = 0.0          # every velocity element before step 1; the assignment uses 1e-5
     optimizer: str = ""                 # NAME[:k=v,...], e.g. adam:beta1=0.9,eps=1e-8 (registry OPTIMIZERS, README
                                         # "Optimizers"); "" = the assignment's momentum from lr, momentum, init_velocity
+    lr_schedule: str = ""               # step:step_size=N,gamma=G | exp:gamma=G | nnfs:decay=D, t counted in optimizer
+                                        # steps (registry SCHEDULES, README "Learning-rate schedules"); "" = constant lr
     reduction: str = "mean"             # training loss over the batch: mean, or sum (the assignment's gradient)
     dtype: str = "float32"              # float32 | float64, both sides
     seed: int = 0                       # seeds the initial weights and the per-epoch batch order
@@ -89,6 +91,11 @@ class Config:
             entry, hypers = parse_optimizer(self.optimizer, self)
         except ValueError as e:
             raise InputError(f"optimizer: {e}") from None
+        from comparisons.registry import parse_schedule
+        try:
+            parse_schedule(self.lr_schedule)
+        except ValueError as e:
+            raise InputError(f"lr_schedule: {e}") from None
         if parse_reg(self.reg, self.reg_convention) and self.reg_convention == "torch":
             from comparisons.registry import given_keys
             if entry.cls == "AdamW":

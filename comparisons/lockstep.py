@@ -119,7 +119,8 @@ class Lockstep:
         beat.at("step", self.step, epoch)
         m, j, seconds = self.manual, self.judge, self.tracker.seconds
         if self.step > 1:            # step 1 starts from the declared initial state (checked at step 0)
-            j.load(m.params, m.buffers, m.state)     # the judge starts from the manual side's state
+            j.load(m.params, m.buffers, m.state, self.step - 1)    # the judge starts from the manual side's
+                                                                    # state, its schedule from the step number
         for mask in self.masks:
             mask.next_step()         # a new mask, drawn by the step's first forward and used by every side
         t0 = time.perf_counter()
@@ -154,6 +155,8 @@ class Lockstep:
             backward += [("grad", k, grads[k], j.grads[k], 1.0) for k in grads if k.split(".", 1)[0] == s.name]
             if s.name in dx and s.name in t_dx:      # torch computes no dL/dx of the first layer
                 backward.append(("dx", s.name, dx[s.name], t_dx[s.name], 1.0))
+        if j.opt.scheduler is not None:     # the learning rate each side's update used (README "Optimizers")
+            backward.append(("state", "lr", np.float64(m.opt.lr), np.float64(j.opt.used_lr), 1.0))
         backward += [("update", k, v - j.before[k], j.params[k] - j.before[k], 1.0) for k, v in m.params.items()]
         t_state = j.state
         backward += [("state", k, v * s, t_state[k][0], t_state[k][1]) for k, (v, s) in m.state.items() if k in t_state]
@@ -178,7 +181,7 @@ class Lockstep:
         recomputed = None
         if any(r.rule == "direct" and not r.passed for r in rows) and _finite(rows):
             j = self.judge
-            before = {"params": j.before, "buffers": j.before_buffers, "state": j.before_state}
+            before = {"params": j.before, "buffers": j.before_buffers, "state": j.before_state, "step": j.before_step}
             recomputed = self.referee.step(before, x, y, self.manual.outputs)
             rows = self.rejudge(rows, manual_values, recomputed, pred_m, pred_t)
         results = self.with_messages(rows, manual_values, recomputed) + self.unmatched_state(where_, "state")

@@ -249,11 +249,28 @@ DEFAULT_OPTIMIZER = "momentum"     # "" in Config: the assignment's velocity for
 
 _CHECKS = {"unit": (lambda v: 0 <= v < 1, "in [0, 1)"), "open": (lambda v: 0 < v < 1, "in (0, 1)"), "closed": (lambda v: 0 <= v <= 1, "in [0, 1]"),
            "positive": (lambda v: v > 0, "> 0"), "nonneg": (lambda v: v >= 0, ">= 0"),
-           "any": (lambda v: True, "finite")}
+           "any": (lambda v: True, "finite"),
+           "count": (lambda v: v >= 1 and v == int(v) and v <= 2**31 - 1, "an integer >= 1")}
 
 
 def optimizer_usage() -> str:
     return "; ".join(f"{token} (form={'|'.join(forms)})" for token, forms in FORMS.items())
+
+
+def _key_values(name: str, colon: str, rest: str, example: str) -> dict[str, str]:
+    """``k=v,...`` after ``name:`` -> {k: v}; ValueError for a malformed item, a repeated key, nothing after ':'."""
+    given = {}
+    for item in filter(None, (s.strip() for s in rest.split(","))):
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key or not value:
+            raise ValueError(f"{name}: expected key=value, got {item!r} (e.g. {example})")
+        if key in given:
+            raise ValueError(f"{name}: {key} given more than once")
+        given[key] = value
+    if colon and not given:
+        raise ValueError(f"{name}: nothing after ':' (e.g. {example})")
+    return given
 
 
 def parse_optimizer(text: str, config) -> tuple[Optimizer, dict]:
@@ -262,17 +279,7 @@ def parse_optimizer(text: str, config) -> tuple[Optimizer, dict]:
     name, colon, rest = (text or DEFAULT_OPTIMIZER).strip().partition(":")
     if name not in FORMS:
         raise ValueError(f"unknown optimizer {name!r}; choose from {', '.join(FORMS)}")
-    given = {}
-    for item in filter(None, (s.strip() for s in rest.split(","))):
-        key, sep, value = item.partition("=")
-        key, value = key.strip(), value.strip()
-        if not sep or not key or not value:
-            raise ValueError(f"{name}: expected key=value, got {item!r} (e.g. adam:beta1=0.9,eps=1e-8)")
-        if key in given:
-            raise ValueError(f"{name}: {key} given more than once")
-        given[key] = value
-    if colon and not given:
-        raise ValueError(f"{name}: nothing after ':' (e.g. adam:beta1=0.9,eps=1e-8)")
+    given = _key_values(name, colon, rest, "adam:beta1=0.9,eps=1e-8")
     form = given.pop("form", FORMS[name][0])
     if form not in FORMS[name]:
         raise ValueError(f"{name}: unknown form {form!r}; choose from {', '.join(FORMS[name])}")
@@ -324,9 +331,102 @@ def given_keys(text: str) -> set[str]:
 
 
 def build_optimizer(config, params: dict, side: str):
-    """The run's optimizer over ``params``: the manual class (``side`` "manual") or its torch twin ("twin")."""
+    """The run's optimizer over ``params``: the manual class (``side`` "manual") or its torch twin ("twin"),
+    with the run's learning-rate schedule: the manual optimizer wrapped in manual.schedules.Scheduled, the
+    twin given the torch scheduler (torch_ref.optim._Twin.scheduler)."""
     entry, kwargs = optimizer_args(config)
-    return getattr(entry, side)(params, config.lr, **kwargs)
+    opt = getattr(entry, side)(params, config.lr, **kwargs)
+    parsed = parse_schedule(config.lr_schedule)
+    if parsed is None:
+        return opt
+    schedule, hypers = parsed
+    if side == "manual":
+        from manual.schedules import Scheduled
+        return Scheduled(opt, schedule.manual(config.lr, **hypers))
+    opt.scheduler = schedule.twin(opt.opt, **hypers)
+    return opt
+
+
+# --- learning-rate schedules --------------------------------------------------------------------
+#
+# ``--lr-schedule NAME:k=v,...`` (a preset's lr_schedule; "" = the constant --lr). Each entry: the manual
+# class (manual/schedules.py: the lr of the update that has t updates before it) and the torch scheduler of
+# the same name (torch_ref/schedules.py), stepped once after every optimizer step: t counts optimizer
+# steps, not epochs (README "Learning-rate schedules"). tests/test_optim.py proves each mapping.
+
+REQUIRED = "required"       # a Hyper default: the key must be given
+
+
+@dataclass(frozen=True)
+class Schedule(Twins):
+    token: str
+    cls: str
+    hypers: tuple[Hyper, ...]
+    formula: str                 # the lr of the update with t updates before it (README, --help)
+    torch: str = ""              # what the torch side runs
+
+    @property
+    def manual(self) -> type:
+        return getattr(importlib.import_module("manual.schedules"), self.cls)
+
+    @property
+    def twin(self):
+        return getattr(importlib.import_module("torch_ref.schedules"), self.cls)
+
+
+SCHEDULES = {s.token: s for s in (
+    Schedule("step", "StepLR", (Hyper("step_size", REQUIRED, "count"), Hyper("gamma", 0.1, "positive")),
+             "lr · gamma^floor(t / step_size)", "torch.optim.lr_scheduler.StepLR"),
+    Schedule("exp", "ExponentialLR", (Hyper("gamma", REQUIRED, "positive"),), "lr · gamma^t",
+             "torch.optim.lr_scheduler.ExponentialLR"),
+    Schedule("nnfs", "InverseTimeLR", (Hyper("decay", REQUIRED, "nonneg"),), "lr / (1 + decay · t)",
+             "torch.optim.lr_scheduler.LambdaLR(lambda t: 1 / (1 + decay · t))"),
+)}
+
+
+def schedule_usage() -> str:
+    return "; ".join(f"{s.token}:{','.join(f'{h.name}=' + ('N' if h.check == 'count' else 'X') for h in s.hypers)}"
+                     f" ({s.formula})" for s in SCHEDULES.values())
+
+
+def parse_schedule(text: str) -> tuple[Schedule, dict] | None:
+    """``NAME:k=v,...`` -> (the entry, its arguments but lr); "" -> None (constant lr); ValueError naming
+    the problem."""
+    if not (text or "").strip():
+        return None
+    name, colon, rest = text.strip().partition(":")
+    if name not in SCHEDULES:
+        raise ValueError(f"unknown schedule {name!r}; choose from {', '.join(SCHEDULES)} (empty: constant lr)")
+    entry = SCHEDULES[name]
+    given = _key_values(name, colon, rest, "step:step_size=30,gamma=0.1")
+    known = [h.name for h in entry.hypers]
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise ValueError(f"{name}: unknown key {unknown[0]!r}; keys are {', '.join(known)}")
+    kwargs = {}
+    for h in entry.hypers:
+        if h.name not in given and h.default == REQUIRED:
+            raise ValueError(f"{name}: {h.name} is required (e.g. {name}:{h.name}="
+                             f"{'30' if h.check == 'count' else '0.9' if h.name == 'gamma' else '1e-3'})")
+        try:
+            value = float(given[h.name]) if h.name in given else h.default
+        except ValueError:
+            raise ValueError(f"{name}: {h.name} must be a number, got {given[h.name]!r}") from None
+        ok, words = _CHECKS[h.check]
+        if not (math.isfinite(value) and ok(value)):
+            raise ValueError(f"{name}: {h.name} must be {words}, got {value:g}")
+        kwargs[h.name] = int(value) if h.check == "count" else value
+    return entry, kwargs
+
+
+def step_lr(config, t: int | None) -> float:
+    """The declared learning rate of the update that has ``t`` updates before it (config.lr when the run
+    has no schedule or t is unknown): what every recomputation of a step uses."""
+    parsed = parse_schedule(config.lr_schedule)
+    if parsed is None or t is None:
+        return config.lr
+    schedule, hypers = parsed
+    return schedule.manual(config.lr, **hypers)(int(t))
 
 
 def penalty_args(config, layers) -> tuple | None:

@@ -5,6 +5,7 @@ import math
 import numpy as np
 
 import manual.optim as good
+import manual.schedules as schedules
 
 
 class AdamNoBiasCorrection(good.Adam):
@@ -132,4 +133,40 @@ def planted(slip: str):
     def build(config, params, side):
         _, kwargs = optimizer_args(config)
         return cls(params, config.lr, **kwargs)
+    return build
+
+
+# --- learning-rate schedules: the manual side's schedule off by one step ------------------------------
+
+class InverseTimeFromOne(schedules.InverseTimeLR):
+    """NNFS's decay with its iterations counted from 1 (incremented before use): lr / (1 + decay (t + 1))."""
+    def __call__(self, t):
+        return super().__call__(t + 1)
+
+
+class StepLate(schedules.StepLR):
+    """Step decay applied one step late (the counter compared before it is incremented)."""
+    def __call__(self, t):
+        return super().__call__(max(t - 1, 0))
+
+
+# slip -> (its schedule class, the run's --lr-schedule, the first failed row (step, quantity, name), the finding)
+SCHEDULE_SLIPS = {
+    "nnfs-t-from-1": (InverseTimeFromOne, "nnfs:decay=0.1", (1, "state", "lr"),
+                      "update: the learning rate is the schedule's for the next step"),
+    "step-late": (StepLate, "step:step_size=2,gamma=0.5", (3, "state", "lr"),
+                  "update: the learning rate is the schedule's for the previous step"),
+}
+
+
+def planted_schedule(slip: str):
+    """A stand-in for comparisons.sides.builtin.build_optimizer: the run's optimizer with ``slip``'s schedule
+    on the manual side (the torch side and the diagnosis keep the declared one)."""
+    from comparisons.registry import build_optimizer, parse_schedule
+    cls = SCHEDULE_SLIPS[slip][0]
+
+    def build(config, params, side):
+        opt = build_optimizer(config, params, side)
+        opt.schedule = cls(config.lr, **parse_schedule(config.lr_schedule)[1])
+        return opt
     return build

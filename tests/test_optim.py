@@ -9,7 +9,7 @@ import torch_ref
 import torch_ref.optim as twins
 from comparisons.config import Config
 from comparisons.errors import InputError
-from comparisons.registry import FORMS, OPTIMIZERS, parse_optimizer
+from comparisons.registry import FORMS, OPTIMIZERS, SCHEDULES, build_optimizer, parse_optimizer
 
 EXACT64 = 1e-13   # float64: the two recurrences differ only by rounding of v / lr; measured ~1e-16
 
@@ -158,7 +158,7 @@ class _Cs231nPositive(twins.Momentum):
     """The cs231n mapping read with scale +lr (as the assignment's form): the state rows would disagree."""
     def __init__(self, *a, **k):
         super().__init__(*a, **k)
-        self.scales = {"momentum_buffer": -self.scales["momentum_buffer"]}
+        self.lr_scaled = {"momentum_buffer": 1.0}
 
 
 @pytest.mark.parametrize("key,twin,where", [
@@ -278,3 +278,97 @@ def test_bad_optimizer_is_one_input_error(spec, fragment):
     with pytest.raises(InputError, match="^optimizer: .*" + fragment.replace("(", r"\(").replace(")", r"\)")
                        .replace("[", r"\[").replace("]", r"\]")):
         Config(optimizer=spec).validate()
+
+
+# --- learning-rate schedules against torch's schedulers --------------------------------------------
+
+# each acts within 25 steps; EXACT holds them: measured worst over SCHEDULES_ACTIVE x SCHEDULED 5.2e-16 (params),
+# 1.2e-15 (state), and 4.3e-16 between torch's stepped lr (a running product) and the manual closed form
+SCHEDULES_ACTIVE = ["step:step_size=4,gamma=0.5", "exp:gamma=0.9", "nnfs:decay=0.1"]
+SCHEDULED = ["momentum:form=assignment", "momentum:form=cs231n", "momentum:form=ema", "nesterov:form=cs231n",
+             "sgd", "adam:form=nnfs", "adamw"]
+TORCH_SCHEDULERS = {"step": torch.optim.lr_scheduler.StepLR, "exp": torch.optim.lr_scheduler.ExponentialLR,
+                    "nnfs": torch.optim.lr_scheduler.LambdaLR}
+
+
+def _drive_scheduled(optimizer, schedule, steps=STEPS, lr=0.03, seed=0, twin_scheduler=None):
+    """The registry's scheduled manual optimizer and twin (the twin's scheduler stepped as torch steps it,
+    or ``twin_scheduler(opt)``) on the same gradients: per step (params, state, lr) of each side."""
+    config = Config(lr=lr, momentum=0.8, init_velocity=0.05, optimizer=optimizer, lr_schedule=schedule)
+    rng = np.random.default_rng(seed)
+    params = {"fc1.weight": rng.standard_normal((4, 5)), "fc1.bias": rng.standard_normal(4)}
+    named = {k: torch.nn.Parameter(torch.from_numpy(v.copy())) for k, v in params.items()}
+    mine, theirs = build_optimizer(config, params, "manual"), build_optimizer(config, named, "twin")
+    if twin_scheduler is not None:
+        theirs.scheduler = twin_scheduler(theirs.opt)
+    trace = []
+    for _ in range(steps):
+        grads = {k: rng.standard_normal(v.shape) * rng.uniform(0.01, 3) for k, v in params.items()}
+        mine.step(grads)
+        for name, p in named.items():
+            p.grad = torch.from_numpy(grads[name].copy())
+        theirs.step()
+        trace.append((({k: v.copy() for k, v in params.items()}, {k: np.array(v) for k, v in mine.state.items()},
+                       mine.lr),
+                      ({k: v.detach().numpy().copy() for k, v in named.items()},
+                       {k: t.numpy() * s for k, (t, s) in theirs.state().items()}, theirs.used_lr)))
+    return trace, mine, theirs
+
+
+@pytest.mark.parametrize("optimizer", SCHEDULED)
+@pytest.mark.parametrize("schedule", SCHEDULES_ACTIVE)
+def test_every_schedule_equals_its_torch_scheduler(schedule, optimizer):
+    """Parameters, state and the lr each step used agree at each of 25 steps (float64), torch stepping its
+    own scheduler once per optimizer step (its lr a running product, the manual side's a closed form)."""
+    trace, mine, theirs = _drive_scheduled(optimizer, schedule)
+    name = schedule.split(":")[0]
+    assert type(theirs.scheduler) is TORCH_SCHEDULERS[name] and TORCH_SCHEDULERS[name].__name__ in SCHEDULES[name].torch
+    lrs = [m[2] for m, _ in trace]
+    assert len(set(lrs)) > 2, lrs                   # the schedule acts
+    for step, ((p_m, s_m, lr_m), (p_t, s_t, lr_t)) in enumerate(trace, 1):
+        assert lr_m == pytest.approx(lr_t, rel=1e-15), f"step {step}"
+        assert set(s_m) == set(s_t)
+        for k in p_m:
+            assert _rel(p_m[k], p_t[k]) <= EXACT, f"step {step} {k}"
+        for k in s_m:
+            assert _rel(s_m[k], s_t[k]) <= EXACT, f"step {step} {k}"
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES_ACTIVE)
+def test_a_twin_put_at_step_t_has_the_manual_schedules_lr_bit_for_bit(schedule):
+    """at(t) (the judge, the referee: positioned by the step number) gives base · closed form, the manual
+    schedule's own expression: equal bit for bit, and within 1e-15 of torch's stepped running product."""
+    trace, mine, theirs = _drive_scheduled("adam", schedule)
+    for t in range(STEPS):
+        theirs.at(t)
+        assert theirs.lr == mine.schedule(t), t
+        assert theirs.lr == pytest.approx(trace[t][1][2], rel=1e-15), t
+
+
+def test_without_the_mapping_the_schedules_differ():
+    """NNFS's t counted from 1 (LambdaLR lambda(t) = 1 / (1 + decay (t + 1))) differs from the first step;
+    the assignment's velocity under a changing lr without the buffer rescale differs from the second."""
+    decay = 0.1
+    from_one = lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1 / (1 + decay * (t + 1)))
+    trace, *_ = _drive_scheduled("adam", f"nnfs:decay={decay}", twin_scheduler=from_one)
+    (p_m, _, lr_m), (p_t, _, lr_t) = trace[0]
+    assert lr_t == pytest.approx(lr_m / 1.1) and _rel(p_m["fc1.weight"], p_t["fc1.weight"]) > 1e-4
+
+    class Unscaled(twins.SGDMomentum):
+        def _rescale(self, old):       # torch.optim.SGD as it is: buf in gradient units across an lr change
+            pass
+    config = Config(lr=0.03, momentum=0.8, init_velocity=0.05, lr_schedule="exp:gamma=0.9")
+    rng = np.random.default_rng(0)
+    params = {"w": rng.standard_normal((4, 5))}
+    named = {"w": torch.nn.Parameter(torch.from_numpy(params["w"].copy()))}
+    mine = build_optimizer(config, params, "manual")
+    theirs = Unscaled(named, 0.03, 0.8, 0.05)
+    theirs.scheduler = torch.optim.lr_scheduler.ExponentialLR(theirs.opt, 0.9)
+    worst = []
+    for _ in range(3):
+        g = rng.standard_normal((4, 5))
+        mine.step({"w": g})
+        named["w"].grad = torch.from_numpy(g.copy())
+        theirs.step()
+        worst.append(_rel(params["w"], named["w"].detach().numpy()))
+    assert worst[0] <= EXACT and worst[1] > 1e-4, worst

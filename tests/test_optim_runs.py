@@ -12,7 +12,7 @@ from comparisons.cli.main import main
 from comparisons.data.presets import load_preset
 from comparisons.errors import InputError
 from comparisons.registry import OPTIMIZERS
-from optim_slips import SLIPS, planted
+from optim_slips import SCHEDULE_SLIPS, SLIPS, planted, planted_schedule
 from tiny_runs import read_whole
 
 SMALL = dict(hidden=(32,), batch_size=100, lr=0.01, momentum=0.9)
@@ -145,3 +145,108 @@ def test_bring_your_own_step_with_another_optimizer_is_refused(tiny_data):
     could not be compared, so the run is refused up front, not judged half-blind."""
     with pytest.raises(InputError, match=r"has its own step\(\).*not adam:form=torch; drop step\(\)"):
         run(Config(**SMALL, epochs=1, manual="examples/student_adapter.py:Adapter", optimizer="adam"), tiny_data)
+
+
+# --- learning-rate schedules ----------------------------------------------------------------------------
+
+SCHEDULE_RUNS = {"step:step_size=4,gamma=0.5": lambda t: 0.05 * 0.5 ** (t // 4),
+                 "exp:gamma=0.9": lambda t: 0.05 * 0.9 ** t,
+                 "nnfs:decay=0.1": lambda t: 0.05 / (1 + 0.1 * t)}
+
+
+@pytest.mark.parametrize("dtype,mode", RUNS, ids=[f"{d}-{m}" for d, m in RUNS])
+@pytest.mark.parametrize("optimizer", ["", "momentum:form=cs231n", "adam:form=nnfs"])
+@pytest.mark.parametrize("schedule", list(SCHEDULE_RUNS))
+def test_every_schedule_passes_with_the_steps_lr_compared_each_step(tiny_data, schedule, optimizer, dtype, mode):
+    """Batch 10 on 300 samples: 60 steps, each schedule changes the lr many times. A state row lr per step
+    holds the lr the step used, the schedule's value at t = step - 1 on both sides."""
+    config = Config(**{**SMALL, "batch_size": 10, "lr": 0.05}, epochs=2, dtype=dtype, mode=mode,
+                    optimizer=optimizer, lr_schedule=schedule)
+    result = run(config, tiny_data)
+    assert result.passed, result.first_failure
+    f = result.frame
+    lr = f[(f.quantity == "state") & (f.name == "lr") & (f.track == "judged")]
+    assert list(lr.step) == list(range(1, 61))
+    want = np.array([SCHEDULE_RUNS[schedule](t) for t in range(60)])
+    np.testing.assert_allclose(lr.manual.to_numpy(), want, rtol=1e-15)
+    np.testing.assert_allclose(lr.reference.to_numpy(), want, rtol=1e-15)
+    if mode == "free":        # the drift twin follows the schedule on its own: it stays near the manual side
+        drift = f[(f.track == "drift") & (f.quantity == "param")]
+        assert drift.rel_diff.max() < 1e-5, drift.rel_diff.max()
+
+
+def test_without_a_schedule_no_lr_row(tiny_data):
+    f = run(Config(**SMALL, epochs=1), tiny_data).frame
+    assert not (f.name == "lr").any()
+
+
+@pytest.mark.parametrize("dtype,mode", RUNS, ids=[f"{d}-{m}" for d, m in RUNS])
+@pytest.mark.parametrize("slip", list(SCHEDULE_SLIPS))
+def test_a_schedule_off_by_one_step_fails_where_it_acts_and_is_named(tiny_data, monkeypatch, slip, dtype, mode):
+    _, schedule, (step, quantity, name), words = SCHEDULE_SLIPS[slip]
+    monkeypatch.setattr(builtin, "build_optimizer", planted_schedule(slip))
+    config = Config(**SMALL, epochs=1, dtype=dtype, mode=mode, optimizer="adam", lr_schedule=schedule,
+                    fail_fast=True)
+    result = run(config, tiny_data)
+    first = result.first_failure
+    assert result.status == "failed"
+    assert (first["step"], first["quantity"], first["name"]) == (step, quantity, name), first
+    findings = result.summary["diagnosis"]["findings"]
+    assert any(f.startswith(words) for f in findings), findings
+
+
+@pytest.mark.parametrize("flag,fragment", [
+    ("cosine:t=3", "lr_schedule: unknown schedule 'cosine'; choose from step, exp, nnfs"),
+    ("nnfs:decay=-1e-3", "lr_schedule: nnfs: decay must be >= 0, got -0.001"),
+    ("exp:gamma=0", "lr_schedule: exp: gamma must be > 0, got 0"),
+    ("step:step_size=0,gamma=0.5", "lr_schedule: step: step_size must be an integer >= 1, got 0"),
+    ("step:step_size=2.5", "step_size must be an integer >= 1, got 2.5"),
+    ("step:gamma=0.5", "lr_schedule: step: step_size is required"),
+    ("exp:gamma=0.9,decay=1", "lr_schedule: exp: unknown key 'decay'; keys are gamma"),
+    ("exp", "lr_schedule: exp: gamma is required"),
+    ("nnfs:decay=x", "decay must be a number, got 'x'"),
+])
+def test_bad_schedule_flag_is_one_line_exit_2_nothing_written(tmp_path, capsys, flag, fragment):
+    out = tmp_path / "run"
+    assert main(["run", "--out", str(out), "--lr-schedule", flag]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and fragment in err, err
+    assert not out.exists()
+
+
+def test_schedule_from_a_preset_and_the_flag_overrides_it(tmp_path):
+    preset = tmp_path / "p.toml"
+    preset.write_text('lr_schedule = "exp:gamma=0.99"\n')
+    assert load_preset(str(preset))["lr_schedule"] == "exp:gamma=0.99"
+    preset.write_text('lr_schedule = "exp:gamma=-1"\n')
+    with pytest.raises(InputError, match=r"^lr_schedule: exp: gamma must be > 0, got -1$"):
+        Config(**load_preset(str(preset))).validate()
+
+
+def test_bring_your_own_step_with_a_schedule_is_refused(tiny_data):
+    """A class with its own step() cannot be given the schedule, nor its lr read: refused up front."""
+    with pytest.raises(InputError, match=r"has its own step\(\): lockstep cannot give it the learning-rate "
+                                         r"schedule 'exp:gamma=0.9'"):
+        run(Config(**SMALL, epochs=1, manual="examples/student_adapter.py:Adapter", lr_schedule="exp:gamma=0.9"),
+            tiny_data)
+
+
+def test_a_torch_side_loaded_at_step_t_takes_the_schedules_lr_and_the_velocity_in_manual_units(tiny_data):
+    """The judge's and the referee's contract: load(..., step=t) puts the schedule at t whatever the side
+    did before, a cs231n velocity v is read in at -lr_t and read back after the step (v <- m v - lr_t g)
+    at the next lr, unchanged by the rescale."""
+    from comparisons import spec
+    from comparisons.sides.torch_side import TorchSide
+    config = Config(**SMALL, optimizer="momentum:form=cs231n", lr_schedule="exp:gamma=0.5")
+    layers = spec.parse(spec.mlp(config.hidden), tiny_data.sample_shape, tiny_data.n_outputs)
+    side = TorchSide(layers, config, "float64")
+    x, y = tiny_data.train.x[:20].astype(np.float64), tiny_data.train.y[:20]
+    for t in (3, 1):
+        v = {f"{k}.momentum_buffer": np.full(p.shape, 0.02) for k, p in side.params.items()}
+        side.load({k: p.copy() for k, p in side.params.items()}, side.buffers, v, step=t)
+        assert side.opt.lr == 0.01 * 0.5 ** t
+        side.train_step(x, y)
+        assert side.opt.used_lr == 0.01 * 0.5 ** t and side.opt.lr == 0.01 * 0.5 ** (t + 1)
+        for k, g in side.grads.items():
+            np.testing.assert_allclose(side.state_values()[f"{k}.momentum_buffer"], 0.9 * 0.02 - 0.01 * 0.5 ** t * g,
+                                       rtol=1e-13, atol=1e-18)

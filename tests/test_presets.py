@@ -100,3 +100,6 @@ def test_course_presets_pass_on_a_short_run(preset, dtype, mode):
     config = Config(**(values | {"epochs": 2, "dtype": dtype, "mode": mode}))
     result = run(config, synthetic(seed=3, sizes=(300, 60, 60), task=task))
     assert result.passed, result.first_failure
+    if values.get("lr_schedule"):       # nnfs: the book's decay, the lr each step used on a state row
+        lr = result.frame[result.frame.name == "lr"]
+        assert len(lr) == 6 and lr.manual.is_monotonic_decreasing, lr

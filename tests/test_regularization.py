@@ -195,5 +195,5 @@ def test_the_diagnosis_alternatives_carry_the_penalty_weight_decay():
     """--reg l2:L (torch convention) is the optimizer's weight_decay for every side and for the update
     stage's alternatives, so "the weight decay is left out" can be named."""
     from comparisons.explain.update_rules import alternatives
-    labels = [label for label, _ in alternatives(Config(optimizer="adam", reg="l2:0.01"))]
+    labels = [label for label, *_ in alternatives(Config(optimizer="adam", reg="l2:0.01"))]
     assert any("weight decay 0.01 is left out" in label for label in labels), labels

@@ -7,8 +7,16 @@ reads in the manual side's units: ``state()`` gives ``{"<param>.<key>": (tensor,
 scale)}`` with manual value = scale * tensor, and ``load_state`` writes manual
 values in (creating entries torch makes lazily, and clearing a parameter's state
 when no value is given for it: the state before torch's first step).
+
+A learning-rate schedule is the twin's ``scheduler`` (torch_ref/schedules.py), stepped after every
+optimizer step; ``at(t)`` puts it at t steps done. A velocity that carries the lr (the assignment's
+v = lr · buf, cs231n's v = -lr · buf) keeps its invariant when the lr changes: the buffer is rescaled
+by lr_old / lr_new, since torch.optim.SGD keeps buf in gradient units (v <- m v + lr_t g is then
+buf <- m (lr_{t-1} / lr_t) buf + g, which torch's own SGD does not do).
 """
 import torch
+
+from torch_ref.schedules import lr_at
 
 
 def _step_tensor(value: float = 0.0) -> torch.Tensor:
@@ -20,10 +28,21 @@ def _step_tensor(value: float = 0.0) -> torch.Tensor:
 class _Twin:
     """A torch.optim optimizer over named parameters, its state in the manual side's units."""
 
-    scales: dict = {}           # state key -> manual value / torch value (default 1)
+    lr_scaled: dict = {}        # state key -> sign: manual value = sign · lr · torch value (others: equal)
+    scheduler = None            # a torch.optim.lr_scheduler over opt, or None (constant lr)
 
     def __init__(self, params: dict[str, torch.nn.Parameter], opt: torch.optim.Optimizer):
         self.params, self.opt = params, opt
+        self.used_lr = self.lr      # the lr of the last step
+
+    @property
+    def lr(self) -> float:
+        return self.opt.param_groups[0]["lr"]
+
+    def scale(self, key: str) -> float:
+        """Manual value / torch value of a state key."""
+        sign = self.lr_scaled.get(key)
+        return sign * self.lr if sign else 1.0
 
     def seed(self, **fill) -> None:
         """Pre-seed every parameter's state (key -> value or "zeros"), as torch would start it but
@@ -36,13 +55,38 @@ class _Twin:
                     self.opt.state[p][key] = torch.full_like(p, value, memory_format=torch.preserve_format)
 
     def step(self) -> None:
+        self.used_lr = lr = self.lr
         self.opt.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+            self._rescale(lr)
+
+    def at(self, t: int) -> None:
+        """Put the schedule at ``t`` steps done (the lr of the next step: its closed form at t)."""
+        if self.scheduler is None or self.scheduler.last_epoch == t:
+            return
+        lr, lrs = self.lr, lr_at(self.scheduler, t)
+        self.scheduler.last_epoch = t
+        for group, value in zip(self.opt.param_groups, lrs):
+            group["lr"] = value
+        self.scheduler._last_lr = list(lrs)
+        self._rescale(lr)
+
+    @torch.no_grad()
+    def _rescale(self, old: float) -> None:
+        """Keep manual value = sign · lr · buffer for an lr-carrying velocity when the lr changes."""
+        if self.lr == old or not self.lr_scaled:
+            return
+        for p in self.params.values():
+            for key in self.lr_scaled:
+                if key in self.opt.state[p]:
+                    self.opt.state[p][key].mul_(old / self.lr)
 
     def zero_grad(self) -> None:
         self.opt.zero_grad(set_to_none=True)
 
     def state(self) -> dict[str, tuple[torch.Tensor, float]]:
-        return {f"{name}.{key}": (t, self.scales.get(key, 1.0)) for name, p in self.params.items()
+        return {f"{name}.{key}": (t, self.scale(key)) for name, p in self.params.items()
                 for key, t in self.opt.state[p].items() if torch.is_tensor(t)}
 
     @torch.no_grad()
@@ -57,7 +101,7 @@ class _Twin:
                 st.clear()
                 continue
             for key, value in given.items():
-                scale = self.scales.get(key, 1.0)
+                scale = self.scale(key)
                 t = torch.as_tensor(value)
                 if key in st:
                     st[key].copy_(t).div_(scale)
@@ -80,8 +124,8 @@ class SGDMomentum(_Twin):
                  init_velocity: float = 0.0, weight_decay: float = 0.0):
         super().__init__(params, torch.optim.SGD(params.values(), lr=lr, momentum=momentum,
                                                  weight_decay=weight_decay))
-        self.lr, self.momentum = lr, momentum
-        self.scales = {"momentum_buffer": lr}
+        self.momentum = momentum
+        self.lr_scaled = {"momentum_buffer": 1.0}
         if momentum:     # without momentum torch keeps no buffer, and the manual side no velocity
             for p in params.values():
                 self.opt.state[p]["momentum_buffer"] = torch.full_like(p, init_velocity / lr)
@@ -109,9 +153,9 @@ class Momentum(_Twin):
         damp = momentum if form == "ema" else dampening if form == "torch" else 0.0
         super().__init__(params, torch.optim.SGD(params.values(), lr=lr, momentum=momentum, dampening=damp,
                                                  weight_decay=weight_decay))
-        self.scales = {"momentum_buffer": -lr if form == "cs231n" else 1.0}
+        self.lr_scaled = {"momentum_buffer": -1.0} if form == "cs231n" else {}
         if form != "torch":
-            self.seed(momentum_buffer=init_velocity / self.scales["momentum_buffer"])
+            self.seed(momentum_buffer=init_velocity / self.scale("momentum_buffer"))
 
 
 class Nesterov(_Twin):
@@ -122,7 +166,7 @@ class Nesterov(_Twin):
                  init_velocity: float = 0.0, weight_decay: float = 0.0):
         super().__init__(params, torch.optim.SGD(params.values(), lr=lr, momentum=momentum, nesterov=True,
                                                  weight_decay=weight_decay))
-        self.scales = {"momentum_buffer": -lr if form == "cs231n" else 1.0}
+        self.lr_scaled = {"momentum_buffer": -1.0} if form == "cs231n" else {}
         if form == "cs231n":
             self.seed(momentum_buffer=init_velocity / -lr)
 

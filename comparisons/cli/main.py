@@ -15,7 +15,7 @@ from comparisons.cli import report as cli_report
 from comparisons.data import presets
 from comparisons.config import DTYPES, MODES, QUANTITIES, REDUCTIONS, REG_CONVENTIONS, Config, check_seed
 from comparisons.errors import InputError
-from comparisons.registry import LOSSES, optimizer_usage
+from comparisons.registry import LOSSES, optimizer_usage, schedule_usage
 
 LOSS_NAMES = tuple(LOSSES)
 
@@ -100,6 +100,9 @@ def _add_config_flags(r: argparse.ArgumentParser) -> None:
                       f"names and forms: {optimizer_usage()}; the learning rate is --lr; empty: the assignment's "
                       "momentum (v <- momentum v + lr g, p <- p - v) from --momentum and --init-velocity "
                       "(README \"Optimizers\")")
+    flag("lr_schedule", "NAME:key=value,...: the lr of the update with t optimizer steps before it, "
+                        f"{schedule_usage()}; torch's StepLR, ExponentialLR and LambdaLR; empty: constant --lr "
+                        "(README \"Optimizers\")")
     flag("reduction", "training loss over the batch: mean, or sum (the gradient the assignment's "
                       "gradCE = p - y descends)", choices=REDUCTIONS)
     flag("dtype", "both sides' floating-point type", choices=DTYPES)

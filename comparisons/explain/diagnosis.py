@@ -57,12 +57,13 @@ def diagnosis_text(d: dict) -> str:
     return "\n".join(lines)
 
 
-def constants(n: int, k: int, config, stage: str) -> dict[str, float]:
+def constants(n: int, k: int, config, stage: str, lr: float | None = None) -> dict[str, float]:
     """The quantities a constant factor is named after, per stage: only those that can enter that
-    stage's computation (so lr = 0.01 = 1/N never names a batch-size slip in an update)."""
+    stage's computation (so lr = 0.01 = 1/N never names a batch-size slip in an update). ``lr``: the
+    step's learning rate (its schedule's; default config.lr)."""
     if stage == "update":
         from comparisons.registry import optimizer_args
-        lr = config.lr
+        lr = config.lr if lr is None else lr
         c = {f"the learning rate {lr:g}": lr, f"1/lr = {1 / lr:g}": 1 / lr, f"lr² = {lr * lr:g}": lr * lr}
         _, hypers = optimizer_args(config)
         for name in ("momentum", "beta1", "beta2", "alpha", "dampening"):     # the run's decay rates
@@ -102,7 +103,7 @@ class Diagnoser:
         self.config, self.dtype = lockstep.config, lockstep.dtype
         self.layers = lockstep.layers
         j = lockstep.judge
-        self.before = {"params": j.before, "buffers": j.before_buffers, "state": j.before_state}
+        self.before = {"params": j.before, "buffers": j.before_buffers, "state": j.before_state, "step": j.before_step}
         if where_[0] == 1:    # step 1: the judge started from the declared state, the manual side from its own
             self.before["state"] = lockstep.initial_state
         if recomputed is None:
@@ -113,7 +114,9 @@ class Diagnoser:
         self.notes: list[str] = []  # stages that differ from torch's only through the manual side's own forward
         n = len(y)
         self.constants = constants(n, lockstep.data.n_outputs, self.config, "backward")
-        self.update_constants = constants(n, lockstep.data.n_outputs, self.config, "update")
+        from comparisons.registry import step_lr
+        self.update_constants = constants(n, lockstep.data.n_outputs, self.config, "update",
+                                          step_lr(self.config, self.before.get("step")))
         self.previous = getattr(lockstep, "previous", {}) or {}
         self.extra = getattr(lockstep.manual, "extra", {})
         self.dg = Diagnosis(where=rules.where(*where_))

@@ -49,7 +49,7 @@ class Local:
         for side, _, role, shifted in self.runs:
             if role != "probe" or not shifted:      # a shifted probe shares its partner's shifted state
                 state = perturb(before, SHIFT, rng) if shifted else before
-            side.load(state["params"], state["buffers"], state["state"])
+            side.load(state["params"], state["buffers"], state["state"], self.before.get("step"))
             self.states.append(state)
         self.rng = np.random.default_rng(2)
 
@@ -111,12 +111,12 @@ class Local:
         """{"update": {param}, "state": {key}} of the optimizer applied to the manual side's gradients
         from the state before the step."""
         def run(side, dtype, state, grads):
-            side.load(state["params"], state["buffers"], state["state"])
+            side.load(state["params"], state["buffers"], state["state"], self.before.get("step"))
             for name, p in side.named.items():
                 p.grad = torch.tensor(np.asarray(grads[name]), dtype=dtype)
             side.opt.step()
             update = {k: side.params[k] - np.asarray(state["params"][k], side.params[k].dtype) for k in side.params}
             values = {"update": update, "state": side.state_values()}
-            side.load(state["params"], state["buffers"], state["state"])     # as it was, for later stages
+            side.load(state["params"], state["buffers"], state["state"], self.before.get("step"))   # as it was
             return values
         return self._each(run, grads)

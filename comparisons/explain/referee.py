@@ -147,7 +147,7 @@ class Referee:
         taken = self._taken(x, manual_outputs, y)
         runs, flips = [], {}
         for side, dtype, state, batch, role in self._runs(before, x):
-            side.load(state["params"], state["buffers"], state["state"])
+            side.load(state["params"], state["buffers"], state["state"], before.get("step"))
             loss, scores = side.train_step(np.asarray(batch, dtype), y, taken=taken)
             values = {("loss", ""): loss, ("scores", ""): scores}
             values.update({("out", k): v for k, v in side.outputs.items()})

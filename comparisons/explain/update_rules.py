@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 import manual.optim as mo
-from comparisons.registry import FORMS, OPTIMIZERS, optimizer_args, parse_optimizer
+from comparisons.registry import FORMS, OPTIMIZERS, optimizer_args, parse_optimizer, step_lr
 
 FORMULAS = {   # how each momentum/nesterov form reads, for the finding
     "momentum:assignment": "v <- momentum v + lr g, p <- p - v",
@@ -90,13 +90,20 @@ class _EpsInsideAdagrad(mo.Adagrad):
             p -= self.lr * g / np.sqrt(s + self.eps)
 
 
-def alternatives(config) -> list[tuple[str, object]]:
-    """(label, make(params, lr)) for the run's optimizer: the other forms of it and the known slips."""
+def alternatives(config) -> list[tuple[str, object, int]]:
+    """(label, make(params, lr), shift) for the run's optimizer: the other forms of it and the known slips;
+    each runs with the schedule's lr at t + shift (t: the updates before this one)."""
     entry, kwargs = optimizer_args(config)
     out = []
 
-    def add(label, cls, **kw):
-        out.append((label, lambda params, lr, cls=cls, kw=kw: cls(params, lr, **kw)))
+    def add(label, cls, shift=0, **kw):
+        out.append((label, lambda params, lr, cls=cls, kw=kw: cls(params, lr, **kw), shift))
+
+    if config.lr_schedule:
+        add("the learning rate is the schedule's for the next step (t counted from 1, where the first update "
+            "has t = 0)", entry.manual, 1, **kwargs)
+        add("the learning rate is the schedule's for the previous step (applied one step late)", entry.manual, -1,
+            **kwargs)
 
     tokens = {"momentum": ("momentum", "nesterov"), "nesterov": ("nesterov", "momentum")}.get(entry.token, ())
     mu = kwargs.get("momentum", config.momentum)
@@ -144,14 +151,17 @@ def alternatives(config) -> list[tuple[str, object]]:
 
 def reproduces(config, before: dict, grads: dict, updates: dict, allow: dict) -> list[str]:
     """The labels of the alternatives whose change of every parameter, from ``before`` (params, state in
-    the manual side's units) and the manual ``grads``, is within ``allow[name]`` (relative L2) of the
-    manual change ``updates[name]``."""
+    the manual side's units, and ``step``: the updates before this one, for the schedule's lr) and the
+    manual ``grads``, is within ``allow[name]`` (relative L2) of the manual change ``updates[name]``."""
     found = []
-    for label, make in alternatives(config):
+    t = before.get("step")
+    for label, make, shift in alternatives(config):
+        if shift and (t is None or t + shift < 0):
+            continue
         params = {k: np.array(v, dtype=np.float64) for k, v in before["params"].items()}
         start = {k: v.copy() for k, v in params.items()}
         try:
-            opt = make(params, config.lr)
+            opt = make(params, step_lr(config, None if t is None else t + shift))
             for key, value in before["state"].items():    # the manual side's own state, as its form keeps it
                 if key in opt.state or key.endswith(".momentum_buffer"):
                     opt.state[key] = np.array(value, dtype=np.float64)

@@ -256,6 +256,10 @@ class ByoSide:
             raise InputError(f"{self.cls_name} has its own step() but no optimizer_state(): the state of its "
                              f"{entry.name} cannot be compared; add optimizer_state() (comparisons/sides/byo.py), or "
                              f"drop step() to have lockstep's {entry.token} update your parameters")
+        if self.own_step and config.lr_schedule:
+            raise InputError(f"{self.cls_name} has its own step(): lockstep cannot give it the learning-rate "
+                             f"schedule {config.lr_schedule!r} nor read the lr it uses; drop step() to have "
+                             f"lockstep's optimizer apply the schedule, or leave --lr-schedule out")
         self.momentum = hypers.get("momentum", 0.0)     # sgd keeps no velocity
         if self.has_velocity and not self.has_opt_state:
             self._require_live("velocity")

@@ -38,6 +38,7 @@ class TorchSide:
         self.before: dict[str, np.ndarray] = {}       # the parameters before the last step
         self.before_buffers: dict[str, np.ndarray] = {}   # and the buffers
         self.before_state: dict[str, np.ndarray] = {}     # and the optimizer state, in manual units
+        self.before_step: int | None = None               # and the schedule's position (steps done; None: no schedule)
         self.outputs: dict[str, np.ndarray] = {}
         self.input_grads: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
@@ -49,9 +50,14 @@ class TorchSide:
         return {k: (_np(t), s) for k, (t, s) in self.opt.state().items()}
 
     @torch.no_grad()
-    def load(self, params: dict, buffers: dict | None = None, state: dict | None = None) -> None:
+    def load(self, params: dict, buffers: dict | None = None, state: dict | None = None,
+             step: int | None = None) -> None:
         """Copy a manual state in: parameters, buffers, and optimizer state in manual units
-        (``{key: (array, scale)}`` as the manual side exposes it, or plain arrays)."""
+        (``{key: (array, scale)}`` as the manual side exposes it, or plain arrays); ``step``: the number
+        of steps done, which puts the learning-rate schedule at the next step's lr (before the state,
+        whose lr-carrying velocity is scaled by that lr)."""
+        if step is not None:
+            self.opt.at(int(step))
         for name, p in self.named.items():
             p.copy_(torch.from_numpy(np.ascontiguousarray(params[name])))
         for name, b in (buffers or {}).items():
@@ -69,6 +75,7 @@ class TorchSide:
         self.before = {n: p.detach().clone().numpy() for n, p in self.named.items()}
         self.before_buffers = {n: b.copy() for n, b in self.buffers.items()}
         self.before_state = self.state_values()
+        self.before_step = None if self.opt.scheduler is None else self.opt.scheduler.last_epoch
         self.opt.zero_grad()
         self.net.train()
         scores = self.net(torch.from_numpy(x), keep=True, taken=taken)
