@@ -53,6 +53,7 @@ class Kind(Twins):
                                                # run's --init-bias), "ones", "zero" (always 0)
     examples: tuple[tuple[str, tuple], ...] = ()   # (token, one sample's input shape) the twin test builds
     size: Callable[[dict], int] = lambda kw: 0     # constructor kwargs -> parameter elements (memory check)
+    takes: str = "float"     # its input: "float" features, or "ids": integer token ids (embedding)
 
     @property
     def usage(self) -> str:
@@ -102,6 +103,32 @@ def _dropout(shape, a):
 
 NORM_INIT = {"weight": "ones", "bias": "zero"}
 
+
+def _sequence(shape: tuple, what: str) -> tuple[int, int]:
+    """(T, D) of one sample's (T, D) sequence input; ValueError for flat input or a length of 0."""
+    if len(shape) != 2:
+        raise ValueError(f"{what} needs sequences (T, features) per sample, got shape {shape}"
+                         f"{'; put embedding:V:D first for token ids' if len(shape) == 1 else ''}")
+    if shape[0] == 0:
+        raise ValueError(f"{what}: a sequence of length 0")
+    return shape
+
+
+def _embedding(shape, a):
+    if len(shape) != 1:
+        raise ValueError(f"embedding needs token ids (T,) per sample, got shape {shape}")
+    if shape[0] == 0:
+        raise ValueError("embedding: a sequence of length 0")
+    return dict(num_embeddings=a["vocab"], embedding_dim=a["dim"])
+
+
+def _recurrent(what):
+    return lambda shape, a: dict(input_size=_sequence(shape, what)[1], hidden_size=a["hidden"])
+
+
+# torch's two biases (manual/conventions.py RECURRENT_BIAS): b_ih the run's --init-bias, b_hh always 0 at init
+RECURRENT_INIT = {"weight_ih_l0": "scheme", "weight_hh_l0": "scheme", "bias_ih_l0": "zeros", "bias_hh_l0": "zero"}
+
 KINDS = {k.token: k for k in (
     Kind("linear", "Linear", "fc", args=(Arg("out", int, DATA),), flags=("nobias",),
          make=lambda s, a: dict(in_features=_one(s, "linear"), out_features=a["out"], bias=not a["nobias"]),
@@ -124,6 +151,19 @@ KINDS = {k.token: k for k in (
          examples=(("batchnorm", (5,)), ("batchnorm:0.9:cs231n", (3,)), ("batchnorm:cs231n:biased", (4,)))),
     Kind("dropout", "Dropout", "drop", args=(Arg("p", float, 0.5),), flags=("keep",), make=_dropout,
          examples=(("dropout:0.3", (6,)), ("dropout:0.8:keep", (5,)))),
+    Kind("embedding", "Embedding", "embed", args=(Arg("vocab", int), Arg("dim", int)), make=_embedding,
+         takes="ids", init={"weight": "scheme"}, size=lambda kw: kw["num_embeddings"] * kw["embedding_dim"],
+         examples=(("embedding:7:4", (5,)), ("embedding:3:2", (1,)))),
+    Kind("rnn", "RNN", "rnn", args=(Arg("hidden", int),), make=_recurrent("rnn"), init=RECURRENT_INIT,
+         size=lambda kw: kw["hidden_size"] * (kw["input_size"] + kw["hidden_size"] + 2),
+         examples=(("rnn:5", (4, 3)), ("rnn:3", (1, 2)))),
+    Kind("lstm", "LSTM", "lstm", args=(Arg("hidden", int),), make=_recurrent("lstm"), init=RECURRENT_INIT,
+         size=lambda kw: 4 * kw["hidden_size"] * (kw["input_size"] + kw["hidden_size"] + 2),
+         examples=(("lstm:5", (4, 3)), ("lstm:3", (1, 2)))),
+    Kind("temporal_linear", "TemporalLinear", "tfc", args=(Arg("out", int, DATA),),
+         make=lambda s, a: dict(in_features=_sequence(s, "temporal_linear")[1], out_features=a["out"]),
+         init={"weight": "scheme", "bias": "zeros"}, size=lambda kw: kw["out_features"] * (kw["in_features"] + 1),
+         examples=(("temporal_linear:6", (4, 3)), ("temporal_linear:2", (1, 5)))),
 )}
 
 
@@ -133,6 +173,7 @@ class Loss(Twins):
     cls: str
     target: str                      # "class": integer labels, one output per class; "binary": 0/1 labels,
                                      # one output; "regression": float targets (N, k) (comparisons/data)
+                                     # "sequence": (N, T) next-token ids, SEQUENCE_PAD at masked steps
     threshold: float | None = None   # binary: the score a prediction compares with (0 for logits, 0.5 for p)
     kwargs: dict = field(default_factory=dict)   # a named convention (manual/conventions.py)
 
@@ -151,6 +192,7 @@ LOSSES = {loss.token: loss for loss in (
     Loss("bce", "BCE", "binary", 0.5),
     Loss("bce:nnfs", "BCE", "binary", 0.5, kwargs={"convention": "nnfs"}),
     Loss("bce_logits", "BCEWithLogits", "binary", 0.0),
+    Loss("temporal_cross_entropy", "TemporalCrossEntropy", "sequence"),
 )}
 
 

@@ -75,8 +75,10 @@ def canonical(text: str) -> tuple:
     return tuple(out)
 
 
-def layer(token: str, in_shape: tuple, name: str = "", out_width: int = 1) -> LayerSpec:
-    """One layer from its token on input of ``in_shape`` (``parse`` names and chains them)."""
+def layer(token: str, in_shape: tuple, name: str = "", out_width: int = 1, ids: int | None | str = "any") -> LayerSpec:
+    """One layer from its token on input of ``in_shape`` (``parse`` names and chains them). ``ids``: the
+    input is integer token ids, this many distinct ones (the data's largest id + 1); None: float features;
+    "any": whichever the kind takes (a layer built alone)."""
     head, *raw = token.split(":")
     kind = KINDS.get(head.lower())
     if kind is None:
@@ -86,16 +88,27 @@ def layer(token: str, in_shape: tuple, name: str = "", out_width: int = 1) -> La
         kwargs = kind.make(tuple(in_shape), args)
         size = kind.size(kwargs)
         memory.refuse_if_too_big(size, 0, f"model token {token!r}{f' ({name})' if name else ''}")
+        if ids == "any":
+            ids = 1 if kind.takes == "ids" else None
+        if (kind.takes == "ids") != (ids is not None):
+            raise ValueError("takes integer token ids, the input is float features" if ids is None else
+                             "takes float features, the input is integer token ids; put embedding:V:D first")
+        if ids is not None and ids > kwargs["num_embeddings"]:
+            raise ValueError(f"the data has token ids up to {ids - 1}, >= V = {kwargs['num_embeddings']}")
         probe = kind.manual(**kwargs, dtype=np.float64)
-        out_shape = probe.forward(np.zeros((2, *in_shape)), train=False).shape[1:]
+        zeros = np.zeros((2, *in_shape), np.int64 if ids is not None else np.float64)
+        out_shape = probe.forward(zeros, train=False).shape[1:]
     except ValueError as e:
         raise InputError(f"model token {token!r}{f' ({name})' if name else ''} on input of shape "
                          f"{tuple(in_shape)}: {e}") from None
     return LayerSpec(name, token, kind, kwargs, tuple(in_shape), tuple(out_shape), size)
 
 
-def parse(text: str, in_shape: tuple, out_width: int) -> list[LayerSpec]:
-    """The layers of ``text`` for samples of ``in_shape`` and ``out_width`` outputs."""
+def parse(text: str, in_shape: tuple, out_width: int, ids: int | None = None,
+          out_shape: tuple | None = None) -> list[LayerSpec]:
+    """The layers of ``text`` for samples of ``in_shape`` and ``out_width`` outputs. ``ids``: the data's
+    samples are integer token ids (``layer``); ``out_shape``: the output per sample the data needs,
+    when it is not (out_width,) (sequences: (T, out_width))."""
     tokens = [t.strip() for t in text.split(",")]
     if not text.strip() or any(not t for t in tokens):
         raise InputError(f"model {text!r}: expected comma-separated layer tokens, e.g. linear:100,relu,linear")
@@ -104,10 +117,11 @@ def parse(text: str, in_shape: tuple, out_width: int) -> list[LayerSpec]:
         kind = KINDS.get(token.split(":")[0].lower())
         prefix = kind.prefix if kind else "?"
         counts[prefix] = counts.get(prefix, 0) + 1
-        layers.append(layer(token, shape, f"{prefix}{counts[prefix]}", out_width))
+        layers.append(layer(token, shape, f"{prefix}{counts[prefix]}", out_width, ids if not layers else None))
         shape = layers[-1].out_shape
-    if shape != (out_width,):
+    want = tuple(out_shape) if out_shape is not None else (out_width,)
+    if shape != want:
         last = next((layer for layer in reversed(layers) if layer.kind.args), layers[-1])
         raise InputError(f"model {text!r}: the network outputs shape {shape} per sample, the data needs "
-                         f"({out_width},); check {last.token!r}")
+                         f"{want}; check {last.token!r}")
     return layers

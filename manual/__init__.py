@@ -12,7 +12,10 @@ from manual.losses import BCE, MSE, SVM, BCEWithLogits, CrossEntropy
 from manual.network import Network
 from manual.norm import BatchNorm1d, LayerNorm
 from manual.optim import SGDMomentum
+from manual.recurrent import LSTM, RNN, Embedding, TemporalLinear
+from manual.losses import TemporalCrossEntropy
 
 __all__ = ["BCE", "BCEWithLogits", "BatchNorm1d", "CrossEntropy", "Dropout", "DropoutMask", "Flatten", "GELU",
            "Layer", "LayerNorm", "LeakyReLU", "Linear", "MSE", "Network", "ReLU", "SCHEMES", "SGDMomentum", "SVM",
            "Scheme", "Sigmoid", "Tanh", "fans", "parse_scheme", "xavier_normal"]
+__all__ += ["Embedding", "LSTM", "RNN", "TemporalCrossEntropy", "TemporalLinear"]

@@ -48,3 +48,52 @@ REG = {
     "nnfs": {"l2": lambda lam, n: lam, "l1": lambda lam, n: lam, "biases": True},
     "torch": {"l2": None, "biases": True},      # weight_decay on every parameter: no loss term
 }
+
+# Recurrent layers (rnn:H, lstm:H). torch stacks the LSTM's gates in weight_ih_l0 (4H, D), weight_hh_l0
+# (4H, H) and each bias (4H,) in the order i, f, g, o, rows = gates; cs231n stacks them in the order
+# i, f, o, g, COLUMNS = gates: Wx (D, 4H), Wh (H, 4H), b (4H,). RECURRENT_GATES[c] lists, for each of
+# torch's gate blocks in order, the block of convention c that holds it. (The vanilla RNN has one
+# "gate": only the transpose.) Proven in tests/test_recurrent.py: cs231n's forward on the mapped
+# parameters equals torch.nn.LSTM's, and differs without the reordering.
+RECURRENT_GATES = {"torch": (0, 1, 2, 3), "cs231n": (0, 1, 3, 2)}
+
+# The bias: torch has two, b_ih and b_hh, both added to every step's pre-activation; cs231n one, b.
+# Decision: the layers keep torch's two (so parameters, gradients and updates are compared name for name);
+# the course's b is their sum. Loading a course's b: b_ih = b, b_hh = 0 (the built-in init also starts
+# b_hh at 0: its role is "zero"); reading one back: b = b_ih + b_hh. Both get the course's gradient:
+# dL/db_ih = dL/db_hh = db. (So plain SGD on the two moves their sum by 2 lr db per step, where the
+# course's b moves by lr db: compare a course's own training loop through the mapping, not step by step.)
+RECURRENT_BIAS = "b = b_ih + b_hh; load b_ih = b, b_hh = 0"
+
+
+def _reorder(a, order, axis):
+    """The gate blocks of ``a`` along ``axis`` taken in ``order`` (len(order) equal blocks)."""
+    import numpy as np
+    blocks = np.split(a, len(order), axis=axis)
+    return np.concatenate([blocks[k] for k in order], axis=axis)
+
+
+def recurrent_from(convention: str, Wx, Wh, b) -> dict:
+    """A course's (Wx (D, G H), Wh (H, G H), b (G H,)), gates in its order, -> torch's four parameters
+    (G = 4 for an LSTM, 1 for a vanilla RNN); b_hh = 0."""
+    order = RECURRENT_GATES[convention] if Wx.shape[1] == 4 * Wh.shape[0] else (0,)
+    return {"weight_ih_l0": _reorder(Wx, order, 1).T.copy(), "weight_hh_l0": _reorder(Wh, order, 1).T.copy(),
+            "bias_ih_l0": _reorder(b, order, 0), "bias_hh_l0": 0 * b}
+
+
+def recurrent_to(convention: str, params: dict) -> tuple:
+    """torch's four parameters -> the course's (Wx, Wh, b = b_ih + b_hh), gates in its order. For
+    gradients pass bias_hh_l0 = 0 (dL/db is either bias's gradient)."""
+    Wih, Whh = params["weight_ih_l0"], params["weight_hh_l0"]
+    order = RECURRENT_GATES[convention] if Wih.shape[0] == 4 * Whh.shape[1] else (0,)
+    inverse = tuple(order.index(k) for k in range(len(order)))
+    return (_reorder(Wih, inverse, 0).T.copy(), _reorder(Whh, inverse, 0).T.copy(),
+            _reorder(params["bias_ih_l0"] + params["bias_hh_l0"], inverse, 0))
+
+
+# temporal_cross_entropy - cs231n's temporal_softmax_loss(x (N, T, V), y (N, T), mask (N, T)): the sum over
+# every unmasked (n, t) of -log softmax(x[n, t])[y[n, t]], divided by N (not by the number of unmasked
+# steps). The mask travels in the targets: a step whose target is SEQUENCE_PAD is masked out (the data's
+# padded steps). torch: F.cross_entropy(x.reshape(N T, V), y.reshape(N T), ignore_index=SEQUENCE_PAD,
+# reduction="sum") / N (torch's own "mean" with ignore_index divides by the unmasked count instead).
+SEQUENCE_PAD = -1

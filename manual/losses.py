@@ -8,6 +8,7 @@ regression ones y (N, k) floats. ``reduction``: "mean" (over the samples, as eac
 import numpy as np
 
 from manual.conventions import BCE_CLIP, BCE_GRAD_EPS, BCE_LOG_FLOOR, MSE_SCALE
+from manual.conventions import SEQUENCE_PAD
 
 
 class CrossEntropy:
@@ -164,3 +165,34 @@ class BCEWithLogits:
     @staticmethod
     def predict(scores):
         return (scores[:, 0] > 0).astype(np.int64)
+
+
+class TemporalCrossEntropy:
+    """cs231n's temporal softmax loss: scores (N, T, V), y (N, T) integer targets, SEQUENCE_PAD (-1) at
+    masked steps. L = -(1/N) sum over unmasked (n, t) of log softmax(s[n, t])[y[n, t]] (``reduction="sum"``:
+    without the 1/N); dL/ds[n, t] = (softmax(s[n, t]) - onehot(y[n, t])) / N at unmasked steps, 0 at masked
+    ones (manual/conventions.py SEQUENCE_PAD). ``predict``: the argmax at every step, (N, T)."""
+
+    def __init__(self, reduction: str = "mean"):
+        self.reduction = reduction
+        self.step = CrossEntropy("sum")
+
+    def forward(self, scores, y):
+        N, T, V = scores.shape
+        self.shape, self.dtype, self.keep = scores.shape, scores.dtype, (y != SEQUENCE_PAD).reshape(-1)
+        flat = scores.reshape(-1, V)[self.keep]
+        total = self.step.forward(flat, y.reshape(-1)[self.keep]) if len(flat) else 0.0
+        return float(total / N if self.reduction == "mean" else total)
+
+    def backward(self):
+        N, T, V = self.shape
+        d = np.zeros((N * T, V), self.dtype)
+        if self.keep.any():
+            d[self.keep] = self.step.backward()
+        if self.reduction == "mean":
+            d /= N
+        return d.reshape(self.shape)
+
+    @staticmethod
+    def predict(scores):
+        return scores.argmax(axis=-1)

@@ -39,11 +39,23 @@ def central(f, x: np.ndarray, coords: np.ndarray) -> np.ndarray:
     return np.array(est)
 
 
-def inputs(shape, rng, case):
-    x = rng.standard_normal((1 if case == "batch of one" else 6, *shape))
+def inputs(shape, rng, case, layer=None):
+    """Random float features, or for a kind that takes token ids (embedding) integer ids in [0, V)
+    (each id repeated: "exact zeros" makes every third id 0)."""
+    n = 1 if case == "batch of one" else 6
+    if layer is not None and layer.kind.takes == "ids":
+        x = rng.integers(0, layer.kwargs["num_embeddings"], (n, *shape))
+    else:
+        x = rng.standard_normal((n, *shape))
     if case == "exact zeros":
-        x.flat[::3] = 0.0
+        x.flat[::3] = 0
     return x
+
+
+def as_torch(x, grad=True):
+    """x as a tensor; float features require their gradient (token ids have none)."""
+    t = torch.tensor(x)
+    return t.requires_grad_() if grad and t.is_floating_point() else t
 
 
 CASES = [(token, shape, case) for kind in KINDS.values() for token, shape in kind.examples
@@ -69,8 +81,8 @@ def _pair(token, shape, rng, dtype=torch.float64):
 def test_layer_matches_its_twin(token, shape, case):
     rng = np.random.default_rng(abs(hash((token, case))) % 2**32)
     mine, twin = _pair(token, shape, rng)
-    x = inputs(shape, rng, case)
-    tx = torch.tensor(x, requires_grad=True)
+    x = inputs(shape, rng, case, spec.layer(token, shape))
+    tx = as_torch(x)
     try:
         tout = twin(tx)
     except ValueError:                 # torch refuses it (batchnorm on one sample in training): so must we
@@ -83,7 +95,7 @@ def test_layer_matches_its_twin(token, shape, case):
     tout.backward(torch.from_numpy(dout))
     assert out.shape == tuple(tout.shape) and out.dtype == np.float64
     assert rel(out, tout.detach().numpy()) <= AUTOGRAD_RTOL
-    assert rel(dx, tx.grad.numpy()) <= AUTOGRAD_RTOL
+    assert (dx is None and tx.grad is None) if not tx.is_floating_point() else rel(dx, tx.grad.numpy()) <= AUTOGRAD_RTOL
     assert set(mine.grads) == set(mine.params) == {k for k, _ in twin.named_parameters()}
     for key, p in twin.named_parameters():
         assert rel(mine.grads[key], p.grad.numpy()) <= AUTOGRAD_RTOL, key
@@ -98,7 +110,8 @@ def test_layer_matches_its_twin(token, shape, case):
     if case != "exact zeros":          # at a kink the derivative is a convention, not a limit
         def loss():
             return float(np.sum(mine.forward(x, train=True) * dout))
-        for what, array, grad in [("x", x, dx), *((k, p, mine.grads[k]) for k, p in mine.params.items())]:
+        for what, array, grad in [*((("x", x, dx),) if dx is not None else ()),
+                                  *((k, p, mine.grads[k]) for k, p in mine.params.items())]:
             coords = rng.choice(array.size, size=min(20, array.size), replace=False)
             assert rel(grad.ravel()[coords], central(loss, array, coords)) <= FD_RTOL, what
 
@@ -134,16 +147,17 @@ def test_layer_float32_within_rounding(token, shape):
     for key, p in mine.params.items():
         p[...] = rng.standard_normal(p.shape)
         getattr(twin, key).data.copy_(torch.from_numpy(p))
-    x = rng.standard_normal((8, *shape)).astype(np.float32)
+    x = inputs(shape, rng, "random", layer)
+    x = x.astype(np.float32) if x.dtype.kind == "f" else x
     out = mine.forward(x, train=True)
     dout = rng.standard_normal(out.shape).astype(np.float32)
     dx = mine.backward(dout)
-    tx = torch.tensor(x, requires_grad=True)
+    tx = as_torch(x)
     tout = twin(tx)
     tout.backward(torch.from_numpy(dout))
     bound = 64 * float(np.finfo(np.float32).eps)
     assert rel(out, tout.detach().numpy()) <= bound
-    assert rel(dx, tx.grad.numpy()) <= bound
+    assert dx is None if tx.grad is None else rel(dx, tx.grad.numpy()) <= bound
     for key, p in twin.named_parameters():
         assert rel(mine.grads[key], p.grad.numpy()) <= bound, key
 
@@ -154,10 +168,12 @@ def test_layer_keeps_its_dtype(token, shape, dtype):
     """No silent upcast: a float32 layer computes in float32, forward and backward."""
     layer = spec.layer(token, shape)
     mine = layer.kind.manual(**layer.kwargs, dtype=dtype)
-    x = np.random.default_rng(0).standard_normal((3, *shape)).astype(dtype)
+    x = inputs(shape, np.random.default_rng(0), "random", layer)
+    x = x.astype(dtype) if x.dtype.kind == "f" else x
     out = mine.forward(x, train=True)
     dx = mine.backward(np.ones_like(out))
-    assert {a.dtype for a in (out, dx, *mine.params.values(), *mine.grads.values())} <= {np.dtype(dtype)}
+    assert {a.dtype for a in (out, *(() if dx is None else (dx,)), *mine.params.values(), *mine.grads.values())} \
+        <= {np.dtype(dtype)}
 
 
 LOSS_CASES = [(name, reduction, scale, n) for name in LOSSES for reduction in ("mean", "sum")
@@ -169,6 +185,10 @@ def loss_inputs(loss, n, scale, rng):
     a sigmoid: 0 and 1 exactly at large scales) or logits (n, 1) and 0/1 labels; regression (n, 3)."""
     if loss.target == "class":
         return rng.standard_normal((n, 10)) * scale, rng.integers(0, 10, n)
+    if loss.target == "sequence":        # (n, T=5, V=6) scores; next-token ids, the last two steps of sample 0 masked
+        y = rng.integers(0, 6, (n, 5))
+        y[0, 3:] = -1
+        return rng.standard_normal((n, 5, 6)) * scale, y
     if loss.target == "binary":
         z = rng.standard_normal((n, 1)) * scale
         return (1 / (1 + np.exp(-z)) if loss.threshold == 0.5 else z), rng.integers(0, 2, n)
@@ -209,6 +229,9 @@ def test_loss_edges_and_dtype(name, dtype):
         scores = np.array([[0.0], [1.0], [0.5], [1.0], [0.0], [1e-30]]) if loss.threshold == 0.5 else \
             np.array([[0.0], [50.0], [-50.0], [1e4], [-1e4], [3.0]])
         y = np.array([0, 1, 1, 0, 1, 0])
+    elif loss.target == "sequence":     # T = 1; a sample with every step masked; ties; a large logit
+        scores = np.array([[[0.0, 0.0, 0.0]], [[1.0, 2.0, 3.0]], [[1e4, 0.0, -1e4]]])
+        y = np.array([[1], [-1], [2]])
     else:
         scores, y = np.array([[0.0, 1.0], [1e3, -2.0]]), np.array([[0.0, 2.0], [-1e3, -2.0]])
     scores, y = scores.astype(dtype), (y.astype(dtype) if loss.target == "regression" else y)

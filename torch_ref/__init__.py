@@ -8,6 +8,9 @@ from torch_ref.losses import BCE, MSE, SVM, BCEWithLogits, CrossEntropy
 from torch_ref.network import Network
 from torch_ref.norm import BatchNorm1d, LayerNorm
 from torch_ref.optim import SGDMomentum
+from torch_ref.recurrent import LSTM, RNN, Embedding, TemporalLinear
+from torch_ref.losses import TemporalCrossEntropy
 
 __all__ = ["BCE", "BCEWithLogits", "BatchNorm1d", "CrossEntropy", "Dropout", "Flatten", "GELU", "LayerNorm",
            "LeakyReLU", "Linear", "MSE", "Network", "ReLU", "SGDMomentum", "SVM", "Sigmoid", "Tanh"]
+__all__ += ["Embedding", "LSTM", "RNN", "TemporalCrossEntropy", "TemporalLinear"]

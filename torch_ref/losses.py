@@ -3,7 +3,7 @@ manual/conventions.py mapped onto them."""
 import torch
 import torch.nn.functional as F
 
-from manual.conventions import BCE_CLIP, MSE_SCALE
+from manual.conventions import BCE_CLIP, MSE_SCALE, SEQUENCE_PAD
 
 
 class CrossEntropy(torch.nn.Module):
@@ -93,3 +93,22 @@ class BCEWithLogits(torch.nn.Module):
     @staticmethod
     def predict(scores):
         return (scores[:, 0] > 0).long()
+
+
+class TemporalCrossEntropy(torch.nn.Module):
+    """F.cross_entropy over every (n, t), SEQUENCE_PAD ignored, summed, / N for "mean" (cs231n's
+    temporal_softmax_loss; torch's own "mean" would divide by the unmasked count)."""
+
+    def __init__(self, reduction: str = "mean"):
+        super().__init__()
+        self.reduction = reduction
+
+    def forward(self, scores, y):
+        N, T, V = scores.shape
+        total = F.cross_entropy(scores.reshape(N * T, V), y.reshape(N * T), ignore_index=SEQUENCE_PAD,
+                                reduction="sum")
+        return total / N if self.reduction == "mean" else total
+
+    @staticmethod
+    def predict(scores):
+        return scores.argmax(dim=-1)
