@@ -70,7 +70,9 @@ class Lockstep:
             raise InputError(f"loss {config.loss} needs {loss.target} targets; the data {data.name} has "
                              f"{data.target} targets")
         self.predictor = loss.manual.predict          # class predictions from scores; None: regression
-        self.layers = spec.parse(config.model or spec.mlp(config.hidden), data.sample_shape, data.n_outputs)
+        self.layers = spec.parse(config.model or spec.mlp(config.hidden), data.sample_shape, data.n_outputs,
+                                 ids=data.ids, out_shape=data.out_shape)
+        self.sequence = data.target == "sequence"      # predictions per (sample, step), masked steps left out
         widest = max(len(s.y) for s in data.splits().values())     # evaluation, or a full batch
         per_sample = math.prod(data.sample_shape) + sum(math.prod(s.out_shape) for s in self.layers)
         memory.refuse_if_too_big(sum(s.size for s in self.layers), widest * per_sample, "this run")
@@ -165,7 +167,7 @@ class Lockstep:
 
     def judged_step(self, where_, x, y, loss_m, scores_m, loss_t, scores_t) -> list[tuple[Row, str | None]]:
         dtype, over = self.dtype, self.overrides
-        pred_m, pred_t = self.predict(scores_m), self.predict(scores_t)
+        pred_m, pred_t = self.predict(scores_m, y), self.predict(scores_t, y)
         forward, backward = self.step_pairs()
 
         def tensors(pairs):
@@ -183,17 +185,17 @@ class Lockstep:
             j = self.judge
             before = {"params": j.before, "buffers": j.before_buffers, "state": j.before_state, "step": j.before_step}
             recomputed = self.referee.step(before, x, y, self.manual.outputs)
-            rows = self.rejudge(rows, manual_values, recomputed, pred_m, pred_t)
+            rows = self.rejudge(rows, manual_values, recomputed, pred_m, pred_t, y)
         results = self.with_messages(rows, manual_values, recomputed) + self.unmatched_state(where_, "state")
         if self.diagnosis is None and any(msg for _, msg in results):
             self.diagnosis = self.diagnose(where_, x, y, results, manual_values, recomputed)
         self.previous = manual_values       # for the diagnosis: a value may be the previous step's
         return results
 
-    def rejudge(self, rows, manual_values, recomputed, pred_m, pred_t) -> list[Row]:
+    def rejudge(self, rows, manual_values, recomputed, pred_m, pred_t, y=None) -> list[Row]:
         """Rows the direct rule did not pass, decided by the referee."""
         out = []
-        explained = 0 if pred_m is None else near_ties(recomputed, pred_m, pred_t, rules.FACTOR,
+        explained = 0 if pred_m is None else near_ties(self.step_scores(recomputed, y), pred_m, pred_t, rules.FACTOR,
                                                        rules.floor(self.dtype), LOSSES[self.config.loss].threshold)
         counts = [r for r in rows if r.metric == "count" and r.rule == "direct" and not r.passed]
         recount = dict(zip(map(id, counts), rules.rejudge_counts(counts, explained)))
@@ -240,23 +242,45 @@ class Lockstep:
         """Free mode: the manual side against the torch twin training on its own (recorded, not gated)."""
         m, d = self.manual, self.drift
         rows = [rules.scalar_row(where_, "loss", loss_m, loss_d, self.dtype, track="drift"),
-                *self.counts(where_, self.predict(scores_m), self.predict(scores_d), y, track="drift")]
+                *self.counts(where_, self.predict(scores_m, y), self.predict(scores_d, y), y, track="drift")]
         if state:
             rows += [rules.tensor_row(where_, "param", k, v, d.params[k], self.dtype, track="drift")
                      for k, v in m.params.items()]
         return [(row, None) for row in rows]
 
-    def predict(self, scores: np.ndarray) -> np.ndarray | None:
-        return self.predictor(scores)
+    def predict(self, scores: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+        """The predicted class of every sample; for sequence targets of every unmasked (sample, step),
+        flattened (what accuracy and disagreements count)."""
+        pred = self.predictor(scores)
+        return pred if pred is None or not self.sequence else self.steps(pred, y)
+
+    def steps(self, a: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Sequence targets: ``a`` (N, T, ...) as (unmasked steps, ...), in (sample, step) order; else ``a``."""
+        if not self.sequence:
+            return a
+        from manual.conventions import SEQUENCE_PAD
+        return np.asarray(a).reshape(-1, *np.shape(a)[2:])[np.asarray(y).reshape(-1) != SEQUENCE_PAD]
+
+    def step_scores(self, recomputed, y):
+        """The referee's scores per unmasked step, for near_ties (sequence targets; else as they are)."""
+        if not self.sequence:
+            return recomputed
+        key = ("scores", "")
+
+        def flat(values):
+            return {key: self.steps(values[key], y)}
+        return type(recomputed)(flat(recomputed.ref), [(flat(a), flat(b), s) for a, b, s in recomputed.probes], {})
 
     def metrics(self, loss: float, scores: np.ndarray, y: np.ndarray) -> dict:
-        """The loss and, for class predictions, the accuracy of one side on one split."""
-        pred = self.predict(scores)
-        return {"loss": loss} | ({} if pred is None else {"accuracy": float(np.mean(pred == y))})
+        """The loss and, for class predictions, the accuracy of one side on one split (sequence targets:
+        over the unmasked steps)."""
+        pred = self.predict(scores, y)
+        return {"loss": loss} | ({} if pred is None else {"accuracy": float(np.mean(pred == self.steps(y, y)))})
 
     def counts(self, where_, pred_m, pred_t, y, track: str = "judged") -> list[Row]:
-        """Accuracy and disagreement rows, when the loss predicts classes."""
-        return [] if pred_m is None else rules.count_rows(where_, pred_m, pred_t, y, track=track)
+        """Accuracy and disagreement rows, when the loss predicts classes (sequence targets: per unmasked
+        (sample, step); ``pred_m``, ``pred_t`` from ``predict``)."""
+        return [] if pred_m is None else rules.count_rows(where_, pred_m, pred_t, self.steps(y, y), track=track)
 
     def initial_rows(self) -> list[tuple[Row, str | None]]:
         """Step 0: the manual side's optimizer state and buffers before training against the declared
@@ -323,13 +347,13 @@ class Lockstep:
             loss_m, scores_m = m.evaluate(split.x, split.y)
             heartbeat.current.calling("torch evaluate")
             loss_t, scores_t = j.evaluate(split.x, split.y)
-            pred_m, pred_t = self.predict(scores_m), self.predict(scores_t)
+            pred_m, pred_t = self.predict(scores_m, split.y), self.predict(scores_t, split.y)
             rows = [rules.scalar_row(where_, "loss", loss_m, loss_t, self.dtype, override=self.overrides.get("loss")),
                     *self.counts(where_, pred_m, pred_t, split.y)]
             recomputed = None
             if any(r.rule == "direct" and not r.passed for r in rows) and _finite(rows):
                 recomputed = self.referee.evaluate(m.params, m.buffers, split.x, split.y, m.outputs)
-                rows = self.rejudge(rows, {("loss", ""): loss_m}, recomputed, pred_m, pred_t)
+                rows = self.rejudge(rows, {("loss", ""): loss_m}, recomputed, pred_m, pred_t, split.y)
             results = self.with_messages(rows, {("loss", ""): loss_m}, recomputed)
             other = (loss_t, scores_t)
             if self.drift is not None:

@@ -4,11 +4,11 @@ from comparisons.data.dataset import N_CLASSES, SIDE, Dataset, Split, validate
 __all__ = ["BUILTIN", "N_CLASSES", "SIDE", "Dataset", "Split", "load_data", "validate"]
 
 
-BUILTIN = ("builtin", "builtin:binary", "builtin:regression")
+BUILTIN = ("builtin", "builtin:binary", "builtin:regression", "builtin:sequence")
 
 
 def load_data(source: str) -> Dataset:
-    """``builtin`` (``:binary``, ``:regression``) -> the generated set; anything else is a path for
+    """``builtin`` (``:binary``, ``:regression``; ``:sequence``: the next-token set) -> the generated set; anything else is a path for
     comparisons.data.loaders."""
     if source in BUILTIN:
         from comparisons.data.builtin import synthetic

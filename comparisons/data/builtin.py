@@ -30,7 +30,10 @@ def synthetic(seed: int = 0, sizes=(6000, 2000, 2000), noise: float = 0.25, blen
       binary      whether the class is one of the first five (A-E against F-J)
       regression  the glyph's shift, (dy, dx) / 3 in [-1, 1], and the other glyph's weight / blend
                   in [0, 1]: 3 outputs
+    (``task="sequence"``: the sequence set instead, ``sequences``.)
     """
+    if task == "sequence":
+        return sequences(seed, sizes)
     rng = np.random.default_rng(seed)
     glyphs = np.stack([_glyph(rng) for _ in range(N_CLASSES)])
     pad = 3
@@ -57,3 +60,39 @@ def synthetic(seed: int = 0, sizes=(6000, 2000, 2000), noise: float = 0.25, blen
     name = "builtin" if task == "class" else f"builtin:{task}"
     return Dataset(name, Split(x[:a], y[:a]), Split(x[a:b], y[a:b]), Split(x[b:], y[b:]),
                    n_classes=n_classes, target="class" if task == "class" else task)
+
+
+VOCAB = 10          # token ids of builtin:sequence: 0 the end/padding token, 1 the start token, 2..9 letters
+LETTERS = VOCAB - 2
+SEQ_LEN = 12        # time steps per sample
+
+
+def sequences(seed: int = 0, sizes=(6000, 2000, 2000), length: int = SEQ_LEN, slip: float = 0.1) -> Dataset:
+    """The built-in next-token task (``builtin:sequence``): deterministic in ``seed``, no download.
+
+    The grammar: a sentence is the start token 1, then a run of letters (ids 2..9) that counts around the
+    8 letters with a stride of 1, 2 or 3 (drawn per sentence) from a random first letter, each letter
+    replaced by a random one with probability ``slip``, then the end token 0; its length (letters) is
+    drawn in [length // 3, length - 1]. x is the sentence without its last token, y the sentence shifted
+    by one (the next token at every step); a shorter sentence is padded: x with 0 and y with
+    SEQUENCE_PAD (-1), the masked steps of temporal_cross_entropy. x (N, length) int64 ids in [0, 10),
+    y (N, length) in [-1, 10). A network learns it visibly but not instantly: the first letter and the
+    stride are unpredictable, the rest follows from the two previous letters, the length is random.
+    """
+    from manual.conventions import SEQUENCE_PAD
+    rng = np.random.default_rng(seed)
+    n = sum(sizes)
+    n_letters = rng.integers(length // 3, length, size=n)
+    first = rng.integers(0, LETTERS, size=n)
+    stride = rng.integers(1, 4, size=n)
+    letters = (first[:, None] + stride[:, None] * np.arange(length)[None, :]) % LETTERS
+    slipped = rng.random((n, length)) < slip
+    letters = np.where(slipped, rng.integers(0, LETTERS, size=(n, length)), letters) + 2
+    steps = np.arange(length + 1)[None, :]
+    sentence = np.where(steps == 0, 1, np.where(steps <= n_letters[:, None], np.pad(letters, ((0, 0), (1, 0))), 0))
+    x = sentence[:, :-1].astype(np.int64)
+    y = np.where(steps[:, 1:] <= n_letters[:, None] + 1, sentence[:, 1:], SEQUENCE_PAD).astype(np.int64)
+    x = np.where(steps[:, :-1] <= n_letters[:, None], x, 0)
+    a, b = sizes[0], sizes[0] + sizes[1]
+    return Dataset("builtin:sequence", Split(x[:a], y[:a]), Split(x[a:b], y[a:b]), Split(x[b:], y[b:]),
+                   n_classes=VOCAB, target="sequence")

@@ -79,6 +79,12 @@ def perturb(values, eps: float, rng: np.random.Generator):
     return a.astype(np.float64) * (1 + eps * rng.uniform(-1, 1, a.shape))
 
 
+def _cast(batch, dtype):
+    """Float features in ``dtype``; integer token ids as they are."""
+    a = np.asarray(batch)
+    return a if np.issubdtype(a.dtype, np.integer) else np.asarray(a, dtype)
+
+
 class Referee:
     def __init__(self, layers, config):
         self.config = config
@@ -148,7 +154,7 @@ class Referee:
         runs, flips = [], {}
         for side, dtype, state, batch, role in self._runs(before, x):
             side.load(state["params"], state["buffers"], state["state"], before.get("step"))
-            loss, scores = side.train_step(np.asarray(batch, dtype), y, taken=taken)
+            loss, scores = side.train_step(_cast(batch, dtype), y, taken=taken)
             values = {("loss", ""): loss, ("scores", ""): scores}
             values.update({("out", k): v for k, v in side.outputs.items()})
             values.update({("dx", k): v for k, v in side.input_grads.items()})
@@ -166,7 +172,7 @@ class Referee:
         runs = []
         for side, dtype, state, batch, role in self._runs({"params": params, "buffers": buffers, "state": {}}, x):
             side.load(state["params"], state["buffers"])
-            loss, scores = side.evaluate(np.asarray(batch, dtype), y, taken=taken)
+            loss, scores = side.evaluate(_cast(batch, dtype), y, taken=taken)
             runs.append((role, {("loss", ""): loss, ("scores", ""): scores}))
         return Recomputed(*self._collect(runs), {})
 
