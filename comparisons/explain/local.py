@@ -20,7 +20,11 @@ from comparisons.sides.torch_side import TorchSide
 
 
 def _leaf(a, dtype):
-    return torch.tensor(np.asarray(a), dtype=dtype).requires_grad_(True)
+    """Float input as a leaf that takes its gradient; integer token ids as they are (no gradient)."""
+    a = np.asarray(a)
+    if np.issubdtype(a.dtype, np.integer):
+        return torch.from_numpy(a)
+    return torch.tensor(a, dtype=dtype).requires_grad_(True)
 
 
 def pick(got: dict, *path):
@@ -89,7 +93,7 @@ class Local:
                         if side.penalty is not None else None
                     if term is not None:          # the regularisation's share of the parameters' gradients
                         term.backward()
-                    result["dx"] = xt.grad.numpy().copy()
+                    result["dx"] = xt.grad.numpy().copy() if xt.grad is not None else None
                     result["grad"] = {k: p.grad.numpy().copy() for k, p in module.named_parameters()}
             module.load_state_dict(kept)      # running statistics as they were
             return result

@@ -1,0 +1,252 @@
+"""The recurrent kinds (embedding, rnn, lstm, temporal_linear) and temporal_cross_entropy beyond the twin
+test: the course conventions' mapping onto torch's layout (gate order, one bias), the built-in sequence
+task, lockstep runs of a small LSTM language model and a vanilla RNN in both dtypes and modes, planted
+backpropagation-through-time slips caught at their layer, and bad input refused in one line."""
+import functools
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import manual
+from comparisons import Config, run
+from comparisons.data import load_data, validate
+from comparisons.data.builtin import SEQ_LEN, VOCAB, sequences
+from comparisons.data.dataset import Dataset, Split
+from comparisons.errors import InputError
+from manual.conventions import RECURRENT_GATES, SEQUENCE_PAD, recurrent_from, recurrent_to
+from manual.recurrent import LSTM, RNN, Embedding
+
+RTOL = 1e-12      # float64, as tests/test_twins.py (measured here: <= 3e-16)
+
+
+def rel(a, b) -> float:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+# --- the course layout: cs231n's forward, written from its assignment's statement -----------------------
+
+def cs231n_lstm(x, Wx, Wh, b):
+    """cs231n's lstm_forward (h0 = 0): a = x_t Wx + h Wh + b, (N, 4H) split into i, f, o, g in that order."""
+    N, T, _ = x.shape
+    H = Wh.shape[0]
+    h, c, hs = torch.zeros(N, H, dtype=x.dtype), torch.zeros(N, H, dtype=x.dtype), []
+    for t in range(T):
+        a = x[:, t] @ Wx + h @ Wh + b
+        i, f, o, g = torch.sigmoid(a[:, :H]), torch.sigmoid(a[:, H:2 * H]), torch.sigmoid(a[:, 2 * H:3 * H]), \
+            torch.tanh(a[:, 3 * H:])
+        c = f * c + i * g
+        h = o * torch.tanh(c)
+        hs.append(h)
+    return torch.stack(hs, dim=1)
+
+
+def cs231n_rnn(x, Wx, Wh, b):
+    """cs231n's rnn_forward (h0 = 0): h_t = tanh(x_t Wx + h_{t-1} Wh + b)."""
+    h, hs = torch.zeros(x.shape[0], Wh.shape[0], dtype=x.dtype), []
+    for t in range(x.shape[1]):
+        h = torch.tanh(x[:, t] @ Wx + h @ Wh + b)
+        hs.append(h)
+    return torch.stack(hs, dim=1)
+
+
+def _course_params(rng, D, H, G):
+    return [torch.tensor(rng.standard_normal(s), requires_grad=True) for s in ((D, G * H), (H, G * H), (G * H,))]
+
+
+@pytest.mark.parametrize("kind,course,G", [("lstm", cs231n_lstm, 4), ("rnn", cs231n_rnn, 1)])
+def test_the_course_layout_maps_onto_torch(kind, course, G):
+    """cs231n's Wx (D, GH), Wh (H, GH), b, gates i, f, o, g, mapped by RECURRENT_GATES["cs231n"] (and b_ih = b,
+    b_hh = 0): torch.nn's forward equals the course's, and so do the gradients mapped back (dL/db = either
+    bias's gradient); for the LSTM the same parameters without the reordering give another network."""
+    rng = np.random.default_rng(0)
+    N, T, D, H = 3, 5, 4, 6
+    Wx, Wh, b = _course_params(rng, D, H, G)
+    x = torch.tensor(rng.standard_normal((N, T, D)))
+    dout = torch.tensor(rng.standard_normal((N, T, H)))
+    out = course(x, Wx, Wh, b)
+    (out * dout).sum().backward()
+    twin = getattr(torch.nn, kind.upper())(D, H, batch_first=True, dtype=torch.float64)
+    mapped = recurrent_from("cs231n", Wx.detach().numpy(), Wh.detach().numpy(), b.detach().numpy())
+    with torch.no_grad():
+        for k, v in mapped.items():
+            getattr(twin, k).copy_(torch.from_numpy(v))
+    tout = twin(x)[0]
+    (tout * dout).sum().backward()
+    assert rel(tout.detach(), out.detach()) <= RTOL
+    grads = {k: p.grad.numpy() for k, p in twin.named_parameters()}
+    assert rel(grads["bias_ih_l0"], grads["bias_hh_l0"]) <= RTOL     # the same gradient (summed in another order)
+    dWx, dWh, db = recurrent_to("cs231n", {**grads, "bias_hh_l0": 0 * grads["bias_hh_l0"]})
+    for mine, ref in ((dWx, Wx.grad), (dWh, Wh.grad), (db, b.grad)):
+        assert rel(mine, ref) <= RTOL
+    back = recurrent_to("cs231n", mapped)       # the round trip gives the course's arrays back
+    assert all(np.array_equal(m, r.detach().numpy()) for m, r in zip(back, (Wx, Wh, b)))
+    if kind == "lstm":      # without the gate reordering (torch's order read as the course's): another network
+        unmapped = recurrent_from("torch", Wx.detach().numpy(), Wh.detach().numpy(), b.detach().numpy())
+        with torch.no_grad():
+            for k, v in unmapped.items():
+                getattr(twin, k).copy_(torch.from_numpy(v))
+            assert rel(twin(x)[0], out.detach()) > 0.1
+        assert RECURRENT_GATES["cs231n"] != RECURRENT_GATES["torch"]
+
+
+def test_the_manual_lstm_is_in_torch_layout():
+    """manual.LSTM's parameters load torch's (no mapping in between) and give torch's output."""
+    rng = np.random.default_rng(1)
+    mine = LSTM(3, 4, dtype=np.float64)
+    twin = torch.nn.LSTM(3, 4, batch_first=True, dtype=torch.float64)
+    for k, p in twin.named_parameters():
+        mine.params[k][...] = p.detach().numpy()
+    x = rng.standard_normal((2, 6, 3))
+    assert rel(mine.forward(x), twin(torch.from_numpy(x))[0].detach()) <= RTOL
+
+
+# --- the built-in sequence task ----------------------------------------------------------------------
+
+@functools.cache
+def data():
+    return sequences(seed=5, sizes=(120, 40, 40))
+
+
+def test_builtin_sequence_is_deterministic_and_padded():
+    a, b = load_data("builtin:sequence"), sequences()
+    assert np.array_equal(a.train.x, b.train.x) and np.array_equal(a.test.y, b.test.y)
+    validate(a)
+    x, y = a.train.x, a.train.y
+    assert x.dtype == np.int64 and x.shape == y.shape == (len(x), SEQ_LEN) and a.target == "sequence"
+    assert x.min() >= 0 and x.max() < VOCAB and y.max() < VOCAB and (x[:, 0] == 1).all()
+    masked = y == SEQUENCE_PAD
+    assert 0.1 < masked.mean() < 0.5 and masked.any(axis=1).mean() > 0.5     # many sentences are padded
+    assert np.array_equal(x[:, 1:][~masked[:, :-1]], y[:, :-1][~masked[:, :-1]])   # y is x shifted by one
+    assert a.astype(np.float32).train.x.dtype == np.int64                 # token ids stay integers
+    assert a.out_shape == (SEQ_LEN, VOCAB) and a.ids == VOCAB
+
+
+def test_sequence_accuracy_counts_unmasked_steps():
+    """Accuracy and disagreements are per (sample, step), masked steps left out."""
+    result = run(Config(model="embedding:10:8,rnn:16,temporal_linear", loss="temporal_cross_entropy", epochs=1,
+                        batch_size=0, lr=0.1, dtype="float64"), data())
+    rows = result.frame[(result.frame.quantity == "disagreements") & (result.frame.phase == "test")]
+    assert set(rows.reference) == {int((data().test.y != SEQUENCE_PAD).sum())}
+    assert 0 < result.summary["final"]["test"]["manual"]["accuracy"] < 1
+
+
+# --- lockstep runs -------------------------------------------------------------------------------------
+
+MODELS = {"lstm": "embedding:10:8,lstm:16,temporal_linear", "rnn": "embedding:10:8,rnn:16,temporal_linear"}
+RUNS = [(name, dtype, mode) for name in MODELS for dtype in ("float32", "float64") for mode in ("free", "synced")]
+
+
+@pytest.mark.parametrize("name,dtype,mode", RUNS)
+def test_a_recurrent_language_model_trains_in_lockstep(name, dtype, mode):
+    result = run(Config(model=MODELS[name], loss="temporal_cross_entropy", epochs=2, batch_size=16, lr=0.05,
+                        momentum=0.9, dtype=dtype, mode=mode), data())
+    assert result.passed, result.first_failure
+    final = result.summary["final"]["train"]["manual"]
+    assert final["loss"] < np.log(VOCAB) * (data().train.y != SEQUENCE_PAD).sum() / len(data().train.y)
+
+
+def test_the_lstm_learns_the_grammar():
+    """Not only agreement: the small LSTM language model learns the next token beyond chance (1/10)."""
+    result = run(Config(model=MODELS["lstm"], loss="temporal_cross_entropy", epochs=4, batch_size=20, lr=0.05,
+                        momentum=0.9, dtype="float32", mode="synced"), sequences(seed=1, sizes=(300, 100, 100)))
+    assert result.passed, result.first_failure
+    assert result.summary["final"]["valid"]["manual"]["accuracy"] > 0.4     # measured 0.58 after 8 epochs of 400
+
+
+# --- planted slips: backpropagation through time ----------------------------------------------------------
+
+class LSTMNoForgetPath(LSTM):
+    """dL/dc_{t-1} through the forget gate (dc f) forgotten: each step's cell gradient starts from 0."""
+    def backward(self, dout):
+        H, Whh = self.hidden_size, self.params["weight_hh_l0"]
+        da = np.zeros_like(self.gate)
+        dh_next = np.zeros_like(self.h_prev[:, 0])
+        for t in reversed(range(self.gate.shape[1])):
+            g4, tc = self.gate[:, t], self.tanh_c[:, t]
+            i, f, g, o = g4[:, :H], g4[:, H:2 * H], g4[:, 2 * H:3 * H], g4[:, 3 * H:]
+            dh = dout[:, t] + dh_next
+            dc = dh * o * (1 - tc * tc)                        # + dc_next missing
+            da[:, t] = np.concatenate([dc * g * i * (1 - i), dc * self.c_prev[:, t] * f * (1 - f),
+                                       dc * i * (1 - g * g), dh * tc * o * (1 - o)], axis=1)
+            dh_next = da[:, t] @ Whh
+        return self._grads(da, self.h_prev)
+
+
+class RNNNoCarry(RNN):
+    """The gradient not carried through h across time: every step's backward sees only dout_t."""
+    def backward(self, dout):
+        return self._grads(dout * (1 - self.h ** 2), self.h_prev)
+
+
+class EmbeddingOverwrites(Embedding):
+    """dW[x] = dout: a repeated token id keeps only one of its gradients (np.add.at forgotten)."""
+    def backward(self, dout):
+        dW = np.zeros_like(self.params["weight"])
+        dW[self.x] = dout
+        self.grads = {"weight": dW}
+
+
+SLIPS = [("LSTM", LSTMNoForgetPath, MODELS["lstm"], "backward > lstm1 (lstm)"),
+         ("RNN", RNNNoCarry, MODELS["rnn"], "backward > rnn1 (rnn)"),
+         ("Embedding", EmbeddingOverwrites, MODELS["lstm"], "embed1.weight")]
+
+
+@pytest.mark.parametrize("cls,mutant,model,where", SLIPS, ids=[s[0] for s in SLIPS])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_bptt_slip_is_caught_at_its_layer(cls, mutant, model, where, dtype, monkeypatch):
+    monkeypatch.setattr(manual, cls, mutant)
+    result = run(Config(model=model, loss="temporal_cross_entropy", epochs=1, batch_size=16, lr=0.1,
+                        dtype=dtype, mode="synced"), data())
+    assert not result.passed and result.first_failure["step"] == 1
+    assert where in result.summary["diagnosis"]["first_divergence"], result.summary["diagnosis"]
+
+
+# --- bad input ---------------------------------------------------------------------------------------------
+
+def _sequence_data(x, y, n_classes=VOCAB):
+    return Dataset("seq", Split(x, y), Split(x, y), Split(x, y), n_classes=n_classes, target="sequence")
+
+
+@pytest.mark.parametrize("model,loss,which,words", [
+    ("embedding:10:4,rnn:4,temporal_linear", "temporal_cross_entropy", "empty", "a sequence of length 0"),
+    ("rnn:4,temporal_linear", "temporal_cross_entropy", "seq", "'rnn:4' (rnn1) on input of shape (12,): rnn needs "
+                                                             "sequences (T, features)"),
+    ("embedding:5:4,rnn:4,temporal_linear", "temporal_cross_entropy", "seq", "'embedding:5:4' (embed1) on input of "
+                                                                           "shape (12,): the data has token ids up to 9"),
+    ("embedding:10:4,rnn:4,temporal_linear", "temporal_cross_entropy", "float", "sequence samples must be integer "
+                                                                              "token ids, got float"),
+    ("embedding:10:4,rnn:4,temporal_linear", "cross_entropy", "flat", "'embedding:10:4' (embed1) on input of shape "
+                                                                    "(4,): takes integer token ids"),
+    ("linear:4,rnn:4,temporal_linear", "cross_entropy", "flat", "'rnn:4' (rnn1) on input of shape (4,): rnn needs "
+                                                            "sequences"),
+    ("embedding:10:4,lstm:4,linear", "temporal_cross_entropy", "seq", "'linear' (fc1) on input of shape (12, 4)"),
+    ("embedding:10:4,lstm:4,temporal_linear:3", "temporal_cross_entropy", "seq", "check 'temporal_linear:3'"),
+    ("embedding:10:4,lstm:4,temporal_linear", "cross_entropy", "seq", "loss cross_entropy needs class targets"),
+    ("embedding:10:4,lstm:4,temporal_linear", "temporal_cross_entropy", "negative", "negative token id -3"),
+])
+def test_bad_sequence_input_is_one_line(model, loss, which, words):
+    x, y = data().train.x, data().train.y
+    given = {"seq": data(), "empty": _sequence_data(x[:, :0], y[:, :0]),
+             "float": _sequence_data(x.astype(np.float64), y), "negative": _sequence_data(np.where(x == 2, -3, x), y),
+             "flat": Dataset("flat", *(Split(np.ones((20, 4)), np.arange(20) % 3),) * 3, n_classes=3)}[which]
+    with pytest.raises(InputError) as e:
+        run(Config(model=model, loss=loss, epochs=1, batch_size=10), given)
+    message = str(e.value)
+    assert words in message and "\n" not in message, message
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--model", "rnn:8,temporal_linear"], "model token 'rnn:8' (rnn1)"),
+    (["--model", "embedding:4:8,rnn:8,temporal_linear"], "token ids up to 9, >= V = 4"),
+])
+def test_bad_sequence_input_exits_2_in_one_line(tmp_path, args, words):
+    proc = subprocess.run([sys.executable, "-m", "comparisons.cli", "run", "--data", "builtin:sequence", "--loss",
+                           "temporal_cross_entropy", "--epochs", "1", "--out", str(tmp_path / "o"), *args],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0], proc.stderr
