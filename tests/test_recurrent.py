@@ -250,3 +250,40 @@ def test_bad_sequence_input_exits_2_in_one_line(tmp_path, args, words):
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and words in lines[0], proc.stderr
+
+
+# --- the referee ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_referee_recomputes_a_recurrent_step(name, dtype):
+    """tanh and sigmoid have no branch points: the referee recomputes a step of the recurrent network from
+    the manual side's state (token ids kept integers) and every value of a correct manual side is within
+    the rounding its probes measure; the per-step scores feed the near-tie count."""
+    from comparisons.check import rules
+    from comparisons.explain.referee import near_ties
+    from comparisons.lockstep import Lockstep
+    config = Config(model=MODELS[name], loss="temporal_cross_entropy", batch_size=16, lr=0.05, momentum=0.9,
+                    dtype=dtype)
+    lock = Lockstep(config, data().astype(np.dtype(dtype)))
+    x, y = lock.data.train.x[:16], lock.data.train.y[:16]
+    m, j = lock.manual, lock.judge
+    m.train_step(x, y)
+    _, scores_t = j.train_step(x, y)
+    before = {"params": j.before, "buffers": j.before_buffers, "state": j.before_state, "step": j.before_step}
+    recomputed = lock.referee.step(before, x, y, m.outputs)
+    assert not recomputed.flips
+    forward, backward = lock.step_pairs()
+    checked = 0
+    for q, key, mv, tv, _ in forward + backward:
+        if (q, key) in recomputed.ref:
+            row = rules.tensor_row((1, 1, "step"), q, key, mv, tv, dtype)
+            judged = rules.rejudge(row, mv, recomputed.ref[(q, key)], recomputed.noise((q, key)), dtype)
+            assert judged.passed, (q, key, judged.referee_diff, judged.tolerance)
+            checked += 1
+    assert checked >= 12
+    pred = lock.predict(m.net.outputs[lock.layers[-1].name], y)
+    assert pred.shape == ((y != SEQUENCE_PAD).sum(),)
+    other = pred.copy()
+    other[0] = (other[0] + 1) % VOCAB            # one step predicted differently: far from a tie (not explained)
+    assert near_ties(lock.step_scores(recomputed, y), pred, other, rules.FACTOR, rules.floor(dtype)) == 0
