@@ -287,3 +287,13 @@ def test_the_referee_recomputes_a_recurrent_step(name, dtype):
     other = pred.copy()
     other[0] = (other[0] + 1) % VOCAB            # one step predicted differently: far from a tie (not explained)
     assert near_ties(lock.step_scores(recomputed, y), pred, other, rules.FACTOR, rules.floor(dtype)) == 0
+
+
+def test_the_shared_init_of_a_recurrent_layer():
+    """Both weights from --init, each with its own fans; b_ih from --init-bias, b_hh 0 (RECURRENT_BIAS)."""
+    from comparisons import spec
+    from comparisons.sides import shared_init
+    layers = spec.parse(MODELS["lstm"], (SEQ_LEN,), VOCAB, ids=VOCAB, out_shape=(SEQ_LEN, VOCAB))
+    values = shared_init.draw(layers, np.random.default_rng(0), "float64", "normal:0.5", "normal:0.1")
+    assert not values["lstm1.bias_hh_l0"].any() and values["lstm1.bias_ih_l0"].std() > 0.05
+    assert values["lstm1.weight_hh_l0"].shape == (64, 16) and 0.4 < values["lstm1.weight_hh_l0"].std() < 0.6

@@ -346,8 +346,9 @@ def check_params(user: dict, shapes: dict, weights="xavier_normal", biases="zero
         if name not in shapes:
             raise ValueError(f"init check: no torch shape for {name!r}")
         shape = tuple(shapes[name])
-        weight_shape = tuple(shapes.get(f"{prefix}.weight", ())) if kind == "bias" else shape
-        if kind == "bias":
+        bias = kind == "bias" or kind.startswith("bias_")       # bias_ih_l0 (rnn, lstm): weight_ih_l0's fans
+        weight_shape = tuple(shapes.get(f"{prefix}.weight{kind[4:]}", ())) if bias else shape
+        if bias:
             scheme = parse_scheme(biases)
         elif len(shape) >= 2:
             scheme = parse_scheme(weights)

@@ -9,7 +9,8 @@ def draw(layers, rng: np.random.Generator, dtype, weights: str = "xavier_normal"
     """The initial parameters of ``layers`` (spec.LayerSpec), in order, from ``rng``: each kind's
     registry entry gives each parameter's role: "scheme" takes the ``weights`` scheme (default
     Xavier-normal, variance 2 / (fan_in + fan_out)), "zeros" (biases) the ``biases`` scheme (default
-    zeros; a random one is drawn right after its layer's weight), "ones" ones and "zero" zeros
+    zeros; a random one is drawn right after its layer's weight, with that weight's fans; a weight takes its own
+    fans), "ones" ones and "zero" zeros
     (a normalisation's scale and shift, as torch). Drawn in float64, rounded once to ``dtype`` (manual/init.py)."""
     dtype = np.dtype(dtype)
     w_scheme, b_scheme = manual.parse_scheme(weights), manual.parse_scheme(biases)
@@ -21,7 +22,8 @@ def draw(layers, rng: np.random.Generator, dtype, weights: str = "xavier_normal"
         for key, p in probe.params.items():
             role = layer.kind.init.get(key, "zeros")
             scheme = {"scheme": w_scheme, "zeros": b_scheme}.get(role) or manual.parse_scheme("zeros" if role == "zero" else "ones")
-            values[f"{layer.name}.{key}"] = scheme.draw(rng, p.shape, dtype, fan_in, fan_out)
+            fan = manual.fans(p.shape) if role == "scheme" else (fan_in, fan_out)   # a recurrent layer's two
+            values[f"{layer.name}.{key}"] = scheme.draw(rng, p.shape, dtype, *fan)   # weights: each its own
     return values
 
 
