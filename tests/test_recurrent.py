@@ -205,6 +205,38 @@ def test_a_bptt_slip_is_caught_at_its_layer(cls, mutant, model, where, dtype, mo
     assert where in result.summary["diagnosis"]["first_divergence"], result.summary["diagnosis"]
 
 
+class TemporalNoMask(manual.TemporalCrossEntropy):
+    """The mask ignored in the gradient: padded steps get softmax(s) - onehot(end token) / N, as if unmasked."""
+    def backward(self):
+        N, T, V = self.shape
+        p = np.exp(self.scores - self.scores.max(axis=-1, keepdims=True))
+        p /= p.sum(axis=-1, keepdims=True)
+        p[..., 0] -= 1
+        d = super().backward()
+        masked = ~self.keep.reshape(N, T)
+        d[masked] = p[masked] / N
+        return d
+
+    def forward(self, scores, y):
+        self.scores = scores
+        return super().forward(scores, y)
+
+
+class TemporalNoN(manual.TemporalCrossEntropy):
+    def backward(self):
+        return super().backward() * self.shape[0]          # the 1/N forgotten
+
+
+@pytest.mark.parametrize("mutant,finding", [(TemporalNoN, "a constant factor: manual = 16 × reference (= N = 16"),
+                                            (TemporalNoMask, "differs at")])
+def test_a_temporal_loss_slip_is_caught_at_the_loss(mutant, finding):
+    result = run(Config(model=MODELS["lstm"], loss="temporal_cross_entropy", epochs=1, batch_size=16, lr=0.05,
+                        dtype="float64", mode="synced"), data(), manual_loss=mutant("mean"))
+    diagnosis = result.summary["diagnosis"]
+    assert not result.passed and diagnosis["first_divergence"] == "backward > loss > dL/dscores", diagnosis
+    assert any(finding in f for f in diagnosis["findings"]), diagnosis
+
+
 # --- bad input ---------------------------------------------------------------------------------------------
 
 def _sequence_data(x, y, n_classes=VOCAB):
