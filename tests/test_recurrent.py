@@ -19,7 +19,7 @@ from comparisons.errors import InputError
 from manual.conventions import RECURRENT_GATES, SEQUENCE_PAD, recurrent_from, recurrent_to
 from manual.recurrent import LSTM, RNN, Embedding
 
-RTOL = 1e-12      # float64, as tests/test_twins.py (measured on the recurrent kinds vs torch: <= 2.5e-15, rnn:16 over 12 steps)
+RTOL = 1e-12      # float64, as tests/test_twins.py (measured vs torch: <= 2.5e-15, rnn:16 over 12 steps)
 
 
 def rel(a, b) -> float:
