@@ -247,8 +247,8 @@ def _sequence_data(x, y, n_classes=VOCAB):
     ("embedding:10:4,rnn:4,temporal_linear", "temporal_cross_entropy", "empty", "a sequence of length 0"),
     ("rnn:4,temporal_linear", "temporal_cross_entropy", "seq", "'rnn:4' (rnn1) on input of shape (12,): rnn needs "
                                                              "sequences (T, features)"),
-    ("embedding:5:4,rnn:4,temporal_linear", "temporal_cross_entropy", "seq", "'embedding:5:4' (embed1) on input of "
-                                                                           "shape (12,): the data has token ids up to 9"),
+    ("embedding:5:4,rnn:4,temporal_linear", "temporal_cross_entropy", "seq",
+     "'embedding:5:4' (embed1) on input of shape (12,): the data has token ids up to 9"),
     ("embedding:10:4,rnn:4,temporal_linear", "temporal_cross_entropy", "float", "sequence samples must be integer "
                                                                               "token ids, got float"),
     ("embedding:10:4,rnn:4,temporal_linear", "cross_entropy", "flat", "'embedding:10:4' (embed1) on input of shape "

@@ -8,7 +8,8 @@ BUILTIN = ("builtin", "builtin:binary", "builtin:regression", "builtin:sequence"
 
 
 def load_data(source: str) -> Dataset:
-    """``builtin`` (``:binary``, ``:regression``; ``:sequence``: the next-token set) -> the generated set; anything else is a path for
+    """``builtin`` (``:binary``, ``:regression``; ``:sequence``: the next-token set) -> the generated set;
+    anything else is a path for
     comparisons.data.loaders."""
     if source in BUILTIN:
         from comparisons.data.builtin import synthetic
