@@ -9,8 +9,7 @@ BUILTIN = ("builtin", "builtin:binary", "builtin:regression", "builtin:sequence"
 
 def load_data(source: str) -> Dataset:
     """``builtin`` (``:binary``, ``:regression``; ``:sequence``: the next-token set) -> the generated set;
-    anything else is a path for
-    comparisons.data.loaders."""
+    anything else is a path for comparisons.data.loaders."""
     if source in BUILTIN:
         from comparisons.data.builtin import synthetic
         return synthetic(task=source.partition(":")[2] or "class")
