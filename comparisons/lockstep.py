@@ -366,10 +366,10 @@ class Lockstep:
                     [f"diagnosis failed: {type(e).__name__}: {e}"], "kink_flips": None}
 
     def record(self, results) -> None:
-        rows = [row for row, _ in results]
         yours = getattr(self.manual, "your_name", None)
         if yours is not None:         # a bring-your-own class: its names beside torch's (steps.csv's ``yours``)
-            rows = [row._replace(yours=yours(row.name)) if row.name else row for row in rows]
+            results = [(row._replace(yours=yours(row.name)) if row.name else row, msg) for row, msg in results]
+        rows = [row for row, _ in results]
         self.tracker.add(results)     # first: a flush inside add() saves the tracker as of the rows it wrote
         self.recorder.add(rows)
         # Only judged rows stop the run: a drift row's torch value is the free twin's own trajectory,

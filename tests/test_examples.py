@@ -1,6 +1,7 @@
 """The course examples (examples/cs231n, examples/dls): each student network, unchanged behind its
 adapter, passes in both dtypes and modes; its deliberate slip fails at the layer it is in, named."""
-import numpy as np
+from pathlib import Path
+
 import pytest
 
 from comparisons import Config, run
@@ -12,10 +13,10 @@ DLS = "examples/dls/adapter.py"
 CASES = {CS231N: ("cs231n-fc", "class", {"epochs": 2}), DLS: ("dls-deep", "binary", {"epochs": 8})}
 
 
-def _run(adapter: str, cls: str, **extra):
+def _run(adapter: str, cls: str, out=None, **extra):
     preset, task, settings = CASES[adapter]
     config = Config(**(load_preset(preset) | settings | {"manual": f"{adapter}:{cls}"} | extra))
-    return run(config, synthetic(seed=3, sizes=(300, 60, 60), task=task))
+    return run(config, synthetic(seed=3, sizes=(300, 60, 60), task=task), out)
 
 
 @pytest.mark.parametrize("dtype,mode", [("float64", "synced"), ("float64", "free"), ("float32", "synced"),
@@ -41,6 +42,14 @@ def test_cs231n_slip_is_named_at_its_dropout(dtype):
     diagnosis = result.summary["diagnosis"]
     assert "drop2 (dropout) > dx" in diagnosis["first_divergence"]
     assert "a constant factor: manual = 0.5 × reference" in diagnosis["findings"][0], diagnosis
+
+
+def test_the_report_names_the_students_arrays(tmp_path):
+    from comparisons.report.write import write_report
+    _run(DLS, "WithSlip", out=tmp_path / "run", epochs=1, fail_fast=True)
+    report = write_report(tmp_path / "run")
+    text = Path(report.markdown).read_text(encoding="utf-8")
+    assert "step 1 > grad > fc4.bias (your b4)" in text, text[:2000]
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

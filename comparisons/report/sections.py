@@ -48,13 +48,18 @@ def place(entry: dict) -> str:
     """Where a worst value or a failure was found: ``step 12 > hidden.weight`` or ``valid after step 60``."""
     phase = entry.get("phase")
     text = f"step {entry['step']}" if phase == "step" else f"{phase} after step {entry['step']}"
-    return text + (f" > {entry['name']}" if entry.get("name") else "")
+    return text + (f" > {entry['name']}" if entry.get("name") else "") + _yours(entry)
+
+
+def _yours(entry: dict) -> str:
+    """`` (your W1)``: a --manual class's own name for the entry's array, where the run recorded it."""
+    return f" (your {entry['yours']})" if entry.get("yours") else ""
 
 
 def failure_place(failure: dict) -> str:
     """``step 1 > grad > hidden.weight``, ``valid after step 60 > loss``."""
-    return (place({**failure, "name": ""}) + f" > {failure.get('quantity', '')}"
-            + (f" > {failure['name']}" if failure.get("name") else ""))
+    return (place({**failure, "name": "", "yours": ""}) + f" > {failure.get('quantity', '')}"
+            + (f" > {failure['name']}" if failure.get("name") else "") + _yours(failure))
 
 
 def format_value(value, metric: str, samples=None) -> str:

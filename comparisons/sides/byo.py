@@ -61,7 +61,6 @@ import importlib
 import importlib.util
 import inspect
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -76,7 +75,8 @@ LAYOUTS = {"weight_layout": ("out_in", "in_out"), "bias_shape": ("flat", "row", 
            "samples": ("rows", "columns"), "labels": ("int", "onehot")}
 BUILTIN = {"seed": "manual.seed:SeedNetwork"}
 REQUIRED = ("parameters", "forward", "backward")
-DECLARED = ("model", "loss", "reg", "reg_convention", "optimizer", "init", "init_bias")      # class attributes that are Config fields
+# class attributes that declare the Config field of the same name
+DECLARED = ("model", "loss", "reg", "reg_convention", "optimizer", "init", "init_bias")
 # Layer conventions a class declares, each mapped onto the flag its tokens take in the spec (registry
 # KINDS; the flag's mapping onto torch is declared in manual/conventions.py): {attribute: (kind,
 # {value: flag ("" = the token as written)})}.
