@@ -37,6 +37,12 @@ from comparisons.sides.byo import ByoSide, declared, load_class
 from comparisons.sides.torch_side import TorchSide
 
 
+# Rows of the update stage: when they are the only ones the direct rule did not pass, the referee recomputes
+# the optimizer step alone from the manual side's own gradients (Referee.update), not the whole step; a row
+# that this does not pass goes to the whole step's referee, whose verdict stands.
+UPDATE_STAGE = {"update", "state"}
+
+
 @dataclass(frozen=True)
 class RunResult:
     status: str                 # passed | failed | interrupted
@@ -90,6 +96,7 @@ class Lockstep:
         shared_init.write(shared_init.draw(self.layers, init_rng, config.dtype, config.init, config.init_bias),
                           *filter(None, (self.manual, self.judge, self.drift)))
         self.referee = Referee(self.layers, config)
+        self.referee_runs = {"update": 0, "step": 0}     # the referee's update-stage and whole-step recomputations
         self.overrides = dict(config.tol)
         self.recorder: Recorder | None = None    # set by run() once the output directory is prepared
         self.tracker = Tracker()
@@ -179,11 +186,20 @@ class Lockstep:
             if row.quantity in self.trained and row.manual > self.trained[row.quantity]:
                 self.trained[row.quantity] = row.manual
         recomputed = None
-        if any(r.rule == "direct" and not r.passed for r in rows) and _finite(rows):
+        failing = {r.quantity for r in rows if r.rule == "direct" and not r.passed}
+        if failing and _finite(rows):
             j = self.judge
             before = {"params": j.before, "buffers": j.before_buffers, "state": j.before_state, "step": j.before_step}
-            recomputed = self.referee.step(before, x, y, self.manual.outputs)
-            rows = self.rejudge(rows, manual_values, recomputed, pred_m, pred_t)
+            if failing <= UPDATE_STAGE:     # every row before the update passed: judge the update stage alone
+                self.referee_runs["update"] += 1
+                recomputed = self.referee.update(before, self.manual.grads)
+                judged = self.rejudge(rows, manual_values, recomputed, pred_m, pred_t)
+                if all(r.passed for r in judged):
+                    rows, failing = judged, None
+            if failing:
+                self.referee_runs["step"] += 1
+                recomputed = self.referee.step(before, x, y, self.manual.outputs)
+                rows = self.rejudge(rows, manual_values, recomputed, pred_m, pred_t)
         results = self.with_messages(rows, manual_values, recomputed) + self.unmatched_state(where_, "state")
         if self.diagnosis is None and any(msg for _, msg in results):
             self.diagnosis = self.diagnose(where_, x, y, results, manual_values, recomputed)

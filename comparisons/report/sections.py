@@ -80,8 +80,11 @@ def share(value, tolerance) -> str:
 
 
 def percent_of_allowance(used: float) -> str:
-    """``used`` (value / tolerance) as text: 40%, 12x, or over (nothing was allowed)."""
-    return "over" if math.isinf(used) else f"{used:.0f}x" if used >= 10 else f"{100 * used:.2g}%"
+    """``used`` (value / tolerance) as text: 40%, 12x, > 1e6x (a slip's size is no more precise than
+    that), or over (nothing was allowed)."""
+    if math.isinf(used):
+        return "over"
+    return "> 1e6x" if used > 1e6 else f"{used:.0f}x" if used >= 10 else f"{100 * used:.2g}%"
 
 
 def overview(summary: dict) -> Table:

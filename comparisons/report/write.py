@@ -36,8 +36,12 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Report:
     """Read ``run_dir`` (InputError if it is not a complete run), draw, write; return the paths."""
     run = load_run(run_dir)
     out = Path(out) if out is not None else run.path
-    if not out.is_dir():
-        raise InputError(f"report directory {out}: no such directory")
+    if out.exists() and not out.is_dir():
+        raise InputError(f"report directory {out}: not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)       # `report RUN --out DIR` makes DIR, as `run --out` does
+    except OSError as e:
+        raise InputError(f"report directory {out}: cannot be made ({e.strerror})") from None
     charts = figures.render(run)
     pngs = tuple(write_atomic(out / FIGURE_FILE.format(c.name), c.png) for c in charts)
     markdown = write_atomic(out / MARKDOWN, render_markdown(run, charts))
