@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from comparisons import heartbeat, interrupts, memory, spec
 from comparisons.check import rules
@@ -54,6 +54,25 @@ class RunResult:
     @property
     def passed(self) -> bool:
         return self.status == "passed"
+
+    def __repr__(self) -> str:
+        """One line: the verdict (the first failure's message when it failed) and the record's place."""
+        from comparisons.report.sections import verdict
+        where = f", out={str(self.out)!r}" if self.out is not None else ""
+        return f"RunResult({verdict(self.summary)!r}, steps={self.summary.get('steps')}{where})"
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the verdict, the diagnosis (the cause) and the worst difference per quantity."""
+        import html
+
+        from comparisons.report.sections import diagnosis, verdict, worst_table
+        from comparisons.report.tables import to_html
+        colour = "#176617" if self.passed else "#b00"
+        lines = "".join(f"<li>{html.escape(line)}</li>" for line in diagnosis(self.summary))
+        cause = f"<p><b>Diagnosis</b></p><ul>{lines}</ul>" if lines else ""
+        record = f"<p>record: <code>{html.escape(str(self.out))}</code></p>" if self.out is not None else ""
+        return (f"<div><p style='color:{colour};font-weight:bold'>{html.escape(verdict(self.summary))}</p>"
+                f"{cause}{to_html(worst_table(self.summary), level=4)}{record}</div>")
 
 
 def batches(n: int, batch_size: int, rng: np.random.Generator):
@@ -491,7 +510,8 @@ def _train_and_record(lockstep: Lockstep, config: Config, data: Dataset, outdir:
     status, stop, quantity, internal = "failed", None, "process", None
     try:
         try:
-            with tqdm(total=n_steps, disable=not (progress and sys.stderr.isatty()), unit="step", leave=False) as bar:
+            shown = progress and (sys.stderr.isatty() or "ipykernel" in sys.modules)    # a terminal or a notebook
+            with tqdm(total=n_steps, disable=not shown, unit="step", leave=False) as bar:
                 lockstep.train(bar)
             status = "failed" if tracker.first_failure else "passed"
         except NonFiniteError as e:

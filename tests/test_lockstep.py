@@ -191,3 +191,11 @@ def test_update_rows_alone_are_refereed_from_the_manual_gradients():
     lockstep.train(types.SimpleNamespace(update=lambda: None))
     assert lockstep.tracker.first_failure is None
     assert lockstep.referee_runs["update"] > 0, lockstep.referee_runs
+
+
+def test_a_result_shows_itself_in_one_line_and_in_a_notebook(tiny_data):
+    result = run(Config(hidden=(16,), epochs=1, lr=0.05, fail_fast=True), tiny_data, manual_loss=ForgetsOneOverN())
+    text = repr(result)
+    assert text.startswith("RunResult('FAILED: step 1 > dx > loss") and "\n" not in text and len(text) < 400
+    page = result._repr_html_()
+    assert "FAILED: step 1 &gt; dx &gt; loss" in page and "Diagnosis" in page and "Worst difference" in page
