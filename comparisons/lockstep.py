@@ -11,7 +11,7 @@ import math
 import re
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +33,7 @@ from comparisons.record.recorder import DIAGNOSIS, STEPS, SUMMARY, Recorder
 from comparisons.record.summary import Tracker, build_summary
 from comparisons.sides import shared_init
 from comparisons.sides.builtin import ManualSide
-from comparisons.sides.byo import ByoSide, declared, load_class
+from comparisons.sides.byo import ByoSide, absolute, declared, load_class
 from comparisons.sides.torch_side import TorchSide
 
 
@@ -469,6 +469,7 @@ def run(config: Config, data: Dataset | None = None, out: str | Path | OutDir | 
         # a bad --manual is bad input: refuse it before loading data; what the class declares (its model,
         # loss, penalty, conventions) becomes the run's config, recorded as such in summary.json
         config = declared(config, load_class(config.manual))
+        config = replace(config, manual=absolute(config.manual))   # a record that means the same anywhere
         config.validate()
     beat.calling("loading data")
     data = (data if data is not None else load_data(config.data)).astype(np.dtype(config.dtype))

@@ -31,6 +31,8 @@ def test_course_example_passes(adapter, dtype, mode):
         assert {"buffer", "state"} <= set(frame.quantity) and "drop2" in set(frame[frame.quantity == "dx"].name)
     yours = frame[frame.quantity == "grad"].set_index("name").yours.to_dict()
     assert yours["fc1.weight"] == "W1" and yours["fc1.bias"] == "b1"
+    recorded = result.summary["config"]["manual"]        # absolute: it means the same in a CI artifact
+    assert Path(recorded.rpartition(":")[0]).is_absolute() and recorded.endswith(f"{adapter}:Adapter")
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -162,6 +162,15 @@ def _import(module_name: str):
     return importlib.import_module(module_name)
 
 
+def absolute(spec: str) -> str:
+    """``path/file.py:Class`` with the file's absolute path (the config records it: a relative one means
+    nothing in a CI artifact); other forms as given."""
+    module_name, sep, class_name = spec.rpartition(":")
+    if sep and module_name.endswith(".py") and Path(module_name).is_file():
+        return f"{Path(module_name).resolve()}:{class_name}"
+    return spec
+
+
 def load_class(spec: str):
     """``pkg.module:Class``, ``path/file.py:Class`` or a BUILTIN name -> the class;
     InputError naming what is missing."""
