@@ -52,6 +52,10 @@ def test_the_report_names_the_students_arrays(tmp_path):
     report = write_report(tmp_path / "run")
     text = Path(report.markdown).read_text(encoding="utf-8")
     assert "step 1 > grad > fc4.bias (your b4)" in text, text[:2000]
+    lines = text.splitlines()
+    verdict = next(i for i, line in enumerate(lines) if line.startswith("**FAILED"))
+    assert lines[verdict + 2].startswith("**Cause: backward > fc4 (linear) > grad fc4.bias: a constant factor")
+    assert "Next: run `lockstep audit --manual" in text
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

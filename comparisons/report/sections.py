@@ -17,6 +17,36 @@ def verdict(summary: dict) -> str:
     return f"FAILED: {message}" if message else "FAILED"
 
 
+def cause(summary: dict) -> str:
+    """The diagnosis's first finding (the first place the manual side's own values stop explaining its
+    result, named when a relation or a known slip reproduces it), or "" when there is none."""
+    value = summary.get("diagnosis")
+    findings = value.get("findings") if isinstance(value, dict) else None
+    if summary["status"] != "failed" or not findings:
+        return ""
+    return f"Cause: {findings[0] if isinstance(findings, list) else findings}"
+
+
+def next_steps(summary: dict) -> str:
+    """What to do next, from the run's status and config."""
+    config = summary.get("config") or {}
+    manual = config.get("manual", "builtin")
+    if summary["status"] == "passed":
+        return ("Next: nothing to fix. Keep this run as a baseline and gate later versions with "
+                "`lockstep compare BASELINE_DIR NEW_DIR`.")
+    if summary["status"] == "interrupted":
+        return "Next: run it again to the end; this record is not a verdict."
+    steps = []
+    if manual not in ("builtin",):
+        steps.append(f"run `lockstep audit --manual {manual}` to check each derivation against autograd and "
+                     "finite differences on edge cases")
+    if config.get("dtype") != "float64" or config.get("mode") != "synced":
+        steps.append("re-run with `--dtype float64 --mode synced`: each step judged from one state, with "
+                     "rounding out of the way")
+    steps.append("fix the stage the cause names, then run again")
+    return "Next: " + "; ".join(steps) + "."
+
+
 KNOWN_DIAGNOSIS_KEYS = ("where", "first_divergence", "findings", "kink_flips")
 
 

@@ -56,6 +56,9 @@ def _title(run: RunDir) -> str:
 def render_markdown(run: RunDir, charts) -> str:
     s = run.summary
     parts = [f"# {_title(run)}\n", f"**{report_tables.verdict(s)}**\n"]
+    if report_tables.cause(s):
+        parts.append(f"**{report_tables.cause(s)}**\n")
+    parts.append(f"{report_tables.next_steps(s)}\n")
     parts += [to_markdown(t) for t in report_tables.tables(s)]
     if charts:
         links = " · ".join(f"[{c.name}]({FIGURE_FILE.format(c.name)})" for c in charts)
@@ -68,6 +71,9 @@ def render_html(run: RunDir, charts) -> str:
     s = run.summary
     body = [f"<h1>{html.escape(_title(run))}</h1>",
             f'<p class="{html.escape(s["status"])}"><strong>{html.escape(report_tables.verdict(s))}</strong></p>']
+    if report_tables.cause(s):
+        body.append(f'<p class="cause"><strong>{html.escape(report_tables.cause(s))}</strong></p>')
+    body.append(f'<p class="next">{html.escape(report_tables.next_steps(s))}</p>')
     body += [to_html(t) for t in report_tables.tables(s)]
     if charts:
         body.append("<h2>Figures</h2>")
