@@ -51,6 +51,9 @@ def work(argv: list[str], out) -> int:
         if args.command == "audit":
             beat.at("audit")
             code = cli.audit_command(args)
+        elif args.command == "layers":
+            beat.at("layers")
+            code = cli.layers_command(args)
         else:
             code = cli.run_command(args, out)
         interrupts.defer()               # from here to os._exit, a signal changes nothing

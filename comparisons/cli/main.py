@@ -158,6 +158,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seed (the assignment's code, the default), pkg.module:Class or path/file.py:Class")
     a.add_argument("--seed", type=_seed, default=0, help="seeds the random inputs (default 0)")
     _add_timeout_flag(a)
+    y = sub.add_parser("layers", help="check a file of function-style layers (cs231n's layers.py) against torch",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Import FILE.py, find its layer functions (X_forward/X_backward pairs in cs231n's "
+                                   "names and signatures, or those named in a LOCKSTEP_LAYERS dict in the file), and "
+                                   "check each known layer's forward outputs and every gradient its backward returns "
+                                   "against torch's functional ops and autograd, on random inputs (float64 and "
+                                   "float32) and edge cases (README \"lockstep layers\"). One line per layer; a "
+                                   "pair that is not a known layer is listed as not checked.",
+                       epilog="example:\n  lockstep layers examples/cs231n_layers/layers.py --out runs/layers\n"
+                              "  affine (affine_forward/affine_backward): pass (2 cases, 7 values, worst rel_l2 "
+                              "1.1e-16)\n  ...\n  conv (conv_forward_naive/conv_backward_naive): FAIL dw: the manual "
+                              "value is sample 1's gradient alone ...\n\n"
+                              "exit codes: 0 every known layer passed; 1 a layer failed (or its code raised); 2 bad "
+                              "input (the file cannot be imported, a function does not take the known arguments, "
+                              "nothing to check), or the file's code crashed or hung; 130/143/129: interrupted.")
+    y.add_argument("file", metavar="FILE.py", help="the layers file")
+    y.add_argument("--out", help="directory to write layers.csv into (one row per compared value)")
+    y.add_argument("--seed", type=_seed, default=0, help="seeds the random inputs (default 0)")
+    _add_timeout_flag(y)
     return p
 
 
@@ -183,6 +202,21 @@ def audit_command(args) -> int:
         print("\nPASSED: every derivation holds" + (" (by central differences only)" if fd_only else "")
               + (f"; unchecked: {', '.join(unchecked)}" if unchecked else ""))
     return 1 if failed else 0
+
+
+def layers_command(args) -> int:
+    from comparisons.explain.layers_file import check_file, exit_code, write_csv
+    layers = check_file(args.file, args.seed)
+    for layer in layers:
+        print(layer.line())
+    if args.out:
+        print(f"rows: {write_csv(layers, args.out)}")
+    failed = [layer.name for layer in layers if layer.verdict == "FAIL"]
+    checked = [layer for layer in layers if layer.verdict != "not checked"]
+    print(f"\nFAILED: {', '.join(failed)}" if failed else
+          f"\nPASSED: {len(checked)} layers" + (f"; {len(layers) - len(checked)} not checked"
+                                                if len(layers) > len(checked) else ""))
+    return exit_code(layers)
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
