@@ -120,9 +120,9 @@ def discover(module, path: str) -> tuple[list, list]:
             if forward not in funcs:
                 continue
         claimed.update((forward, *backwards))
-        _signature(path, name, forward, funcs[forward], len(known.params))
+        _signature(path, name, forward, forward, funcs[forward], len(known.params))
         for b in backwards:
-            _signature(path, name, b, funcs[b], len(known.outputs) + 1)
+            _signature(path, name, forward, b, funcs[b], len(known.outputs) + 1)
         found.append((known, forward, funcs[forward], [(b, funcs[b]) for b in backwards]))
     unknown = [n for n in declared if n not in KNOWN]
     if unknown:
@@ -142,7 +142,7 @@ def discover(module, path: str) -> tuple[list, list]:
     return found, skipped
 
 
-def _signature(path, layer, name, fn, count) -> None:
+def _signature(path, layer, forward, name, fn, count) -> None:
     """The function takes ``count`` positional arguments (cs231n's), or InputError naming it."""
     try:
         params = list(inspect.signature(fn).parameters.values())
@@ -154,10 +154,8 @@ def _signature(path, layer, name, fn, count) -> None:
     if len(required) <= count and (len(positional) >= count or varargs):
         return
     known = KNOWN[layer]
-    want = f"({', '.join(known.params)})" if name == known.forward or known.loss and name == known.forward \
-        else f"({', '.join(['d' + o for o in known.outputs] if len(known.outputs) > 1 else ['dout'])}, cache)"
-    if name != known.forward and known.loss:
-        want = f"({', '.join(known.params)})"
+    douts = ["dout" if o == "out" else f"d{o}" for o in known.outputs]
+    want = f"({', '.join(known.params if name == forward else (*douts, 'cache'))})"
     raise InputError(f"{path}: {name}{inspect.signature(fn)} does not take {layer}'s arguments {want}")
 
 
@@ -262,6 +260,10 @@ class Referee:
 
     def noise(self, key) -> float:
         return max(rel64(p[key], q[key]) * self.scale for p, q in self.pairs)
+
+    def coarse(self, key) -> tuple:
+        """("float32", how far a float32 computation of this value is from float64): for relations.coarser_dtype."""
+        return PROBE, max(rel64(p[key], q[key]) for p, q in self.pairs)
 
 
 # --- relations about batches --------------------------------------------------------------------
@@ -374,7 +376,8 @@ class LayerCheck:
                 self._add(case, dtype, backward, label, "pass", "referee", err, allow, d, noise)
                 return
             d = rel64(m, ref) if m.shape == ref.shape else math.nan
-            verdict, finding = "FAIL", self._explain(case, args, douts_up, key, m, ref, max(allow, tol), manual_grads)
+            verdict, finding = "FAIL", self._explain(case, args, douts_up, key, m, ref, max(allow, tol), manual_grads,
+                                                    referee.coarse(key) if dtype == "float64" else None)
             if finding.startswith("convention: "):
                 verdict, finding = "convention", finding[len("convention: "):]
             self._add(case, dtype, backward, label, verdict, "referee", err, allow, d, noise, finding)
@@ -417,7 +420,7 @@ class LayerCheck:
                   finding="" if ok else f"the mask keeps {kept:.0%} of the units where p = {p['p']:g} is the keep "
                                         f"probability (cs231n: keep with probability p)")
 
-    def _explain(self, case, args, douts, key, m, r, allow, manual_grads) -> str:
+    def _explain(self, case, args, douts, key, m, r, allow, manual_grads, coarse=None) -> str:
         known = self.known
         up = _cast(args, np.float64)
         kind, name = key
@@ -440,7 +443,7 @@ class LayerCheck:
                 return found
         operands = {k: v for k, v in up.items() if isinstance(v, np.ndarray) and v.dtype == np.float64}
         operands.update({f"d{o}" if o != "out" else "dout": v for o, v in douts.items()})
-        ctx = Context(constants=known.constants(up), operands=operands, masks=dict(case.masks))
+        ctx = Context(constants=known.constants(up), operands=operands, masks=dict(case.masks), coarse=coarse)
         if m.ndim == 0:
             from comparisons.explain.relations import describe_scalar
             return describe_scalar(float(m), float(r), allow, ctx)[0]
@@ -489,6 +492,7 @@ def load(path: str):
 def check_file(path: str, seed: int = 0) -> list[Layer]:
     """Every layer of the file, checked or listed as not checked. InputError: bad input (exit 2)."""
     module = load(path)
+    heartbeat.current.at("layers")
     found, skipped = discover(module, path)
     if not found and not skipped:
         raise InputError(f"{path}: no layer functions found (X_forward/X_backward pairs, or {MAP_NAME})")
