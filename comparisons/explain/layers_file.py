@@ -398,7 +398,7 @@ class LayerCheck:
             return
         for name, fn in self.backwards:
             try:
-                result = _call(fn, name, *[douts[o] for o in known.outputs], copy.deepcopy(cache))
+                result = _call(fn, name, *[douts[o].copy() for o in known.outputs], copy.deepcopy(cache))
                 grads = _unpack(result, len(known.grads), f"{name}()", known.grads)
             except Raised as e:
                 self._add(case, dtype, name, "", "FAIL", "check", math.nan, math.nan, finding=str(e))
@@ -424,6 +424,8 @@ class LayerCheck:
         known = self.known
         up = _cast(args, np.float64)
         kind, name = key
+        if not np.all(np.isfinite(m)):
+            return f"{np.count_nonzero(~np.isfinite(m))} of {m.size} elements are NaN or infinite"
         if kind == "grad" and known.conventions is not None:
             for label, alt in known.conventions(up, douts, manual_grads):
                 if name in alt and alt[name].shape == m.shape and rel64(m, alt[name]) <= allow:
