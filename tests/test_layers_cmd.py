@@ -204,3 +204,31 @@ def test_cli_a_crash_or_a_hang_is_one_line(tmp_path, capfd):
     assert main(["layers", hang, "--timeout", "10"]) == 2
     err = capfd.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "layers > relu > relu_backward(): timed out after 10 s" in err, err
+
+
+def test_another_tied_maximum_is_a_convention_every_one_is_a_slip(tmp_path, slips):
+    last = edited(tmp_path, ("            first = window.argmax(axis=2)                  # one maximum per window: the "
+                             "first, as torch\n",
+                             "            first = window.shape[2] - 1 - window[:, :, ::-1].argmax(axis=2)   # the last\n"))
+    pool = by_name(check_file(last))["max_pool"]
+    assert pool.verdict == "pass"
+    assert "at tied maxima the gradient goes to another one of them (torch: the first)" in pool.text
+    assert [c.case for c in pool.checks if c.verdict == "convention"] == ["tied maxima"]
+    # layers_slips.py routes it to every tied maximum: not a choice of one, a failure where the ties are
+    assert [c.case for c in slips["max_pool"].checks if c.verdict == "FAIL"] == ["tied maxima"]
+
+
+@pytest.mark.parametrize("old, new, layer, found", [
+    ("    dw = x.reshape(x.shape[0], -1).T @ dout\n", "    dw = (x.reshape(x.shape[0], -1).T @ dout).T\n",
+     "affine", "dw: a transposed layout: manual = reference.T"),
+    ("    return loss, dx / n\n\n\ndef svm_loss", "    return loss, dx\n\n\ndef svm_loss",
+     "softmax_loss", "dx: a constant factor: manual = 6 × reference (= N, the batch size)"),
+    ("    db = dout.sum(axis=(0, 2, 3))\n", "    db = dout.mean(axis=(0, 2, 3))\n",
+     "conv", "db: a constant factor: manual = 0.02 × reference (= 1/(N·H·W))"),
+    ("    return dout * (1 - cache ** 2)\n", "    return dout * (1 - cache ** 2) + 0.01 * cache\n",
+     "tanh", "dx: an added term: manual = reference + 0.01·the forward's out"),
+])
+def test_the_diagnosis_relations_per_output(tmp_path, old, new, layer, found):
+    layers = by_name(check_file(edited(tmp_path, (old, new))))
+    assert layers[layer].verdict == "FAIL" and layers[layer].text.startswith(found), layers[layer].text
+    assert [name for name, l in layers.items() if l.verdict == "FAIL"] == [layer]

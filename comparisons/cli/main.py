@@ -210,7 +210,9 @@ def audit_command(args) -> int:
 
 
 def layers_command(args) -> int:
-    from comparisons.explain.layers_file import check_file, exit_code, write_csv
+    from comparisons.explain.layers_file import check_file, exit_code, prepare_out, write_csv
+    if args.out:
+        prepare_out(args.out)
     layers = check_file(args.file, args.seed)
     for layer in layers:
         print(layer.line())

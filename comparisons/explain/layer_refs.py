@@ -66,6 +66,10 @@ def _constants(args) -> dict:
     found = {"N, the batch size": x.shape[0], "1/N": 1 / x.shape[0]}
     if x.ndim == 3:
         found.update({"T, the time steps": x.shape[1], "N·T": x.shape[0] * x.shape[1]})
+    if x.ndim == 4:
+        n, c, h, w = x.shape
+        found.update({"H·W, the positions": h * w, "N·H·W": n * h * w, "1/(N·H·W)": 1 / (n * h * w),
+                      "C·H·W": c * h * w})
     return found
 
 

@@ -32,6 +32,7 @@ import itertools
 import math
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -376,7 +377,7 @@ class LayerCheck:
                 self._add(case, dtype, backward, label, "pass", "referee", err, allow, d, noise)
                 return
             d = rel64(m, ref) if m.shape == ref.shape else math.nan
-            verdict, finding = "FAIL", self._explain(case, args, douts_up, key, m, ref, max(allow, tol), manual_grads,
+            verdict, finding = "FAIL", self._explain(case, args, seen, douts_up, key, m, ref, max(allow, tol), manual_grads,
                                                     referee.coarse(key) if dtype == "float64" else None)
             if finding.startswith("convention: "):
                 verdict, finding = "convention", finding[len("convention: "):]
@@ -420,7 +421,7 @@ class LayerCheck:
                   finding="" if ok else f"the mask keeps {kept:.0%} of the units where p = {p['p']:g} is the keep "
                                         f"probability (cs231n: keep with probability p)")
 
-    def _explain(self, case, args, douts, key, m, r, allow, manual_grads, coarse=None) -> str:
+    def _explain(self, case, args, seen, douts, key, m, r, allow, manual_grads, coarse=None) -> str:
         known = self.known
         up = _cast(args, np.float64)
         kind, name = key
@@ -445,6 +446,8 @@ class LayerCheck:
                 return found
         operands = {k: v for k, v in up.items() if isinstance(v, np.ndarray) and v.dtype == np.float64}
         operands.update({f"d{o}" if o != "out" else "dout": v for o, v in douts.items()})
+        forward = reference(known, up, seen, {}, "float64", grads=False)
+        operands.update({f"the forward's {o}": forward[("out", o)] for o in known.outputs if not known.loss})
         ctx = Context(constants=known.constants(up), operands=operands, masks=dict(case.masks), coarse=coarse)
         if m.ndim == 0:
             from comparisons.explain.relations import describe_scalar
@@ -509,14 +512,18 @@ def exit_code(layers: list[Layer]) -> int:
     return 1 if any(layer.verdict == "FAIL" for layer in layers) else 0
 
 
+def prepare_out(out: str) -> None:
+    """Create ``out`` (before any work: a directory that cannot be made is bad input, nothing checked)."""
+    try:
+        Path(out).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"--out {out}: cannot create the directory: {e.strerror or e}") from None
+
+
 def write_csv(layers: list[Layer], out: str) -> str:
     import pandas as pd
-    from pathlib import Path
     path = Path(out)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise InputError(f"--out {out}: cannot create the directory: {e.strerror}") from None
+    prepare_out(out)
     rows = [vars(c) for layer in layers for c in layer.checks]
     rows += [dict.fromkeys(COLUMNS, "") | {"layer": l.name, "forward": l.functions, "verdict": l.verdict,
                                             "finding": l.text} for l in layers if not l.checks]
