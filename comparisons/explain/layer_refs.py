@@ -103,7 +103,10 @@ def _dropout(a, seen):
     p = a["dropout_param"]
     if p["mode"] != "train":
         return {"out": a["x"] * 1}
-    kept = torch.from_numpy(np.asarray(seen["out"]) != 0) | (a["x"].detach() == 0)   # the manual side's mask
+    out = np.asarray(seen.get("out", 1.0))
+    if out.shape != tuple(a["x"].shape):       # no mask to recover: the output's shape is reported as it is
+        out = np.ones(tuple(a["x"].shape))
+    kept = torch.from_numpy(out != 0) | (a["x"].detach() == 0)   # the manual side's mask, from its output
     return {"out": a["x"] * kept.to(a["x"].dtype) / p["p"]}
 
 

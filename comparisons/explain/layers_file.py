@@ -413,6 +413,8 @@ class LayerCheck:
         if p["mode"] != "train":
             return
         out, x = np.asarray(seen["out"]), args["x"]
+        if out.shape != x.shape:            # the output's own row says so
+            return
         n = int(np.count_nonzero(x))
         kept = np.count_nonzero(out[x != 0]) / n
         sd = math.sqrt(p["p"] * (1 - p["p"]) / n)
