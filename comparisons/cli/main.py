@@ -178,6 +178,30 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seed (the assignment's code, the default), pkg.module:Class or path/file.py:Class")
     a.add_argument("--seed", type=_seed, default=0, help="seeds the random inputs (default 0)")
     _add_timeout_flag(a)
+    y = sub.add_parser("layers", help="check a file of function-style layers (cs231n's layers.py) against torch",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Import FILE.py, find its layer functions (X_forward/X_backward pairs in cs231n's "
+                                   "names and signatures, or those named in a LOCKSTEP_LAYERS dict in the file), and "
+                                   "check each known layer's forward outputs and every gradient its backward returns "
+                                   "against torch's functional ops and autograd, on random inputs (float64 and "
+                                   "float32) and edge cases (README \"lockstep layers\"). One line per layer; a "
+                                   "pair that is not a known layer is listed as not checked.",
+                       epilog="example:\n  lockstep layers examples/cs231n_layers/layers_slips.py --out runs/layers\n"
+                              "  affine (affine_forward/affine_backward): pass (2 cases, 12 values; worst rel_l2 "
+                              "1.2e-16 float64, 8.2e-08 float32)\n  ...\n  conv (conv_forward_naive/conv_backward_naive): "
+                              "FAIL dw: not summed over axis 0: the manual value has shape (2, 4, 3, 3, 3); summed "
+                              "there, it is the reference (4, 3, 3, 3) (case stride 1, pad 1, float64)\n  ...\n"
+                              "  rows: runs/layers/layers.csv\n\n"
+                              "naming: cs231n's X_forward/X_backward names, or in the file: LOCKSTEP_LAYERS = "
+                              "{'affine': ('dense_fwd', 'dense_bwd'), 'softmax_loss': 'xent', 'conv': None}\n\n"
+                              "exit codes: 0 every known layer passed; 1 a layer failed (or its code raised); 2 bad "
+                              "input (the file cannot be imported, a function does not take the known arguments, "
+                              "nothing to check), or the file's code crashed or hung; 130/143/129: interrupted.")
+    y.add_argument("file", metavar="FILE.py", help="the layers file")
+    y.add_argument("--out", help="directory to write layers.csv into (one row per compared value)")
+    y.add_argument("--seed", type=_seed, default=0, help="seeds the random inputs (default 0)")
+    y.add_argument("--timeout", type=_seconds, default=TIMEOUT, metavar="SECONDS",
+                   help=f"end the check (exit 2, one line) when one layer takes longer (default {TIMEOUT:g})")
     return p
 
 
@@ -203,6 +227,23 @@ def audit_command(args) -> int:
         print("\nPASSED: every derivation holds" + (" (by central differences only)" if fd_only else "")
               + (f"; unchecked: {', '.join(unchecked)}" if unchecked else ""))
     return 1 if failed else 0
+
+
+def layers_command(args) -> int:
+    from comparisons.explain.layers_file import check_file, exit_code, prepare_out, write_csv
+    if args.out:
+        prepare_out(args.out)
+    layers = check_file(args.file, args.seed)
+    for layer in layers:
+        print(layer.line())
+    if args.out:
+        print(f"rows: {write_csv(layers, args.out)}")
+    failed = [layer.name for layer in layers if layer.verdict == "FAIL"]
+    checked = [layer for layer in layers if layer.verdict != "not checked"]
+    print(f"\nFAILED: {', '.join(failed)}" if failed else
+          f"\nPASSED: {len(checked)} layers" + (f"; {len(layers) - len(checked)} not checked"
+                                                if len(layers) > len(checked) else ""))
+    return exit_code(layers)
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
@@ -244,7 +285,7 @@ def run_command(args, out) -> int:
 
 
 def main(argv=None) -> int:
-    """The ``lockstep`` command. ``run`` and ``audit`` run in a worker process watched by this one
+    """The ``lockstep`` command. ``run``, ``audit`` and ``layers`` run in a worker process watched by this one
     (comparisons.cli.parent), which never imports torch or the user's code; ``report`` and
     ``compare`` run here."""
     argv = sys.argv[1:] if argv is None else list(argv)
