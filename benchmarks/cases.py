@@ -28,6 +28,7 @@ from comparisons.data import Dataset, load_data
 from comparisons.data.builtin import synthetic
 from comparisons.lockstep import Lockstep, batches
 from comparisons.data.presets import load_preset
+from comparisons.explain.referee import PERTURBED
 from comparisons.record.recorder import Recorder
 from comparisons.sides import shared_init
 from comparisons.sides.builtin import ManualSide
@@ -442,12 +443,14 @@ def referee_share(dtype: str, epochs: int = 2, hidden: tuple = (64,), batch_size
     other = load.stop()
     lock.recorder.close()
     steps, evaluations = lock.step, (epochs + 1) * len(data.splits())
+    at = sorted(set(at))               # steps: a step whose rows pass with one probe calls it once, else twice
+    calls["step"] = len(at)
     passed = lock.tracker.first_failure is None
     label = f"{'-'.join(map(str, (math.prod(data.sample_shape), *hidden, data.n_outputs)))}, " \
             f"{f'minibatch {batch_size}' if batch_size else 'full batch'}, {epochs} epoch{'s' if epochs != 1 else ''}, " \
             f"{dtype}" + (f" (preset {preset})" if preset else "")
     where = f" (at step {', '.join(map(str, at[:5]))}{', ...' if len(at) > 5 else ''})" if at else ""
-    note = (f"{calls['step']} referee calls over {steps} steps{where}, {calls['evaluate']} over {evaluations} evaluations "
+    note = (f"the referee ran on {calls['step']} of {steps} steps{where}, {calls['evaluate']} calls over {evaluations} evaluations "
             f"({sum(referee_seconds) * 1e3:.1f} ms in them, {sum(referee_seconds) / sum(step_seconds):.1%} of the "
             f"training steps' time); the run {'passed' if passed else 'FAILED'}")
     if other > 0.05:
@@ -481,10 +484,13 @@ class _RefereeWorkload(_LockstepOnly):
         self.last = super()._batch(who)     # the batch of the last lockstep step
         return self.last
 
-    def referee(self) -> None:
+    def referee(self, perturbed: int = PERTURBED) -> None:
         j, (x, y) = self.lockstep.judge, self.last
         before = {"params": j.before, "buffers": j.before_buffers, "state": j.before_state}
-        self.lockstep.referee.step(before, x, y, self.lockstep.manual.outputs)
+        self.lockstep.referee.step(before, x, y, self.lockstep.manual.outputs, perturbed)
+
+    def referee_one_probe(self) -> None:
+        self.referee(0)
 
 
 def referee_call(label: str, config: Config, data: Dataset, scale: float, reps: int) -> list[Figure]:
@@ -493,14 +499,19 @@ def referee_call(label: str, config: Config, data: Dataset, scale: float, reps: 
     with tempfile.TemporaryDirectory() as tmp, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         w = _RefereeWorkload(config, data, Path(tmp))
         w.step()
-        s = interleaved({"lockstep": w.step, "referee": w.referee}, blocks=max(3, round(6 * scale)), reps=reps)
+        s = interleaved({"lockstep": w.step, "referee": w.referee, "one probe": w.referee_one_probe},
+                        blocks=max(3, round(6 * scale)), reps=reps)
         w.close()
     (step, step_spread), (ref, ref_spread) = _ms(s["lockstep"]), _ms(s["referee"])
-    note = _noise_note(s["lockstep"], s["referee"])
+    one, one_spread = _ms(s["one probe"])
+    note = _noise_note(s["lockstep"], s["referee"], s["one probe"])
     return [
         Figure("referee", f"lockstep step, {label}", step, "ms", step_spread, note=note),
         Figure("referee", f"one referee call (float64 step + 3 float32 probes + 2 float64 partners), {label}", ref,
                "ms", ref_spread, reference=f"lockstep step {step:.2f} ms", ratio=ref / step, note=note),
+        Figure("referee", f"one referee call with one probe (float64 step + 1 float32 probe: a step whose rows "
+               f"then pass), {label}", one, "ms", one_spread, reference=f"lockstep step {step:.2f} ms",
+               ratio=one / step, note=note),
     ]
 
 
@@ -588,16 +599,19 @@ DEFAULT_JOB, ZOO_PRESET, ADAM, SGD = "default job", "preset cs231n-fc", "adam", 
 def zoo_jobs(batch_size: int = 100) -> dict:
     """The jobs of the zoo group's lockstep figures at ``batch_size`` (0: full batch, adam only):
     the default job (784-1000-10, the assignment's momentum), the cs231n-fc preset
-    (784-100-100-10 in affine-batchnorm-relu-dropout blocks, cs231n's momentum, L2), and the default
+    (784-100-100-10 in affine-batchnorm-relu-dropout blocks, cs231n's momentum, L2), the same without
+    the biases before batchnorm (README "Models": their gradient is rounding), and the default
     model with adam (3 state keys per parameter: step, exp_avg, exp_avg_sq) and with sgd (none)."""
     size = "full batch" if batch_size == 0 else f"minibatch {batch_size}"
     adam = {f"{ADAM}, 784-1000-10, {size}": Config(batch_size=batch_size, optimizer="adam")}
     if batch_size == 0:
         return adam
     jobs = adam | {f"{SGD}, 784-1000-10, {size}": Config(batch_size=batch_size, optimizer="sgd")}
+    preset = load_preset("cs231n-fc") | {"batch_size": batch_size}
+    nobias = preset | {"model": preset["model"].replace("linear:100,batchnorm", "linear:100:nobias,batchnorm")}
     return {f"{DEFAULT_JOB} (784-1000-10, momentum), {size}": Config(batch_size=batch_size),
-            f"{ZOO_PRESET} (784-100-100-10), {size}": Config(**(load_preset("cs231n-fc") | {"batch_size": batch_size}))
-            } | jobs
+            f"{ZOO_PRESET} (784-100-100-10), {size}": Config(**preset),
+            f"{ZOO_PRESET} with linear:100:nobias before batchnorm, {size}": Config(**nobias)} | jobs
 
 
 # Issue 12: the default job spends <= 10% of its step in compare + record, "even with per-layer
@@ -616,12 +630,11 @@ class _Counted(_LockstepOnly):
 
     def __init__(self, config: Config, data: Dataset, out: Path):
         super().__init__(config, data, out)
-        self.steps = self.refereed = 0
-        self.rows = 0
+        self.steps, self.rows, self.refereed = 0, 0, set()
         step = self.lockstep.referee.step
 
         def counted(*args, **kwargs):
-            self.refereed += 1
+            self.refereed.add(self.lockstep.step)
             return step(*args, **kwargs)
         self.lockstep.referee.step = counted
 
@@ -667,7 +680,7 @@ def lockstep_shares(jobs: dict, data: Dataset, scale: float, reps: int, targets:
     for label, w in work.items():
         compare, spread = _ms(s[label], "compare")
         wall = s[label].median * 1e3
-        note = f"{w.rows} rows per step; the referee ran on {w.refereed} of {w.steps} steps"
+        note = f"{w.rows} rows per step; the referee ran on {len(w.refereed)} of {w.steps} steps"
         figures.append(Figure("zoo", f"compare + record, {label}", compare, "ms", spread,
                               reference=f"lockstep step {wall:.2f} ms", ratio=compare / wall,
                               target=targets.get(label, ""), note="; ".join(filter(None, [note, _noise_note(s[label])]))))
