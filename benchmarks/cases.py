@@ -526,7 +526,9 @@ def _layer_calls(token: str, n: int, features: int, seed: int = 0) -> dict:
     torch's module (its twin in torch_ref: nn.BatchNorm1d, nn.LayerNorm, nn.GELU) by autograd, as the
     torch side runs it (gradients set to None, input and parameter gradients computed). Dropout's
     twin takes its mask from the manual side; torch's own is nn.Dropout, which draws its mask itself:
-    that is the reference, and the twin (mask given) is timed beside it ("twin")."""
+    that is the reference, and the twin (mask given) is timed beside it ("twin"). Control: torch's
+    call on one thread ("torch, 1 thread", the call alone timed in its "call" part), as NumPy runs
+    these element-wise passes."""
     rng = np.random.default_rng(seed)
     layer = spec.layer(token, (features,))
     mask = layer.kwargs.get("mask")
@@ -556,7 +558,20 @@ def _layer_calls(token: str, n: int, features: int, seed: int = 0) -> dict:
             module(tx).backward(tdy)
         return call
 
+    def one_thread(call):
+        def timed() -> dict:
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                t0 = time.perf_counter()
+                call()
+                return {"call": time.perf_counter() - t0}
+            finally:
+                torch.set_num_threads(threads)
+        return timed
+
     calls = {"manual": manual, "torch": autograd(theirs)}
+    calls["torch, 1 thread"] = one_thread(calls["torch"])
     if mask is not None:
         calls["twin"] = autograd(twin)
     return calls
@@ -582,9 +597,10 @@ def layers_vs_torch(scale: float, ns: tuple = (100, 500), features: int = 1000,
         for n in ns:
             calls = _layer_calls(token, n, features)
             s = interleaved(calls, blocks=max(3, round(6 * scale)), reps=_reps_for(calls))
-            (m, m_spread), (t, _) = _ms(s["manual"]), _ms(s["torch"])
+            (m, m_spread), (t, _), (t1, _) = _ms(s["manual"]), _ms(s["torch"]), _ms(s["torch, 1 thread"], "call")
             what = "torch.nn.Dropout" if "twin" in calls else "torch"
-            note = _noise_note(*s.values())
+            note = "; ".join(filter(None, [f"manual / torch on 1 thread {m / t1:.2f} ({t1:.3f} ms)",
+                                           _noise_note(*s.values())]))
             if "twin" in calls:
                 twin, _ = _ms(s["twin"])
                 note = "; ".join(filter(None, [f"the twin (torch_ref.Dropout, mask given) {twin:.3f} ms", note]))
