@@ -155,7 +155,8 @@ class Lockstep:
                 backward.append(("dx", s.name, dx[s.name], j.input_grads[s.name], 1.0))
         backward += [("update", k, v - j.before[k], j.params[k] - j.before[k], 1.0) for k, v in m.params.items()]
         t_state = j.state
-        backward += [("state", k, v * s, t_state[k][0], t_state[k][1]) for k, (v, s) in m.state.items() if k in t_state]
+        backward += [("state", k, v if s == 1.0 else v * s, t_state[k][0], t_state[k][1])   # no copy at scale 1
+                     for k, (v, s) in m.state.items() if k in t_state]
         backward += [("buffer", k, v, j.buffers[k], 1.0) for k, v in m.buffers.items()]
         return forward, backward
 
