@@ -6,11 +6,17 @@ import numpy as np
 from manual.layers import Layer
 
 
-def _normalize_backward(dxhat, xhat, inv_std, axis):
+def _normalize_backward(dxhat, xhat, inv_std, axis, work):
     """dL/dx of xhat = (x - mean) / sqrt(var + eps) over ``axis`` (biased var), given dL/dxhat:
-    dx = inv_std · (dxhat - mean(dxhat) - xhat · mean(dxhat · xhat))."""
-    return inv_std * (dxhat - dxhat.mean(axis=axis, keepdims=True)
-                      - xhat * (dxhat * xhat).mean(axis=axis, keepdims=True))
+    dx = inv_std · (dxhat - mean(dxhat) - xhat · mean(dxhat · xhat)).
+    Written into ``dxhat`` (a new array of the caller's), ``work`` (same shape) holding the products:
+    the same operations in the same order as the formula, without a new array for each."""
+    np.multiply(dxhat, xhat, out=work)
+    np.multiply(xhat, work.mean(axis=axis, keepdims=True), out=work)    # xhat · mean(dxhat · xhat)
+    dxhat -= dxhat.mean(axis=axis, keepdims=True)
+    dxhat -= work
+    dxhat *= inv_std
+    return dxhat
 
 
 class _Normalization(Layer):
@@ -24,10 +30,21 @@ class _Normalization(Layer):
         self.params["bias"] = np.zeros(features, dtype)
 
     def backward(self, dy):
-        self.grads = {"weight": (dy * self.xhat).sum(axis=0), "bias": dy.sum(axis=0)}
+        work = dy * self.xhat
+        self.grads = {"weight": work.sum(axis=0), "bias": dy.sum(axis=0)}
         if not self.need_dx:
             return None
-        return _normalize_backward(dy * self.params["weight"], self.xhat, self.inv_std, axis=self.axis)
+        return _normalize_backward(dy * self.params["weight"], self.xhat, self.inv_std, self.axis, work)
+
+    def _affine(self, centred, inv_std, out):
+        """xhat = centred · inv_std (in place: centred is the layer's own), kept for backward;
+        returns xhat · gamma + beta, written into ``out`` (a new array of the same shape)."""
+        self.inv_std = inv_std
+        centred *= inv_std
+        self.xhat = centred
+        np.multiply(centred, self.params["weight"], out=out)
+        out += self.params["bias"]
+        return out
 
 
 class BatchNorm1d(_Normalization):
@@ -57,7 +74,8 @@ class BatchNorm1d(_Normalization):
                 raise ValueError(f"batchnorm in training needs more than 1 sample per batch, got {n}")
             mean = x.mean(axis=0)
             centred = x - mean
-            var = (centred * centred).mean(axis=0)
+            out = centred * centred
+            var = out.mean(axis=0)
             m = t(self.momentum)
             rm, rv = self.buffers["running_mean"], self.buffers["running_var"]
             rm *= 1 - m
@@ -67,9 +85,8 @@ class BatchNorm1d(_Normalization):
         else:
             centred = x - self.buffers["running_mean"]
             var = self.buffers["running_var"]
-        self.inv_std = 1 / np.sqrt(var + t(self.eps))
-        self.xhat = centred * self.inv_std
-        return self.xhat * self.params["weight"] + self.params["bias"]
+            out = np.empty_like(centred)
+        return self._affine(centred, 1 / np.sqrt(var + t(self.eps)), out)
 
 
 class LayerNorm(_Normalization):
@@ -84,7 +101,6 @@ class LayerNorm(_Normalization):
     def forward(self, x, train=True):
         mean = x.mean(axis=1, keepdims=True)
         centred = x - mean
-        var = (centred * centred).mean(axis=1, keepdims=True)
-        self.inv_std = 1 / np.sqrt(var + x.dtype.type(self.eps))
-        self.xhat = centred * self.inv_std
-        return self.xhat * self.params["weight"] + self.params["bias"]
+        out = centred * centred
+        var = out.mean(axis=1, keepdims=True)
+        return self._affine(centred, 1 / np.sqrt(var + x.dtype.type(self.eps)), out)
