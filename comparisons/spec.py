@@ -49,8 +49,8 @@ def _parse_args(kind: Kind, token: str, raw: list[str], out_width: int) -> dict:
             except ValueError:
                 raise InputError(f"model token {token!r}: {arg.name} must be {arg.type.__name__}, "
                                  f"got {values[i]!r} (usage {kind.usage})") from None
-            if arg.type is int and value < 1:
-                raise InputError(f"model token {token!r}: {arg.name} must be >= 1, got {value}")
+            if arg.type is int and value < arg.low:
+                raise InputError(f"model token {token!r}: {arg.name} must be >= {arg.low}, got {value}")
         elif arg.default is None:
             raise InputError(f"model token {token!r}: missing {arg.name} (usage {kind.usage})")
         else:
