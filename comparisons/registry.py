@@ -118,8 +118,9 @@ def _fits(size: int, kernel: int, stride: int, pad: int, axis: str) -> None:
                          f"{f' ({size} + 2·{pad})' if pad else ''}")
     if (size + 2 * pad - kernel) % stride:
         raise ValueError(f"stride {stride} does not divide the input's {axis} {size}{f' + 2·{pad}' if pad else ''}"
-                         f" - kernel {kernel} = {size + 2 * pad - kernel} (torch would drop the last "
-                         f"{(size + 2 * pad - kernel) % stride}); change the stride, kernel or padding")
+                         f" - kernel {kernel} = {size + 2 * pad - kernel} (torch would floor it and leave the last "
+                         f"{(size + 2 * pad - kernel) % stride} {'rows' if axis == 'height' else 'columns'} unused); "
+                         f"change the stride, kernel or padding")
 
 
 def _conv(shape, a):

@@ -11,7 +11,7 @@ import pytest
 
 import manual
 from comparisons import Config, run
-from comparisons.data.builtin import synthetic
+from comparisons.data.builtin import images, synthetic
 from comparisons.errors import InputError
 
 SPECS = {     # what the spec exercises -> (model, loss, built-in task)
@@ -32,6 +32,10 @@ SPECS = {     # what the spec exercises -> (model, loss, built-in task)
     "bce": ("linear:32,relu,linear,sigmoid", "bce", "binary"),
     "bce:nnfs": ("linear:32,relu,linear,sigmoid", "bce:nnfs", "binary"),
     "bce_logits": ("linear:32,relu,linear", "bce_logits", "binary"),
+    "conv": ("conv:4:3:1:1,relu,maxpool:2,conv:6:3,relu,maxpool:2:2,flatten,linear", "cross_entropy", "images"),
+    "conv:stride": ("conv:4:4:2:1,tanh,avgpool:2,flatten,linear", "cross_entropy", "images"),
+    "spatial norms": ("conv:4:3:1:1,batchnorm,relu,maxpool:2:2,conv:4:4:2:1,groupnorm:2,relu,avgpool:7,"
+                      "flatten,linear", "cross_entropy", "images"),
 }
 # per seed: lr, momentum, initial velocity, reduction, batch size (0 = the whole split of 120)
 OPTIMIZERS = [(0.05, 0.9, 0.0, "mean", 10), (0.2, 0.5, 1e-3, "mean", 8), (0.01, 0.99, 1e-5, "sum", 0),
@@ -41,6 +45,8 @@ RUNS = [("float32", "free"), ("float32", "synced"), ("float64", "free"), ("float
 
 @functools.cache
 def data(task):
+    if task == "images":                   # the class task's samples as (N, 1, 28, 28), for conv nets
+        return images(seed=5, sizes=(120, 40, 40))
     return synthetic(seed=5, sizes=(120, 40, 40), task=task)
 
 
