@@ -122,7 +122,8 @@ def test_shapes_that_do_not_fit_are_one_line(model, flat, words):
     assert words in str(e.value) and "\n" not in str(e.value)
 
 
-def test_a_conv_that_does_not_fit_exits_2_on_the_command_line(capfd):
-    assert main(["run", "--data", "builtin:images", "--model", "conv:4:3:2,flatten,linear", "--epochs", "1"]) == 2
+def test_a_conv_that_does_not_fit_exits_2_on_the_command_line(capfd, tmp_path):
+    assert main(["run", "--data", "builtin:images", "--model", "conv:4:3:2,flatten,linear", "--epochs", "1",
+                 "--out", str(tmp_path / "out")]) == 2
     err = capfd.readouterr().err.strip()
     assert "\n" not in err and "model token 'conv:4:3:2' (conv1)" in err and "stride 2 does not divide" in err
