@@ -52,9 +52,12 @@ class Conv2d(Layer):
         #   dw[f] += win * dout[n, f, i, j];   db[f] += dout[n, f, i, j]
         #   dxp[n, :, i*s:i*s+HH, j*s:j*s+WW] += w[f] * dout[n, f, i, j];   dx = dxp without the padding
 
-    Vectorised: cols (N·OH·OW, C·HH·WW) holds every window; out = cols @ w.reshape(F, -1).T + b;
-    dw = dout_mat.T @ cols; dcols = dout_mat @ w.reshape(F, -1), scattered back onto the padded
-    input and cropped.
+    Vectorised (cs231n's im2col layout): cols (C·HH·WW, N·OH·OW) holds every window as a column;
+    with wm = w.reshape(F, C·HH·WW) and dm = dout as (F, N·OH·OW):
+        out = wm @ cols + b,   dw = dm @ cols.T,   db = dm.sum(1),   dcols = wm.T @ dm,
+    and dcols is scattered back onto the padded input (one add per kernel offset) and cropped.
+    dw is computed as (cols @ dm.T).T: the same sums, but OpenBLAS runs this orientation of the long,
+    thin product (K = N·OH·OW ~ 5e4) 2-3x faster here (measured in benchmarks, group conv).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0,
@@ -71,25 +74,29 @@ class Conv2d(Layer):
         self.padded_shape = xp.shape
         win = windows(xp, k, k, s)                                   # (N, C, OH, OW, K, K), a view
         oh, ow = win.shape[2:4]
-        # im2col: one copy into (N, OH, OW, C, K, K), rows = output positions
-        self.cols = np.ascontiguousarray(win.transpose(0, 2, 3, 1, 4, 5)).reshape(n * oh * ow, c * k * k)
+        # im2col: one copy into (C, K, K, N, OH, OW): a column per output position
+        self.cols = np.ascontiguousarray(win.transpose(1, 4, 5, 0, 2, 3)).reshape(c * k * k, n * oh * ow)
         weight = self.params["weight"]
-        out = self.cols @ weight.reshape(len(weight), -1).T          # (N·OH·OW, F)
-        out += self.params["bias"]
-        return np.ascontiguousarray(out.reshape(n, oh, ow, -1).transpose(0, 3, 1, 2))
+        out = weight.reshape(len(weight), -1) @ self.cols            # (F, N·OH·OW)
+        out += self.params["bias"][:, None]
+        return np.ascontiguousarray(out.reshape(-1, n, oh, ow).transpose(1, 0, 2, 3))
 
     def backward(self, dout):
         n, f, oh, ow = dout.shape
         weight = self.params["weight"]
-        dmat = np.ascontiguousarray(dout.transpose(0, 2, 3, 1)).reshape(-1, f)     # (N·OH·OW, F)
-        self.grads = {"weight": (dmat.T @ self.cols).reshape(weight.shape), "bias": dout.sum(axis=(0, 2, 3))}
+        dm = np.ascontiguousarray(dout.transpose(1, 0, 2, 3)).reshape(f, -1)       # (F, N·OH·OW)
+        self.grads = {"weight": (self.cols @ dm.T).T.reshape(weight.shape), "bias": dm.sum(axis=1)}
         if not self.need_dx:
             return None
-        c, k = weight.shape[1], self.k
-        dcols = (dmat @ weight.reshape(f, -1)).reshape(n, oh, ow, c, k, k).transpose(0, 3, 1, 2, 4, 5)
-        dxp = scatter_windows(dcols, self.padded_shape, self.stride)
+        c, k, s = weight.shape[1], self.k, self.stride
+        dcols = (weight.reshape(f, -1).T @ dm).reshape(c, k, k, n, oh, ow)
+        _, _, hp, wp = self.padded_shape
+        dxp = np.zeros((c, n, hp, wp), dout.dtype)                   # channels first, as dcols: plain adds
+        for i in range(k):
+            for j in range(k):
+                dxp[:, :, i:i + s * (oh - 1) + 1:s, j:j + s * (ow - 1) + 1:s] += dcols[:, i, j]
         p = self.pad
-        return dxp[:, :, p:dxp.shape[2] - p, p:dxp.shape[3] - p] if p else dxp
+        return np.ascontiguousarray(dxp[:, :, p:hp - p, p:wp - p].transpose(1, 0, 2, 3))
 
 
 class MaxPool2d(Layer):

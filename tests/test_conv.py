@@ -64,9 +64,9 @@ class ConvCropWrong(manual.Conv2d):
         super().backward(dout)                        # the weight and bias gradients, right
         n, f, oh, ow = dout.shape
         weight, k = self.params["weight"], self.k
-        dmat = np.ascontiguousarray(dout.transpose(0, 2, 3, 1)).reshape(-1, f)
-        dcols = (dmat @ weight.reshape(f, -1)).reshape(n, oh, ow, weight.shape[1], k, k).transpose(0, 3, 1, 2, 4, 5)
-        dxp = scatter_windows(dcols, self.padded_shape, self.stride)
+        dm = np.ascontiguousarray(dout.transpose(1, 0, 2, 3)).reshape(f, -1)
+        dcols = (weight.reshape(f, -1).T @ dm).reshape(weight.shape[1], k, k, n, oh, ow).transpose(3, 0, 4, 5, 1, 2)
+        dxp = scatter_windows(dcols, (n, weight.shape[1], *self.padded_shape[2:]), self.stride)
         h, w = dxp.shape[2] - 2 * self.pad, dxp.shape[3] - 2 * self.pad
         return dxp[:, :, :h, :w]
 
