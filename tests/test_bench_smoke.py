@@ -38,7 +38,8 @@ def _well_formed(figures, group):
 
 
 def test_every_group_is_measured():
-    assert set(bench.GROUPS) == {"threads", "step", "spin", "lockstep", "load", "float64", "referee", "preset"}
+    assert set(bench.GROUPS) == {"threads", "step", "spin", "lockstep", "load", "float64", "referee", "preset",
+                                 "conv"}
 
 
 def test_threads():
@@ -97,3 +98,9 @@ def test_under_load(small):
     figures = cases.under_load(Config(hidden=(8,), batch_size=20), small, "minibatch 20", blocks=1, reps=1, busy=1)
     _well_formed(figures, "load")
     assert figures[0].target == "<= 2.5" and "busy" in figures[0].name
+
+
+def test_conv():
+    figures = cases.conv_vs_torch(scale=0.1, n=8)
+    _well_formed(figures, "conv")
+    assert figures[1].target == "<= 1.5" and figures[1].ratio > 0
