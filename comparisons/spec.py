@@ -71,6 +71,8 @@ def canonical(text: str) -> tuple:
         args = _parse_args(kind, token.strip(), raw, DATA)
         if kind.token == "batchnorm" and args["momentum"] == "":
             args["momentum"] = 0.9 if args["cs231n"] else 0.1
+        if kind.token in ("maxpool", "avgpool") and not args["stride"]:
+            args["stride"] = args["k"]          # maxpool:2 is maxpool:2:2
         out.append((kind.token, tuple(sorted(args.items()))))
     return tuple(out)
 

@@ -127,3 +127,35 @@ def test_a_conv_that_does_not_fit_exits_2_on_the_command_line(capfd, tmp_path):
                  "--out", str(tmp_path / "out")]) == 2
     err = capfd.readouterr().err.strip()
     assert "\n" not in err and "model token 'conv:4:3:2' (conv1)" in err and "stride 2 does not divide" in err
+
+
+def test_the_referee_follows_the_manual_sides_max():
+    """maxpool: where a window's maximum is tied for the referee (exactly equal inputs), it takes the
+    element the manual side's input chose (here the second, 1e-6 above after its rounding) and counts
+    the flip; torch's own choice at the tie is the first."""
+    import torch
+
+    from comparisons import spec as spec_
+    from comparisons.explain.referee import Referee
+    layers = spec_.parse("conv:1:1,maxpool:2,flatten,linear", (1, 2, 2), 2)
+    config = Config(model="conv:1:1,maxpool:2,flatten,linear", lr=0.1, momentum=0.0, dtype="float32")
+    x = np.array([[[[1.0, 1.0], [0.0, -1.0]]], [[[0.0, 2.0], [1.0, 0.0]]]], np.float32)   # sample 0: a tie
+    y = np.array([0, 1])
+    before = {"params": {"conv1.weight": np.ones((1, 1, 1, 1), np.float32), "conv1.bias": np.zeros(1, np.float32),
+                         "fc1.weight": np.array([[1.0], [-1.0]], np.float32), "fc1.bias": np.zeros(2, np.float32)},
+              "buffers": {}, "state": {}}
+    manual_conv = x.copy()
+    manual_conv[0, 0, 0, 1] += 1e-6        # the manual side's rounding put the second element above the first
+    got = Referee(layers, config).step(before, x, y, {"conv1": manual_conv})
+    d = got.ref[("dx", "pool1")][0, 0]
+    assert d[0, 0] == 0 and d[0, 1] != 0 and got.flips["pool1"][0] == 1
+    plain = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    torch.nn.functional.max_pool2d(plain, 2).sum().backward()
+    assert plain.grad[0, 0, 0, 0] == 1 and plain.grad[0, 0, 0, 1] == 0     # torch's own choice: the first
+
+
+def test_default_arguments_spell_the_same_model():
+    from comparisons.spec import canonical
+    assert canonical("conv:4:3,maxpool:2,avgpool:3,flatten,linear") == \
+        canonical("conv:4:3:1:0,maxpool:2:2,avgpool:3:3,flatten,linear")
+    assert canonical("maxpool:2") != canonical("maxpool:2:1")
