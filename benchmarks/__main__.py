@@ -8,8 +8,10 @@ run, in alternating blocks), the ratio, the target and pass/fail. Groups:
 threads, step (with both libraries' sgemm rates), spin, lockstep, load (the lockstep step
 with two busy processes started by the bench, against idle), float64,
 referee (how often a correct run calls the float64 referee, and what one call
-costs against a lockstep step; no target), preset, conv (the built-in Conv2d's forward + backward
-against torch's on a 2-conv-layer net at batch 64, 28x28, float32).
+costs against a lockstep step; no target), preset, optim (the built-in Adam step against
+torch's, and the share of a full-batch Adam lockstep step spent comparing optimizer state),
+conv (the built-in Conv2d's forward + backward against torch's on a 2-conv-layer net at
+batch 64, 28x28, float32).
 --quick shortens every measurement and the preset to 20 epochs (a smoke run);
 the full run took ~7 minutes on 2 cores before the referee group. Exit status 1 if a target is missed.
 """
@@ -26,7 +28,7 @@ from comparisons.config import Config
 from comparisons.data import load_data
 from comparisons.record.recorder import strict_json
 
-GROUPS = ("threads", "step", "spin", "lockstep", "load", "float64", "referee", "preset", "conv")
+GROUPS = ("threads", "step", "spin", "lockstep", "load", "float64", "referee", "preset", "optim", "conv")
 
 
 def measure(groups, quick: bool) -> list[cases.Figure]:
@@ -67,6 +69,9 @@ def measure(groups, quick: bool) -> list[cases.Figure]:
         report(cases.referee_call("minibatch 100", Config(batch_size=100), builtin, scale, reps=10))
         report(cases.referee_call(f"full batch N={cases.FULL_BATCH}", Config(batch_size=0),
                                   cases._data(cases.FULL_BATCH, "float32"), scale, reps=2))
+    if "optim" in groups:
+        report(cases.adam_step(scale))
+        report(cases.state_compare_share(scale))
     if "conv" in groups:
         report(cases.conv_vs_torch(scale))
     if "preset" in groups:

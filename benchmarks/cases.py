@@ -28,6 +28,7 @@ from comparisons.data import Dataset, load_data
 from comparisons.data.builtin import images, synthetic
 from comparisons.lockstep import Lockstep, batches
 from comparisons.data.presets import load_preset
+from comparisons.registry import build_optimizer
 from comparisons.record.recorder import Recorder
 from comparisons.sides import shared_init
 from comparisons.sides.builtin import ManualSide
@@ -609,6 +610,66 @@ def _env(name: str) -> str:
     return f"{name}={os.environ.get(name, '(unset)')}"
 
 
+# --- optimizers (issue 13): the built-in Adam step against torch's, and what comparing state costs ---
+
+def adam_step(scale: float) -> list[Figure]:
+    """The built-in Adam step (manual.optim.Adam, as build_optimizer makes it) over the 784-1000-10
+    parameters against torch.optim.Adam on the same gradients: torch's default on CPU (a loop over
+    the parameters) and foreach=True, in alternating blocks."""
+    config = Config(optimizer="adam", dtype="float32")
+    init = shared_init.draw(_layers(config), np.random.default_rng(0), "float32")
+    rng = np.random.default_rng(1)
+    grads = {k: rng.standard_normal(v.shape).astype(np.float32) for k, v in init.items()}
+    manual = build_optimizer(config, {k: v.copy() for k, v in init.items()}, "manual")
+    work = {"manual": lambda: manual.step(grads)}
+    for label, foreach in (("torch default", None), ("torch foreach", True)):
+        params = [torch.nn.Parameter(torch.from_numpy(v.copy())) for v in init.values()]
+        for p, g in zip(params, grads.values()):
+            p.grad = torch.from_numpy(g)
+        opt = torch.optim.Adam(params, lr=config.lr, foreach=foreach)
+        work[label] = opt.step
+    s = interleaved(work, blocks=max(3, round(8 * scale)), reps=20)
+    (m, m_spread), (t, t_spread), (f, f_spread) = _ms(s["manual"]), _ms(s["torch default"]), _ms(s["torch foreach"])
+    note = _noise_note(s["manual"], s["torch default"], s["torch foreach"])
+    return [
+        Figure("optim", "torch.optim.Adam step (CPU default), 784-1000-10", t, "ms", t_spread, note=note),
+        Figure("optim", "torch.optim.Adam step, foreach=True", f, "ms", f_spread, note=note),
+        Figure("optim", "built-in Adam step (manual/optim.py)", m, "ms", m_spread,
+               reference=f"torch default {t:.3f} ms", ratio=m / t, target="<= 1.2", note=note),
+        Figure("optim", "built-in Adam step against foreach", m, "ms", m_spread,
+               reference=f"torch foreach {f:.3f} ms", ratio=m / f, target="<= 1.2", note=note),
+    ]
+
+
+def state_compare_share(scale: float, n: int = FULL_BATCH, reps: int = 3) -> list[Figure]:
+    """What comparing the optimizer state costs in a full-batch lockstep step with Adam (two state
+    tensors and a counter per parameter): the state rows (rules.tensor_row as judged_step makes them)
+    timed alone, in alternating blocks with the whole lockstep step."""
+    from comparisons.check import rules
+    config = Config(batch_size=0, optimizer="adam", lr=1e-3)
+    with tempfile.TemporaryDirectory() as tmp, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        w = _LockstepWorkload(config, _data(n, "float32"), Path(tmp))
+        w.step()                       # torch makes its state on its first step
+
+        def state_rows():
+            _, pairs = w.lockstep.step_pairs()
+            return [rules.tensor_row((1, 1, "step"), q, k, mv, tv, "float32", t_scale=sc)
+                    for q, k, mv, tv, sc in pairs if q == "state"]
+
+        s = interleaved({"lockstep": w.step, "state rows": state_rows}, blocks=max(3, round(6 * scale)), reps=reps)
+        w.close()
+    lock, rows = s["lockstep"], s["state rows"]
+    wall, (r, r_spread), (pair, _) = lock.median * 1e3, _ms(rows), _ms(lock, "pair")
+    note = _noise_note(lock, rows)
+    # Adam's first full-batch steps send update rows to the referee (m̂/sqrt(v̂) turns the rounding of tiny
+    # gradient entries into O(1) relative differences), which makes the lockstep step long; the target is
+    # taken against the two sides' steps alone, the step without the referee's share
+    return [Figure("optim", f"state rows of an Adam lockstep step, full batch N={n}", r, "ms", r_spread,
+                   reference=f"manual + torch steps {pair:.1f} ms", ratio=r / pair, target="<= 0.03", note=note),
+            Figure("optim", "the same against the whole lockstep step (referee included)", r, "ms", r_spread,
+                   reference=f"lockstep step {wall:.1f} ms", ratio=r / wall, note=note)]
+
+
 # --- conv: the built-in convolution against torch's ----------------------------------------------
 
 CONV_NET = "conv:8:3:1:1,relu,maxpool:2,conv:16:3:1:1,relu,maxpool:2,flatten,linear"   # 28 -> 14 -> 7
@@ -628,7 +689,7 @@ def conv_vs_torch(scale: float, n: int = 64) -> list[Figure]:
     rng = np.random.default_rng(1)
     y = rng.integers(0, 10, n)
     convs = [s for s in layers if s.kind.token == "conv"]
-    pairs, inputs = [], [x]
+    pairs = []
     for s in convs:
         mine = s.kind.manual(**s.kwargs, dtype=np.float32)
         twin = s.kind.twin(**s.kwargs, dtype=torch.float32)

@@ -39,7 +39,7 @@ def _well_formed(figures, group):
 
 def test_every_group_is_measured():
     assert set(bench.GROUPS) == {"threads", "step", "spin", "lockstep", "load", "float64", "referee", "preset",
-                                 "conv"}
+                                 "optim", "conv"}
 
 
 def test_threads():
@@ -98,6 +98,11 @@ def test_under_load(small):
     figures = cases.under_load(Config(hidden=(8,), batch_size=20), small, "minibatch 20", blocks=1, reps=1, busy=1)
     _well_formed(figures, "load")
     assert figures[0].target == "<= 2.5" and "busy" in figures[0].name
+
+
+def test_optim():
+    _well_formed(cases.adam_step(0.1), "optim")
+    _well_formed(cases.state_compare_share(0.1, n=60, reps=1), "optim")
 
 
 def test_conv():

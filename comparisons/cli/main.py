@@ -29,6 +29,23 @@ EXIT_CODES = ("exit codes: 0 passed; 1 a check failed, or the run could not fini
               "far is kept). See the README's \"Exit codes\".")
 
 
+RUN_EXAMPLES = """examples:
+  lockstep run --out runs/demo                                   the assignment's MLP on built-in data
+  lockstep run --preset assignment --data ../shared/data/notmnist-small-10k --out runs/a
+  lockstep run --model linear:100,batchnorm,relu,dropout:0.5,linear --optimizer adam --out runs/z
+  lockstep run --manual mynet.py:MyNet --dtype float64 --mode synced --out runs/mine   your class (a file)
+  lockstep run --manual mypkg.net:MyNet --out runs/mine                                (or a module)
+  lockstep run --preset cs231n-fc --manual examples/cs231n/adapter.py:Adapter --out runs/cs231n"""
+AUDIT_EXAMPLES = """examples:
+  lockstep audit                                                 the assignment's code (seed)
+  lockstep audit --manual examples/student_adapter.py:Adapter    your class, through its adapter"""
+
+
+def _epilog(examples: str = "") -> str:
+    import textwrap
+    return "\n\n".join(filter(None, (examples, textwrap.fill(EXIT_CODES, 100))))
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):          # one line, exit 2 (argparse would print the usage too)
         raise InputError(message)
@@ -112,8 +129,8 @@ def _add_config_flags(r: argparse.ArgumentParser) -> None:
     flag("data", "'builtin' (generated notMNIST-like set, no download; builtin:binary and builtin:regression "
                  "for those targets, builtin:images as (N, 1, 28, 28) for conv nets), an assignment notMNIST.npz, "
                  "or an MNIST-IDX images file (.gz or raw) or its directory")
-    flag("manual", "the manual side: builtin (manual/), seed (the assignment's code as written), or "
-                   "pkg.module:Class implementing the protocol in comparisons/sides/byo.py")
+    flag("manual", "the manual side: builtin (manual/), seed (the assignment's code as written), "
+                   "path/file.py:Class or pkg.module:Class implementing the protocol in comparisons/sides/byo.py")
     r.add_argument("--tol", dest="tol", type=_tol, action="append", default=argparse.SUPPRESS,
                    metavar="QUANTITY=VALUE",
                    help=f"override a tolerance; QUANTITY one of {', '.join(QUANTITIES)}; repeatable")
@@ -131,14 +148,16 @@ def _version() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="lockstep", description="Prove a hand-written NumPy network computes what its hand "
-                "derivation says, by training it in lockstep with a torch twin.", epilog=EXIT_CODES)
+                "derivation says, by training it in lockstep with a torch twin.", epilog=_epilog(RUN_EXAMPLES),
+                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"lockstep {_version()}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     r = sub.add_parser("run", help="train both sides in lockstep and check every step",
                        description="Train the NumPy network and its torch twin on the same batches from one "
                                    "initialisation; compare every layer's output, the loss, predictions, every "
                                    "gradient, update and piece of optimizer state at every step (README \"What a "
-                                   "run checks\"); write OUT/steps.csv and OUT/summary.json.", epilog=EXIT_CODES)
+                                   "run checks\"); write OUT/steps.csv and OUT/summary.json.",
+                       epilog=_epilog(RUN_EXAMPLES), formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("--out", required=True, help="directory for steps.csv and summary.json (one run at a time: "
                                                 "it is locked while the run writes)")
     r.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
@@ -154,7 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "autograd through its own forward and with central differences (float64), "
                                    "on random inputs and edge cases. Exit 0: every derivation holds; "
                                    "1: one does not; 2: bad input, or the class raised, exited or crashed; "
-                                   "130/143/129: interrupted.")
+                                   "130/143/129: interrupted.",
+                       epilog=AUDIT_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     a.add_argument("--manual", default="seed",
                    help="seed (the assignment's code, the default), pkg.module:Class or path/file.py:Class")
     a.add_argument("--seed", type=_seed, default=0, help="seeds the random inputs (default 0)")

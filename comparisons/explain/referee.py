@@ -161,6 +161,21 @@ class Referee:
             runs.append((role, values))
         return Recomputed(*self._collect(runs), flips)
 
+    def update(self, before: dict, grads: dict) -> Recomputed:
+        """The update stage alone: the twin's optimizer stepping from the manual side's state with the manual
+        side's own gradients (what its update was given; the gradients are judged by their own rows), in
+        float64, and its probes from the same and from shifted state and gradients. For a step whose rows
+        before the update all passed: an optimizer step instead of a forward and backward pass (Adam's
+        m̂/sqrt(v̂) and p_after - p_before's cancellation send update rows here in float32)."""
+        runs = []
+        for side, dtype, state, g, role in self._runs(before, grads):
+            side.load(state["params"], state["buffers"], state["state"], before.get("step"))
+            side.update_only({k: np.asarray(v, dtype) for k, v in g.items()})
+            values = {("update", k): side.params[k] - side.before[k] for k in side.params}
+            values.update({("state", k): v for k, v in side.state_values().items()})
+            runs.append((role, values))
+        return Recomputed(*self._collect(runs), {})
+
     def evaluate(self, params: dict, buffers: dict, x: np.ndarray, y: np.ndarray, manual_outputs: dict) -> Recomputed:
         taken = self._taken(x, manual_outputs, y)
         runs = []
