@@ -11,7 +11,8 @@ referee (how often a correct run calls the float64 referee, and what one call
 costs against a lockstep step; no target), zoo (issues 12 and 13: the batchnorm, layernorm,
 dropout and GELU layers against torch's; compare + record of the default job, of the cs231n-fc
 preset and of adam and sgd at minibatch 100; the optimizer state's comparison), preset, optim (the
-built-in Adam step against torch.optim.Adam's).
+built-in Adam step against torch.optim.Adam's), conv (the built-in Conv2d's forward + backward against
+torch's on a 2-conv-layer net at batch 64, 28x28, float32).
 --quick shortens every measurement and the preset to 20 epochs (a smoke run);
 the full run took ~7 minutes on 2 cores before the referee group. Exit status 1 if a target is missed.
 """
@@ -28,7 +29,7 @@ from comparisons.config import Config
 from comparisons.data import load_data
 from comparisons.record.recorder import strict_json
 
-GROUPS = ("threads", "step", "spin", "lockstep", "load", "float64", "referee", "zoo", "preset", "optim")
+GROUPS = ("threads", "step", "spin", "lockstep", "load", "float64", "referee", "zoo", "preset", "optim", "conv")
 
 
 def measure(groups, quick: bool) -> list[cases.Figure]:
@@ -76,6 +77,8 @@ def measure(groups, quick: bool) -> list[cases.Figure]:
                                      state=cases.ZOO_STATE))
         report(cases.lockstep_shares(cases.zoo_jobs(batch_size=0), cases._data(cases.FULL_BATCH, "float32"), scale,
                                      reps=2, state=cases.ZOO_STATE_FULL))
+    if "conv" in groups:
+        report(cases.conv_vs_torch(scale))
     if "preset" in groups:
         epochs = 20 if quick else None
         report(cases.preset(epochs))

@@ -25,7 +25,7 @@ from comparisons.check import fastwalk, rules
 from comparisons import spec
 from comparisons.config import Config
 from comparisons.data import Dataset, load_data
-from comparisons.data.builtin import synthetic
+from comparisons.data.builtin import images, synthetic
 from comparisons.lockstep import Lockstep, batches
 from comparisons.data.presets import load_preset
 from comparisons.registry import build_optimizer
@@ -862,4 +862,69 @@ def adam_step(scale: float) -> list[Figure]:
                reference=f"torch default {t:.3f} ms", ratio=m / t, target="<= 1.2", note=note),
         Figure("optim", "built-in Adam step against foreach", m, "ms", m_spread,
                reference=f"torch foreach {f:.3f} ms", ratio=m / f, target="<= 1.2", note=note),
+    ]
+
+
+# --- conv: the built-in convolution against torch's ----------------------------------------------
+
+CONV_NET = "conv:8:3:1:1,relu,maxpool:2,conv:16:3:1:1,relu,maxpool:2,flatten,linear"   # 28 -> 14 -> 7
+
+
+def conv_vs_torch(scale: float, n: int = 64) -> list[Figure]:
+    """The built-in Conv2d's forward + backward (manual/conv.py) against torch.nn.Conv2d's on the same
+    shapes: the two conv layers of CONV_NET at batch ``n``, 28x28, float32 (conv1 1->8 channels on the
+    images, its dx not computed, as the first layer's never is; conv2 8->16 on 14x14, with dx), each
+    layer as the network gives it its input and dL/dout. Beside it, the whole step of that network on
+    each side (ManualSide.train_step, TorchSide.train_step; no target)."""
+    config = Config(model=CONV_NET, batch_size=0, dtype="float32")
+    layers = spec.parse(CONV_NET, (1, 28, 28), 10)
+    manual, ref = ManualSide(layers, config), TorchSide(layers, config)
+    shared_init.write(shared_init.draw(layers, np.random.default_rng(0), "float32"), manual, ref)
+    x = images(seed=0, sizes=(n, 1, 1)).train.x.astype(np.float32)     # the built-in images, (n, 1, 28, 28)
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 10, n)
+    convs = [s for s in layers if s.kind.token == "conv"]
+    pairs = []
+    for s in convs:
+        mine = s.kind.manual(**s.kwargs, dtype=np.float32)
+        twin = s.kind.twin(**s.kwargs, dtype=torch.float32)
+        for key, p in mine.params.items():
+            p[...] = manual.params[f"{s.name}.{key}"]
+            getattr(twin, key).data.copy_(torch.from_numpy(p))
+        pairs.append((mine, twin))
+    mine1, mine2 = (m for m, _ in pairs)
+    mine1.need_dx = False
+    x2 = rng.standard_normal((n, *convs[1].in_shape)).astype(np.float32)
+    d1 = rng.standard_normal((n, *convs[0].out_shape)).astype(np.float32)
+    d2 = rng.standard_normal((n, *convs[1].out_shape)).astype(np.float32)
+    tx, tx2 = torch.from_numpy(x), torch.from_numpy(x2).requires_grad_(True)
+    td1, td2 = torch.from_numpy(d1), torch.from_numpy(d2)
+    (_, twin1), (_, twin2) = pairs
+
+    def mine():
+        mine1.forward(x)
+        mine1.backward(d1)
+        mine2.forward(x2)
+        mine2.backward(d2)
+
+    def theirs():
+        twin1.zero_grad(set_to_none=True)
+        twin2.zero_grad(set_to_none=True)
+        tx2.grad = None
+        twin1(tx).backward(td1)
+        twin2(tx2).backward(td2)
+
+    work = {"manual conv": mine, "torch conv": theirs,
+            "manual step": lambda: manual.train_step(x, y), "torch step": lambda: ref.train_step(x, y)}
+    s = interleaved(work, blocks=max(3, round(8 * scale)), reps=max(2, round(10 * scale)))
+    (m, m_spread), (t, t_spread) = _ms(s["manual conv"]), _ms(s["torch conv"])
+    (ms_, ms_spread), (ts_, ts_spread) = _ms(s["manual step"]), _ms(s["torch step"])
+    shapes = f"batch {n}, 28x28, float32"
+    return [
+        Figure("conv", f"torch Conv2d forward+backward, 2 conv layers, {shapes}", t, "ms", t_spread,
+               note=_noise_note(s["torch conv"])),
+        Figure("conv", f"manual Conv2d forward+backward, 2 conv layers, {shapes}", m, "ms", m_spread,
+               reference=f"torch {t:.1f} ms", ratio=m / t, target="<= 1.5", note=_noise_note(s["manual conv"])),
+        Figure("conv", f"manual step of {CONV_NET}, {shapes}", ms_, "ms", ms_spread,
+               reference=f"torch step {ts_:.1f} ms", ratio=ms_ / ts_, note=_noise_note(s["manual step"], s["torch step"])),
     ]

@@ -436,8 +436,9 @@ class Lockstep:
 
 
 def _check_batches(layers, n: int, batch_size: int) -> None:
-    """Batch normalisation in training needs 2 samples or more in every batch (torch refuses 1)."""
-    bn = next((s for s in layers if s.kind.token == "batchnorm"), None)
+    """Batch normalisation in training needs 2 values or more per feature in every batch (torch refuses 1):
+    2 samples, or on images (spatial batchnorm) 2 samples x positions."""
+    bn = next((s for s in layers if s.kind.token == "batchnorm" and math.prod(s.in_shape[1:]) == 1), None)
     if bn is None:
         return
     size = n if batch_size == 0 or batch_size >= n else batch_size

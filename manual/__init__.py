@@ -16,3 +16,7 @@ from manual.optim import SGDMomentum
 __all__ = ["BCE", "BCEWithLogits", "BatchNorm1d", "CrossEntropy", "Dropout", "DropoutMask", "Flatten", "GELU",
            "Layer", "LayerNorm", "LeakyReLU", "Linear", "MSE", "Network", "ReLU", "SCHEMES", "SGDMomentum", "SVM",
            "Scheme", "Sigmoid", "Tanh", "fans", "parse_scheme", "xavier_normal"]
+from manual.conv import AvgPool2d, Conv2d, MaxPool2d  # noqa: E402
+from manual.norm import GroupNorm  # noqa: E402
+
+__all__ += ["AvgPool2d", "Conv2d", "GroupNorm", "MaxPool2d"]

@@ -39,7 +39,7 @@ def _well_formed(figures, group):
 
 def test_every_group_is_measured():
     assert set(bench.GROUPS) == {"threads", "step", "spin", "lockstep", "load", "float64", "referee", "zoo", "preset",
-                                 "optim"}
+                                 "optim", "conv"}
 
 
 def test_threads():
@@ -101,4 +101,4 @@ def test_under_load(small):
 
 
     assert set(bench.GROUPS) == {"threads", "step", "spin", "lockstep", "load", "float64", "referee", "zoo", "preset",
-                                 "optim"}
+                                 "optim", "conv"}

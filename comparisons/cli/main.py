@@ -126,7 +126,8 @@ def _add_config_flags(r: argparse.ArgumentParser) -> None:
     flag("seed", "seeds the initial weights and the batch order", type=int)
     flag("mode", "free: each side evolves alone (end-to-end drift); synced: torch is reset to the "
                  "manual state after each step (each step's own error)", choices=MODES)
-    flag("data", "'builtin' (generated notMNIST-like set, no download), an assignment notMNIST.npz, "
+    flag("data", "'builtin' (generated notMNIST-like set, no download; builtin:binary and builtin:regression "
+                 "for those targets, builtin:images as (N, 1, 28, 28) for conv nets), an assignment notMNIST.npz, "
                  "or an MNIST-IDX images file (.gz or raw) or its directory")
     flag("manual", "the manual side: builtin (manual/), seed (the assignment's code as written), "
                    "path/file.py:Class or pkg.module:Class implementing the protocol in comparisons/sides/byo.py")
