@@ -11,12 +11,12 @@ import math
 import re
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from comparisons import heartbeat, interrupts, memory, spec
 from comparisons.check import rules
@@ -26,15 +26,21 @@ from comparisons.data import Dataset, load_data, validate
 from comparisons.errors import InputError, NonFiniteError, RecordWriteError, UserCodeError
 from comparisons.registry import LOSSES
 from comparisons.explain.diagnosis import diagnose_step, diagnosis_text
-from comparisons.explain.referee import Referee, near_ties
+from comparisons.explain.referee import PERTURBED, Referee, near_ties
 from comparisons.record.atomic import write_atomic
 from comparisons.record.outdir import OutDir, ended, write_summary
 from comparisons.record.recorder import DIAGNOSIS, STEPS, SUMMARY, Recorder
 from comparisons.record.summary import Tracker, build_summary
 from comparisons.sides import shared_init
 from comparisons.sides.builtin import ManualSide
-from comparisons.sides.byo import ByoSide, declared, load_class
+from comparisons.sides.byo import ByoSide, absolute, declared, load_class
 from comparisons.sides.torch_side import TorchSide
+
+
+# Rows of the update stage: when they are the only ones the direct rule did not pass, the referee recomputes
+# the optimizer step alone from the manual side's own gradients (Referee.update), not the whole step; a row
+# that this does not pass goes to the whole step's referee, whose verdict stands.
+UPDATE_STAGE = {"update", "state"}
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,27 @@ class RunResult:
     @property
     def passed(self) -> bool:
         return self.status == "passed"
+
+    def __repr__(self) -> str:
+        """One line: the verdict (the first failure's message when it failed) and the record's place."""
+        from comparisons.report.sections import verdict
+        where = f", out={str(self.out)!r}" if self.out is not None else ""
+        return f"RunResult({verdict(self.summary)!r}, steps={self.summary.get('steps')}{where})"
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the verdict, the diagnosis (the cause) and the worst difference per quantity."""
+        import html
+
+        from comparisons.report.sections import cause, diagnosis, next_steps, verdict, worst_table
+        from comparisons.report.tables import to_html
+        colour = "#176617" if self.passed else "#b00"
+        lines = "".join(f"<li>{html.escape(line)}</li>" for line in diagnosis(self.summary))
+        found = cause(self.summary)
+        explained = (f"<p><b>{html.escape(found)}</b></p>" if found else "") + \
+            (f"<p>Diagnosis</p><ul>{lines}</ul>" if lines else "") + f"<p>{html.escape(next_steps(self.summary))}</p>"
+        record = f"<p>record: <code>{html.escape(str(self.out))}</code></p>" if self.out is not None else ""
+        return (f"<div><p style='color:{colour};font-weight:bold'>{html.escape(verdict(self.summary))}</p>"
+                f"{explained}{to_html(worst_table(self.summary), level=4)}{record}</div>")
 
 
 def batches(n: int, batch_size: int, rng: np.random.Generator):
@@ -92,6 +119,7 @@ class Lockstep:
         shared_init.write(shared_init.draw(self.layers, init_rng, config.dtype, config.init, config.init_bias),
                           *filter(None, (self.manual, self.judge, self.drift)))
         self.referee = Referee(self.layers, config)
+        self.referee_runs = {"update": 0, "step": 0}     # the referee's update-stage and whole-step recomputations
         self.overrides = dict(config.tol)
         self.recorder: Recorder | None = None    # set by run() once the output directory is prepared
         self.tracker = Tracker()
@@ -161,7 +189,8 @@ class Lockstep:
             backward.append(("state", "lr", np.float64(m.opt.lr), np.float64(j.opt.used_lr), 1.0))
         backward += [("update", k, v - j.before[k], j.params[k] - j.before[k], 1.0) for k, v in m.params.items()]
         t_state = j.state
-        backward += [("state", k, v * s, t_state[k][0], t_state[k][1]) for k, (v, s) in m.state.items() if k in t_state]
+        backward += [("state", k, v if s == 1.0 else v * s, t_state[k][0], t_state[k][1])   # no copy at scale 1
+                     for k, (v, s) in m.state.items() if k in t_state]
         backward += [("buffer", k, v, j.buffers[k], 1.0) for k, v in m.buffers.items()]
         return forward, backward
 
@@ -181,16 +210,43 @@ class Lockstep:
             if row.quantity in self.trained and row.manual > self.trained[row.quantity]:
                 self.trained[row.quantity] = row.manual
         recomputed = None
-        if any(r.rule == "direct" and not r.passed for r in rows) and _finite(rows):
+        failing = {r.quantity for r in rows if r.rule == "direct" and not r.passed}
+        if failing and _finite(rows):
             j = self.judge
             before = {"params": j.before, "buffers": j.before_buffers, "state": j.before_state, "step": j.before_step}
-            recomputed = self.referee.step(before, x, y, self.manual.outputs)
-            rows = self.rejudge(rows, manual_values, recomputed, pred_m, pred_t, y)
+            direct = rows
+
+            def judge(recomputed):
+                return self.rejudge(direct, manual_values, recomputed, pred_m, pred_t, y)
+            if failing <= UPDATE_STAGE:     # every row before the update passed: judge the update stage alone
+                self.referee_runs["update"] += 1
+                recomputed, judged = self.refereed(lambda k: self.referee.update(before, self.manual.grads, k), judge)
+                if all(r.passed for r in judged):
+                    rows, failing = judged, None
+            if failing:
+                self.referee_runs["step"] += 1
+                recomputed, rows = self.refereed(
+                    lambda k: self.referee.step(before, x, y, self.manual.outputs, k), judge)
         results = self.with_messages(rows, manual_values, recomputed) + self.unmatched_state(where_, "state")
         if self.diagnosis is None and any(msg for _, msg in results):
             self.diagnosis = self.diagnose(where_, x, y, results, manual_values, recomputed)
         self.previous = manual_values       # for the diagnosis: a value may be the previous step's
         return results
+
+    @staticmethod
+    def refereed(recompute, rejudge) -> tuple:
+        """(recomputed, rows) decided by the referee, cheapest first: ``recompute(0)`` (the float64 referee
+        and the probe from the step's own inputs), and ``recompute(PERTURBED)`` (every probe) only when a
+        row still fails. A row's rounding is the largest over the probes, so a row that passes with one
+        passes with all: the verdicts are those of every probe, and a passing step costs 2 recomputations
+        instead of 2 + 2 x PERTURBED (docs/benchmarks.md, group zoo). A passing row records the one
+        probe's rounding."""
+        recomputed = recompute(0)
+        rows = rejudge(recomputed)
+        if not all(r.passed for r in rows):
+            recomputed = recompute(PERTURBED)
+            rows = rejudge(recomputed)
+        return recomputed, rows
 
     def rejudge(self, rows, manual_values, recomputed, pred_m, pred_t, y=None) -> list[Row]:
         """Rows the direct rule did not pass, decided by the referee."""
@@ -352,8 +408,11 @@ class Lockstep:
                     *self.counts(where_, pred_m, pred_t, split.y)]
             recomputed = None
             if any(r.rule == "direct" and not r.passed for r in rows) and _finite(rows):
-                recomputed = self.referee.evaluate(m.params, m.buffers, split.x, split.y, m.outputs)
-                rows = self.rejudge(rows, {("loss", ""): loss_m}, recomputed, pred_m, pred_t, split.y)
+                recomputed, rows = self.refereed(
+                    lambda perturbed: self.referee.evaluate(m.params, m.buffers, split.x, split.y, m.outputs,
+                                                            perturbed),
+                    lambda recomputed: self.rejudge(rows, {("loss", ""): loss_m}, recomputed, pred_m, pred_t,
+                                                    split.y))
             results = self.with_messages(rows, {("loss", ""): loss_m}, recomputed)
             other = (loss_t, scores_t)
             if self.drift is not None:
@@ -390,10 +449,10 @@ class Lockstep:
                     [f"diagnosis failed: {type(e).__name__}: {e}"], "kink_flips": None}
 
     def record(self, results) -> None:
-        rows = [row for row, _ in results]
         yours = getattr(self.manual, "your_name", None)
         if yours is not None:         # a bring-your-own class: its names beside torch's (steps.csv's ``yours``)
-            rows = [row._replace(yours=yours(row.name)) if row.name else row for row in rows]
+            results = [(row._replace(yours=yours(row.name)) if row.name else row, msg) for row, msg in results]
+        rows = [row for row, _ in results]
         self.tracker.add(results)     # first: a flush inside add() saves the tracker as of the rows it wrote
         self.recorder.add(rows)
         # Only judged rows stop the run: a drift row's torch value is the free twin's own trajectory,
@@ -402,8 +461,9 @@ class Lockstep:
 
 
 def _check_batches(layers, n: int, batch_size: int) -> None:
-    """Batch normalisation in training needs 2 samples or more in every batch (torch refuses 1)."""
-    bn = next((s for s in layers if s.kind.token == "batchnorm"), None)
+    """Batch normalisation in training needs 2 values or more per feature in every batch (torch refuses 1):
+    2 samples, or on images (spatial batchnorm) 2 samples x positions."""
+    bn = next((s for s in layers if s.kind.token == "batchnorm" and math.prod(s.in_shape[1:]) == 1), None)
     if bn is None:
         return
     size = n if batch_size == 0 or batch_size >= n else batch_size
@@ -458,6 +518,7 @@ def run(config: Config, data: Dataset | None = None, out: str | Path | OutDir | 
         # a bad --manual is bad input: refuse it before loading data; what the class declares (its model,
         # loss, penalty, conventions) becomes the run's config, recorded as such in summary.json
         config = declared(config, load_class(config.manual))
+        config = replace(config, manual=absolute(config.manual))   # a record that means the same anywhere
         config.validate()
     beat.calling("loading data")
     data = (data if data is not None else load_data(config.data)).astype(np.dtype(config.dtype))
@@ -499,7 +560,8 @@ def _train_and_record(lockstep: Lockstep, config: Config, data: Dataset, outdir:
     status, stop, quantity, internal = "failed", None, "process", None
     try:
         try:
-            with tqdm(total=n_steps, disable=not (progress and sys.stderr.isatty()), unit="step", leave=False) as bar:
+            shown = progress and (sys.stderr.isatty() or "ipykernel" in sys.modules)    # a terminal or a notebook
+            with tqdm(total=n_steps, disable=not shown, unit="step", leave=False) as bar:
                 lockstep.train(bar)
             status = "failed" if tracker.first_failure else "passed"
         except NonFiniteError as e:

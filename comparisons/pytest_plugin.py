@@ -66,22 +66,50 @@ def assert_lockstep(result, *, report: bool = True) -> None:
     raise AssertionError(_failure_message(summary, out, html, error))
 
 
+def _fields(fields: dict, here: Path) -> dict:
+    """The fixture's keyword arguments as Config values, taking what the CLI takes: ``hidden=64`` or
+    ``hidden=[64, 32]``, ``tol={"grad": 1e-3}``, and ``manual="adapter.py:Adapter"`` relative to the test
+    file's folder (where a course keeps its adapter) when the file is there."""
+    from dataclasses import fields as config_fields
+
+    from comparisons import Config
+    known = {f.name for f in config_fields(Config)}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise TypeError(f"lockstep_run: unknown field {unknown[0]!r}; the fields are {', '.join(sorted(known))}")
+    out = dict(fields)
+    if isinstance(out.get("hidden"), int):
+        out["hidden"] = (out["hidden"],)
+    elif isinstance(out.get("hidden"), list):
+        out["hidden"] = tuple(out["hidden"])
+    if isinstance(out.get("tol"), dict):
+        out["tol"] = tuple(out["tol"].items())
+    manual = out.get("manual")
+    if isinstance(manual, str) and ".py:" in manual:
+        path, _, cls = manual.rpartition(":")
+        if not Path(path).is_absolute() and (here / path).is_file():
+            out["manual"] = f"{(here / path).resolve()}:{cls}"
+    return out
+
+
 @pytest.fixture
-def lockstep_run(tmp_path):
+def lockstep_run(tmp_path, request):
     """Call it to run lockstep: ``lockstep_run(config=None, *, data=None, manual_loss=None, **fields)``.
 
-    ``fields`` override the config's (``epochs=1``, ``dtype="float64"``...). Each call writes a
-    new run directory under the test's ``tmp_path`` (``lockstep-1``, ``lockstep-2``, ...) and
-    returns the RunResult; failing checks do not raise, pass it to ``assert_lockstep``.
+    ``fields`` override the config's (``epochs=1``, ``dtype="float64"``, ``hidden=64``...), with the
+    values the CLI takes; a ``manual="adapter.py:Adapter"`` path is found beside the test file first.
+    Each call writes a new run directory under the test's ``tmp_path`` (``lockstep-1``, ``lockstep-2``,
+    ...) and returns the RunResult; failing checks do not raise, pass it to ``assert_lockstep``.
     """
     counter = itertools.count(1)
+    here = Path(str(request.fspath)).parent
 
     def run(config=None, *, data=None, manual_loss=None, **fields):
         from dataclasses import replace
 
         from comparisons import Config
         from comparisons import run as lockstep
-        config = replace(config if config is not None else Config(), **fields)
+        config = replace(config if config is not None else Config(), **_fields(fields, here))
         return lockstep(config, data, out=tmp_path / f"lockstep-{next(counter)}", manual_loss=manual_loss)
 
     return run

@@ -24,6 +24,7 @@ class Arg:
     name: str
     type: type
     default: object = None      # None: required; DATA: the data's output width (an output layer's)
+    low: int = 1                # an int argument's least value (a padding may be 0)
 
 
 DATA = "data"
@@ -86,7 +87,8 @@ def _batchnorm(shape, a):
     from manual.conventions import BN_MOMENTUM, BN_MOMENTUM_DEFAULT
     convention = "cs231n" if a["cs231n"] else "torch"
     m = BN_MOMENTUM_DEFAULT[convention] if a["momentum"] == "" else _finite(a["momentum"], "momentum", 0, 1)
-    return dict(num_features=_one(shape, "batchnorm"), momentum=BN_MOMENTUM[convention](m),
+    features = shape[0] if len(shape) == 3 else _one(shape, "batchnorm")    # (C, H, W): spatial, BatchNorm2d
+    return dict(num_features=features, momentum=BN_MOMENTUM[convention](m),
                 running_var="biased" if a["biased"] else "unbiased")
 
 
@@ -99,6 +101,56 @@ def _dropout(shape, a):
     if not 0 <= p < 1:
         raise ValueError(f"the drop probability must be in [0, 1), got {p:g}")
     return dict(p=p, mask=DropoutMask())
+
+
+def _image(shape: tuple, what: str) -> tuple[int, int, int]:
+    if len(shape) != 3:
+        raise ValueError(f"{what} needs image input (channels, height, width), got shape {shape}; "
+                         f"use image data (--data builtin:images) and no flatten before it")
+    return shape
+
+
+def _fits(size: int, kernel: int, stride: int, pad: int, axis: str) -> None:
+    """A kernel must fit the padded input, and the stride must divide what is left: torch would floor
+    (size + 2·pad - kernel) / stride and silently drop the last rows or columns; lockstep refuses
+    (as cs231n's conv_forward_naive asserts)."""
+    if kernel > size + 2 * pad:
+        raise ValueError(f"kernel {kernel} is larger than the padded input's {axis} {size + 2 * pad}"
+                         f"{f' ({size} + 2·{pad})' if pad else ''}")
+    if (size + 2 * pad - kernel) % stride:
+        raise ValueError(f"stride {stride} does not divide the input's {axis} {size}{f' + 2·{pad}' if pad else ''}"
+                         f" - kernel {kernel} = {size + 2 * pad - kernel} (torch would floor it and leave the last "
+                         f"{(size + 2 * pad - kernel) % stride} {'rows' if axis == 'height' else 'columns'} unused); "
+                         f"change the stride, kernel or padding")
+
+
+def _conv(shape, a):
+    """``conv:OUT:K[:STRIDE[:PAD]]``: OUT filters of K x K over every input channel, stride 1 and padding 0
+    by default, with bias; weight (OUT, C, K, K) as torch.nn.Conv2d and cs231n."""
+    c, h, w = _image(shape, "conv")
+    for size, axis in ((h, "height"), (w, "width")):
+        _fits(size, a["k"], a["stride"], a["pad"], axis)
+    return dict(in_channels=c, out_channels=a["out"], kernel_size=a["k"], stride=a["stride"], padding=a["pad"])
+
+
+def _pool(what):
+    def make(shape, a):
+        """``maxpool:K[:STRIDE]`` / ``avgpool:K[:STRIDE]``: K x K windows, stride K by default, no padding."""
+        c, h, w = _image(shape, what)
+        stride = a["stride"] or a["k"]
+        for size, axis in ((h, "height"), (w, "width")):
+            _fits(size, a["k"], stride, 0, axis)
+        return dict(kernel_size=a["k"], stride=stride)
+    return make
+
+
+def _groupnorm(shape, a):
+    """``groupnorm:G``: G groups of the C channels (C, or (C, H, W) per sample); G must divide C."""
+    if len(shape) not in (1, 3):
+        raise ValueError(f"groupnorm needs (channels,) or (channels, height, width) per sample, got shape {shape}")
+    if shape[0] % a["groups"]:
+        raise ValueError(f"groupnorm: {a['groups']} groups do not divide {shape[0]} channels")
+    return dict(num_groups=a["groups"], num_channels=shape[0])
 
 
 NORM_INIT = {"weight": "ones", "bias": "zero"}
@@ -148,7 +200,8 @@ KINDS = {k.token: k for k in (
          init=NORM_INIT, examples=(("layernorm", (6,)),)),
     Kind("batchnorm", "BatchNorm1d", "bn", args=(Arg("momentum", float, ""),), flags=("cs231n", "biased"),
          make=_batchnorm, init=NORM_INIT,
-         examples=(("batchnorm", (5,)), ("batchnorm:0.9:cs231n", (3,)), ("batchnorm:cs231n:biased", (4,)))),
+         examples=(("batchnorm", (5,)), ("batchnorm:0.9:cs231n", (3,)), ("batchnorm:cs231n:biased", (4,)),
+                   ("batchnorm", (3, 4, 5)), ("batchnorm:cs231n:biased", (2, 3, 3)))),
     Kind("dropout", "Dropout", "drop", args=(Arg("p", float, 0.5),), flags=("keep",), make=_dropout,
          examples=(("dropout:0.3", (6,)), ("dropout:0.8:keep", (5,)))),
     Kind("embedding", "Embedding", "embed", args=(Arg("vocab", int), Arg("dim", int)), make=_embedding,
@@ -164,6 +217,20 @@ KINDS = {k.token: k for k in (
          make=lambda s, a: dict(in_features=_sequence(s, "temporal_linear")[1], out_features=a["out"]),
          init={"weight": "scheme", "bias": "zeros"}, size=lambda kw: kw["out_features"] * (kw["in_features"] + 1),
          examples=(("temporal_linear:6", (4, 3)), ("temporal_linear:2", (1, 5)))),
+    Kind("conv", "Conv2d", "conv", args=(Arg("out", int), Arg("k", int), Arg("stride", int, 1),
+                                         Arg("pad", int, 0, low=0)),
+         make=_conv, init={"weight": "scheme", "bias": "zeros"},
+         size=lambda kw: kw["out_channels"] * (kw["in_channels"] * kw["kernel_size"] ** 2 + 1),
+         examples=(("conv:3:3", (2, 5, 5)), ("conv:4:3:2:1", (3, 7, 7)), ("conv:2:2:1:1", (1, 4, 4)),
+                   ("conv:2:1", (3, 3, 3)))),
+    Kind("maxpool", "MaxPool2d", "pool", args=(Arg("k", int), Arg("stride", int, 0)), make=_pool("maxpool"),
+         examples=(("maxpool:2", (2, 4, 6)), ("maxpool:3:1", (1, 5, 5)), ("maxpool:2:1", (2, 3, 3)))),
+    Kind("avgpool", "AvgPool2d", "avgpool", args=(Arg("k", int), Arg("stride", int, 0)), make=_pool("avgpool"),
+         examples=(("avgpool:2", (2, 4, 6)), ("avgpool:3:1", (1, 5, 5)))),
+    Kind("groupnorm", "GroupNorm", "gn", args=(Arg("groups", int),), make=_groupnorm, init=NORM_INIT,
+         size=lambda kw: 2 * kw["num_channels"],
+         examples=(("groupnorm:2", (4, 3, 3)), ("groupnorm:1", (3, 2, 2)), ("groupnorm:3", (3, 2, 2)),
+                   ("groupnorm:2", (6,)))),
 )}
 
 

@@ -49,8 +49,8 @@ def _parse_args(kind: Kind, token: str, raw: list[str], out_width: int) -> dict:
             except ValueError:
                 raise InputError(f"model token {token!r}: {arg.name} must be {arg.type.__name__}, "
                                  f"got {values[i]!r} (usage {kind.usage})") from None
-            if arg.type is int and value < 1:
-                raise InputError(f"model token {token!r}: {arg.name} must be >= 1, got {value}")
+            if arg.type is int and value < arg.low:
+                raise InputError(f"model token {token!r}: {arg.name} must be >= {arg.low}, got {value}")
         elif arg.default is None:
             raise InputError(f"model token {token!r}: missing {arg.name} (usage {kind.usage})")
         else:
@@ -71,6 +71,8 @@ def canonical(text: str) -> tuple:
         args = _parse_args(kind, token.strip(), raw, DATA)
         if kind.token == "batchnorm" and args["momentum"] == "":
             args["momentum"] = 0.9 if args["cs231n"] else 0.1
+        if kind.token in ("maxpool", "avgpool") and not args["stride"]:
+            args["stride"] = args["k"]          # maxpool:2 is maxpool:2:2
         out.append((kind.token, tuple(sorted(args.items()))))
     return tuple(out)
 

@@ -19,3 +19,7 @@ __all__ = ["BCE", "BCEWithLogits", "BatchNorm1d", "CrossEntropy", "Dropout", "Dr
            "Layer", "LayerNorm", "LeakyReLU", "Linear", "MSE", "Network", "ReLU", "SCHEMES", "SGDMomentum", "SVM",
            "Scheme", "Sigmoid", "Tanh", "fans", "parse_scheme", "xavier_normal"]
 __all__ += ["Embedding", "LSTM", "RNN", "TemporalCrossEntropy", "TemporalLinear"]
+from manual.conv import AvgPool2d, Conv2d, MaxPool2d  # noqa: E402
+from manual.norm import GroupNorm  # noqa: E402
+
+__all__ += ["AvgPool2d", "Conv2d", "GroupNorm", "MaxPool2d"]

@@ -7,6 +7,7 @@ os_exit (os._exit(0)), segfault (SIGSEGV), or hang (it first creates the file
 ``LOCKSTEP_MISBEHAVE_MARK`` names, if set, so a test knows the worker is hanging there).
 ``LOCKSTEP_MISBEHAVE_IMPORT=exit0`` calls sys.exit(0) while the module is imported.
 """
+import itertools
 import os
 import signal
 import sys
@@ -24,10 +25,11 @@ class Misbehaves(Adapter):
     def __init__(self, sizes, config):
         super().__init__(sizes, config)
         what, _, step = os.environ.get("LOCKSTEP_MISBEHAVE", "none@0").partition("@")
-        self.what, self.at, self.calls = what, int(step), 0
+        self.what, self.at = what, int(step)
+        type(self).calls = itertools.count()    # on the class: the probe runs on a deep copy of the object
 
     def backward(self):
-        step, self.calls = self.calls, self.calls + 1      # the first call is the probe: step 0
+        step = next(type(self).calls)           # the first call is the probe's: step 0
         if step == self.at:
             misbehave(self.what)
         return super().backward()

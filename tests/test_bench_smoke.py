@@ -38,7 +38,8 @@ def _well_formed(figures, group):
 
 
 def test_every_group_is_measured():
-    assert set(bench.GROUPS) == {"threads", "step", "spin", "lockstep", "load", "float64", "referee", "preset"}
+    assert set(bench.GROUPS) == {"threads", "step", "spin", "lockstep", "load", "float64", "referee", "zoo", "preset",
+                                 "optim", "conv"}
 
 
 def test_threads():
@@ -97,3 +98,37 @@ def test_under_load(small):
     figures = cases.under_load(Config(hidden=(8,), batch_size=20), small, "minibatch 20", blocks=1, reps=1, busy=1)
     _well_formed(figures, "load")
     assert figures[0].target == "<= 2.5" and "busy" in figures[0].name
+
+
+    assert set(bench.GROUPS) == {"threads", "step", "spin", "lockstep", "load", "float64", "referee", "zoo", "preset",
+                                 "optim", "conv"}
+
+
+def test_zoo_layers():
+    figures = cases.layers_vs_torch(scale=0.1, ns=(4,), features=8)
+    _well_formed(figures, "zoo")
+    assert [f.name.split(":")[0] for f in figures] == ["batchnorm", "layernorm", "dropout", "gelu", "gelu"]
+    assert all(f.target == "<= 1.3" for f in figures)
+    assert "torch.nn.Dropout" in figures[2].reference and "twin" in figures[2].note
+
+
+def test_zoo_shares(small):
+    jobs = {label: config.__class__(**{**config.__dict__, "hidden": (8,), "batch_size": 20})
+            for label, config in cases.zoo_jobs().items()}
+    adam = next(k for k in jobs if k.startswith(cases.ADAM))
+    figures = cases.lockstep_shares(jobs, small, scale=0.1, reps=1, targets=cases.ZOO_TARGETS, state=((adam, "<= 0.03"),))
+    _well_formed(figures, "zoo")
+    shares, (state,) = figures[:-1], figures[-1:]
+    assert len(shares) == len(jobs) and all(f.target == "<= 0.10" for f in shares)
+    assert all("rows per step" in f.note and "the referee ran on" in f.note for f in shares)
+    assert "optimizer state (12 state rows)" in state.name and state.target == "<= 0.03"
+
+
+def test_optim():
+    _well_formed(cases.adam_step(0.1), "optim")
+
+
+def test_conv():
+    figures = cases.conv_vs_torch(scale=0.1, n=8)
+    _well_formed(figures, "conv")
+    assert figures[1].target == "<= 1.5" and figures[1].ratio > 0

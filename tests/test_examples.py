@@ -1,6 +1,7 @@
 """The course examples (examples/cs231n, examples/dls): each student network, unchanged behind its
 adapter, passes in both dtypes and modes; its deliberate slip fails at the layer it is in, named."""
-import numpy as np
+from pathlib import Path
+
 import pytest
 
 from comparisons import Config, run
@@ -12,10 +13,10 @@ DLS = "examples/dls/adapter.py"
 CASES = {CS231N: ("cs231n-fc", "class", {"epochs": 2}), DLS: ("dls-deep", "binary", {"epochs": 8})}
 
 
-def _run(adapter: str, cls: str, **extra):
+def _run(adapter: str, cls: str, out=None, **extra):
     preset, task, settings = CASES[adapter]
     config = Config(**(load_preset(preset) | settings | {"manual": f"{adapter}:{cls}"} | extra))
-    return run(config, synthetic(seed=3, sizes=(300, 60, 60), task=task))
+    return run(config, synthetic(seed=3, sizes=(300, 60, 60), task=task), out)
 
 
 @pytest.mark.parametrize("dtype,mode", [("float64", "synced"), ("float64", "free"), ("float32", "synced"),
@@ -30,6 +31,8 @@ def test_course_example_passes(adapter, dtype, mode):
         assert {"buffer", "state"} <= set(frame.quantity) and "drop2" in set(frame[frame.quantity == "dx"].name)
     yours = frame[frame.quantity == "grad"].set_index("name").yours.to_dict()
     assert yours["fc1.weight"] == "W1" and yours["fc1.bias"] == "b1"
+    recorded = result.summary["config"]["manual"]        # absolute: it means the same in a CI artifact
+    assert Path(recorded.rpartition(":")[0]).is_absolute() and recorded.endswith(f"{adapter}:Adapter")
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -41,6 +44,18 @@ def test_cs231n_slip_is_named_at_its_dropout(dtype):
     diagnosis = result.summary["diagnosis"]
     assert "drop2 (dropout) > dx" in diagnosis["first_divergence"]
     assert "a constant factor: manual = 0.5 × reference" in diagnosis["findings"][0], diagnosis
+
+
+def test_the_report_names_the_students_arrays(tmp_path):
+    from comparisons.report.write import write_report
+    _run(DLS, "WithSlip", out=tmp_path / "run", epochs=1, fail_fast=True)
+    report = write_report(tmp_path / "run")
+    text = Path(report.markdown).read_text(encoding="utf-8")
+    assert "step 1 > grad > fc4.bias (your b4)" in text, text[:2000]
+    lines = text.splitlines()
+    verdict = next(i for i, line in enumerate(lines) if line.startswith("**FAILED"))
+    assert lines[verdict + 2].startswith("**Cause: backward > fc4 (linear) > grad fc4.bias: a constant factor")
+    assert "Next: run `lockstep audit --manual" in text
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

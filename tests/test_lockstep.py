@@ -174,3 +174,28 @@ def test_a_free_twin_that_diverges_on_its_own_does_not_fail_the_run(tiny_data, m
     drift = result.frame[(result.frame["track"] == "drift") & (result.frame["phase"] == "step")]
     assert drift[drift["step"] >= 3]["reference"].isna().any()
     assert not drift[drift["step"] < 3]["reference"].isna().any()
+
+
+def test_update_rows_alone_are_refereed_from_the_manual_gradients():
+    """dls-deep in float32: once updates are small against the weights, p_after - p_before cancels and the
+    update rows alone miss the direct rule; the referee then recomputes the optimizer step from the manual
+    side's own gradients (Referee.update), and the run passes without a whole-step recomputation there."""
+    import types
+    from comparisons.data.builtin import synthetic
+    from comparisons.data.presets import load_preset
+    from comparisons.lockstep import Lockstep
+    from comparisons.record.recorder import Recorder
+    values = load_preset("dls-deep") | {"epochs": 40, "dtype": "float32", "mode": "free"}
+    lockstep = Lockstep(Config(**values), synthetic(seed=3, sizes=(300, 60, 60), task="binary").astype(np.float32))
+    lockstep.recorder = Recorder(None)
+    lockstep.train(types.SimpleNamespace(update=lambda: None))
+    assert lockstep.tracker.first_failure is None
+    assert lockstep.referee_runs["update"] > 0, lockstep.referee_runs
+
+
+def test_a_result_shows_itself_in_one_line_and_in_a_notebook(tiny_data):
+    result = run(Config(hidden=(16,), epochs=1, lr=0.05, fail_fast=True), tiny_data, manual_loss=ForgetsOneOverN())
+    text = repr(result)
+    assert text.startswith("RunResult('FAILED: step 1 > dx > loss") and "\n" not in text and len(text) < 400
+    page = result._repr_html_()
+    assert "FAILED: step 1 &gt; dx &gt; loss" in page and "Diagnosis" in page and "Worst difference" in page

@@ -141,9 +141,10 @@ def test_no_false_alarm_optimizer_sample(tiny_data, case):
 
 
 def test_bring_your_own_step_with_another_optimizer_is_refused(tiny_data):
-    """A class with its own step() is read through velocity() (the assignment's form): with adam its state
-    could not be compared, so the run is refused up front, not judged half-blind."""
-    with pytest.raises(InputError, match=r"has its own step\(\).*not adam:form=torch; drop step\(\)"):
+    """A class with its own step() but no optimizer_state() is read through velocity() (the assignment's
+    form): with adam its state could not be compared, so the run is refused up front, not judged half-blind."""
+    with pytest.raises(InputError, match=r"has its own step\(\) but no optimizer_state\(\): the state of its "
+                                         r"adam:form=torch cannot be compared"):
         run(Config(**SMALL, epochs=1, manual="examples/student_adapter.py:Adapter", optimizer="adam"), tiny_data)
 
 

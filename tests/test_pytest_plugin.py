@@ -67,3 +67,27 @@ def test_loading_the_plugin_imports_nothing_heavy():
             "print(sorted(m for m in ('torch', 'pandas', 'matplotlib', 'numpy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_course_repo_runs_its_lockstep_tests_from_its_root(pytester):
+    """A course keeps the adapter beside its test, in a subfolder, and runs pytest from the repository's
+    root: manual="adapter.py:Adapter" is found beside the test file, and hidden=16 reads as the CLI's."""
+    from pathlib import Path
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    tests = pytester.mkdir("course").joinpath("tests")
+    tests.mkdir()
+    tests.joinpath("student_mlp.py").write_text((examples / "student_mlp.py").read_text())
+    tests.joinpath("adapter.py").write_text((examples / "student_adapter.py").read_text())
+    tests.joinpath("test_backprop.py").write_text(
+        "from comparisons.data.builtin import synthetic\n"
+        "from comparisons.pytest_plugin import assert_lockstep\n\n\n"
+        "def test_backprop(lockstep_run):\n"
+        "    result = lockstep_run(data=synthetic(seed=0, sizes=(200, 50, 50)), manual='adapter.py:Adapter',\n"
+        "                          hidden=16, epochs=1, lr=0.05, dtype='float64', mode='synced')\n"
+        "    assert_lockstep(result)\n\n\n"
+        "def test_a_misspelt_field_names_the_fields(lockstep_run):\n"
+        "    import pytest\n"
+        "    with pytest.raises(TypeError, match=\"unknown field 'hiden'; the fields are\"):\n"
+        "        lockstep_run(hiden=16)\n")
+    result = pytester.runpytest("-p", "no:cacheprovider", "-q")
+    result.assert_outcomes(passed=2)

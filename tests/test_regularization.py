@@ -180,12 +180,11 @@ def test_no_false_alarm_grid_with_regularisation(case):
 @pytest.mark.parametrize("fields,fragment", [
     (dict(optimizer="adamw", reg="l2:0.1"), "adamw's decay is decoupled"),
     (dict(optimizer="adam:weight_decay\t=0.1", reg="l2:0.1"), "give it once"),
-    (dict(manual="examples/student_adapter.py:Adapter", reg="l2:0.1", reg_convention="cs231n"),
-     "applies to the built-in manual side"),
 ])
 def test_reg_combinations_that_cannot_mean_one_thing_are_refused(fields, fragment):
-    """torch's weight_decay given twice, an L2 penalty on AdamW's decoupled decay, or a penalty a
-    bring-your-own class would never see: one line of bad input, before any work."""
+    """torch's weight_decay given twice, or an L2 penalty on AdamW's decoupled decay: one line of bad input,
+    before any work. (A bring-your-own class computes its penalty itself: --reg tells the torch side,
+    tests/test_examples.py's cs231n network.)"""
     from comparisons.errors import InputError
     with pytest.raises(InputError, match=fragment):
         Config(**fields).validate()

@@ -99,10 +99,14 @@ def test_diagnosis_reads_in_every_form(summary, lines):
     assert report_tables.diagnosis(summary) == lines
 
 
-def test_report_into_a_missing_directory_is_refused(passed, capsys):
+def test_report_makes_its_directory_and_refuses_a_file(passed, capsys):
     out, _ = passed
-    assert main(["report", str(out), "--out", str(out / "nowhere")]) == 2
-    assert capsys.readouterr().err == f"lockstep: error: report directory {out / 'nowhere'}: no such directory\n"
+    assert main(["report", str(out), "--out", str(out / "new" / "dir")]) == 0
+    assert (out / "new" / "dir" / "report.html").is_file()
+    capsys.readouterr()
+    (out / "afile").write_text("x")
+    assert main(["report", str(out), "--out", str(out / "afile")]) == 2
+    assert capsys.readouterr().err == f"lockstep: error: report directory {out / 'afile'}: not a directory\n"
 
 
 def test_run_with_report_writes_it_and_overwrite_removes_a_stale_one(tmp_path, capsys):
@@ -139,3 +143,9 @@ def test_atomic_write_replaces_whole_and_names_what_it_cannot_write(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["a.md"]
     with pytest.raises(InputError, match=r"^cannot write .*/missing/b\.png: No such file or directory$"):
         write_atomic(tmp_path / "missing" / "b.png", b"")
+
+
+@pytest.mark.parametrize("used,text", [(0.4, "40%"), (12.3, "12x"), (9.9e13, "> 1e6x"), (float("inf"), "over")])
+def test_share_of_allowance_reads_as_a_size_not_a_digit_string(used, text):
+    from comparisons.report.sections import percent_of_allowance
+    assert percent_of_allowance(used) == text

@@ -116,7 +116,9 @@ def test_layer_matches_its_twin(token, shape, case):
             assert rel(grad.ravel()[coords], central(loss, array, coords)) <= FD_RTOL, what
 
 
-BRANCHED = [(t, s) for k in KINDS.values() if hasattr(k.twin, "decide") for t, s in k.examples]
+BRANCHED = [(t, s) for k in KINDS.values() if hasattr(k.twin, "decide") and not getattr(k.twin, "per_window", False)
+            for t, s in k.examples]
+WINDOWED = [(t, s) for k in KINDS.values() if getattr(k.twin, "per_window", False) for t, s in k.examples]
 
 
 @pytest.mark.parametrize("token,shape", BRANCHED)
@@ -174,6 +176,51 @@ def test_layer_keeps_its_dtype(token, shape, dtype):
     dx = mine.backward(np.ones_like(out))
     assert {a.dtype for a in (out, *(() if dx is None else (dx,)), *mine.params.values(), *mine.grads.values())} \
         <= {np.dtype(dtype)}
+
+
+@pytest.mark.parametrize("token,shape", WINDOWED)
+def test_window_branch_layers_can_be_followed(token, shape):
+    """A max-pool's branches (one per window: the index of its maximum): forward_with its own decisions
+    is its forward, and its gradient is the twin's; another choice moves the output and the gradient;
+    the margin is 0 exactly on a tie."""
+    rng = np.random.default_rng(5)
+    layer = spec.layer(token, shape)
+    twin = layer.kind.twin(**layer.kwargs, dtype=torch.float64)
+    x = torch.tensor(inputs(shape, rng, "random"), requires_grad=True)
+    taken = twin.decide(x.detach())
+    assert taken.shape == twin(x).shape and taken.dtype == torch.int64
+    out = twin.forward_with(x, taken)
+    assert torch.equal(out, twin(x))
+    g_with, = torch.autograd.grad(out.sum(), x)
+    g_own, = torch.autograd.grad(twin(x).sum(), x)
+    assert torch.equal(g_with, g_own)
+    other = (taken + 1) % (layer.kwargs["kernel_size"] ** 2)
+    assert not torch.equal(twin.forward_with(x, other), out)
+    assert (twin.margin(x.detach()) > 0).all()
+    tied = torch.zeros((1, *shape), dtype=torch.float64)
+    assert (twin.margin(tied) == 0).all() and (twin.decide(tied) == 0).all()
+
+
+@pytest.mark.parametrize("stride", [2, 1])
+def test_maxpool_ties_go_to_the_first_maximum(stride):
+    """Ties: the manual side's gradient goes to the first maximum of each window in row-major order, as
+    torch's max_pool2d (and the twin's decide) choose; with overlapping windows a shared maximum sums."""
+    x = np.array([[[[1.0, 3.0, 3.0, 0.0],
+                    [3.0, 2.0, 5.0, 5.0],
+                    [0.0, 0.0, 4.0, 4.0],
+                    [0.0, 0.0, 4.0, 4.0]]]])
+    layer = spec.layer(f"maxpool:2:{stride}", x.shape[1:])
+    mine = layer.kind.manual(**layer.kwargs, dtype=np.float64)
+    twin = layer.kind.twin(**layer.kwargs, dtype=torch.float64)
+    out = mine.forward(x)
+    dout = np.arange(1.0, out.size + 1).reshape(out.shape)
+    dx = mine.backward(dout)
+    tx = torch.tensor(x, requires_grad=True)
+    twin(tx).backward(torch.from_numpy(dout))
+    assert np.array_equal(dx, tx.grad.numpy())
+    assert np.array_equal(mine.arg, twin.decide(torch.from_numpy(x)).numpy())
+    if stride == 2:
+        assert dx[0, 0, 0, 1] == 1 and dx[0, 0, 0, 2] == 0 and dx[0, 0, 1, 2] == 2 and dx[0, 0, 2, 2] == 4
 
 
 LOSS_CASES = [(name, reduction, scale, n) for name in LOSSES for reduction in ("mean", "sum")

@@ -11,7 +11,7 @@ import pytest
 
 import manual
 from comparisons import Config, run
-from comparisons.data.builtin import synthetic
+from comparisons.data.builtin import images, synthetic
 from comparisons.errors import InputError
 
 SPECS = {     # what the spec exercises -> (model, loss, built-in task)
@@ -37,6 +37,10 @@ SPECS = {     # what the spec exercises -> (model, loss, built-in task)
     "temporal_linear": ("embedding:10:6,lstm:12,temporal_linear:16,tanh,temporal_linear", "temporal_cross_entropy",
                         "sequence"),
     "embedding": ("embedding:10:8,rnn:8,rnn:8,temporal_linear", "temporal_cross_entropy", "sequence"),
+    "conv": ("conv:4:3:1:1,relu,maxpool:2,conv:6:3,relu,maxpool:2:2,flatten,linear", "cross_entropy", "images"),
+    "conv:stride": ("conv:4:4:2:1,tanh,avgpool:2,flatten,linear", "cross_entropy", "images"),
+    "spatial norms": ("conv:4:3:1:1,batchnorm,relu,maxpool:2:2,conv:4:4:2:1,groupnorm:2,relu,avgpool:7,"
+                      "flatten,linear", "cross_entropy", "images"),
 }
 # per seed: lr, momentum, initial velocity, reduction, batch size (0 = the whole split of 120)
 OPTIMIZERS = [(0.05, 0.9, 0.0, "mean", 10), (0.2, 0.5, 1e-3, "mean", 8), (0.01, 0.99, 1e-5, "sum", 0),
@@ -46,6 +50,8 @@ RUNS = [("float32", "free"), ("float32", "synced"), ("float64", "free"), ("float
 
 @functools.cache
 def data(task):
+    if task == "images":                   # the class task's samples as (N, 1, 28, 28), for conv nets
+        return images(seed=5, sizes=(120, 40, 40))
     return synthetic(seed=5, sizes=(120, 40, 40), task=task)
 
 
@@ -63,7 +69,16 @@ def config(name, seed, dtype, mode, epochs=2) -> Config:
 # 1 - tanh² ~ 1e-12, where a 1-ulp difference between NumPy's and torch's float64 tanh is a 2e-4
 # relative difference, and it is the whole of fc1.bias's gradient: manual vs referee 1.0e-8, while the
 # float32 probes (tanh exactly 1 in float32 beyond |z| = 9) measure 4.8e-10. Not hidden: expected to fail.
-KNOWN = {("mse", 1, "float64", "free"), ("mse", 1, "float64", "synced")}
+#
+# Another, measured: spatial batchnorm, seed 5's settings (lr 0.3, batches of 100 on 28x28), float64: at step 3
+# bn1.bias's gradient (4 per-channel sums of 100·28·28 = 78400 values of dL/dy, which nearly cancel) is
+# 6.4e-14 from the referee against an allowance of 6.2e-14 (the float32 probes measure 3.0e-15 of rounding;
+# the abs diff is 8.3e-17). Such sums are that far from exact on either side: measured apart, 20 draws of
+# (100, 4, 28, 28) with 1000x cancellation, NumPy's float64 sum over (0, 2, 3) is 2.7e-13 (median) from
+# math.fsum, NumPy's over a channel-first copy 2.1e-13, torch's 3.3e-13. The probes underestimate the
+# rounding of a cancelling sum this long: a gate matter (issue 14's report), not hidden: expected to fail.
+KNOWN = {("mse", 1, "float64", "free"), ("mse", 1, "float64", "synced"),
+         ("spatial norms", 5, "float64", "free"), ("spatial norms", 5, "float64", "synced")}
 GRID = [(name, seed, dtype, mode) for name in SPECS for seed, (dtype, mode) in
         itertools.product(range(len(OPTIMIZERS)), RUNS)]
 SAMPLE = [(name, i % len(OPTIMIZERS), *RUNS[i % 4]) for i, name in enumerate(SPECS)] + \

@@ -14,3 +14,7 @@ from torch_ref.losses import TemporalCrossEntropy
 __all__ = ["BCE", "BCEWithLogits", "BatchNorm1d", "CrossEntropy", "Dropout", "Flatten", "GELU", "LayerNorm",
            "LeakyReLU", "Linear", "MSE", "Network", "ReLU", "SGDMomentum", "SVM", "Sigmoid", "Tanh"]
 __all__ += ["Embedding", "LSTM", "RNN", "TemporalCrossEntropy", "TemporalLinear"]
+from torch_ref.conv import AvgPool2d, Conv2d, MaxPool2d  # noqa: E402
+from torch_ref.norm import GroupNorm  # noqa: E402
+
+__all__ += ["AvgPool2d", "Conv2d", "GroupNorm", "MaxPool2d"]

@@ -1,4 +1,4 @@
-"""The command line: ``lockstep run | audit | report | compare`` (comparisons.cli.main).
+"""The command line: ``lockstep run | audit | layers | report | compare`` (comparisons.cli.main).
 
 This file imports nothing: the worker process (comparisons.cli.child) installs its signal
 handlers before anything heavy loads, and ``entry`` (the console script) does the same, so a

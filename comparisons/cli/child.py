@@ -1,4 +1,4 @@
-"""The worker process of ``lockstep run`` and ``lockstep audit``: it imports torch and the user's code.
+"""The worker process of ``lockstep run``, ``lockstep audit`` and ``lockstep layers``: it imports torch and the user's code.
 
 Started by comparisons.cli.parent as ``python -c BOOT SYS_PATH --heartbeat-fd N [--lock-fd N
 --write-to DIR] -- ARGV...``, with the parent's module search path (so it imports the same
@@ -51,6 +51,9 @@ def work(argv: list[str], out) -> int:
         if args.command == "audit":
             beat.at("audit")
             code = cli.audit_command(args)
+        elif args.command == "layers":
+            beat.at("layers")
+            code = cli.layers_command(args)
         else:
             code = cli.run_command(args, out)
         interrupts.defer()               # from here to os._exit, a signal changes nothing

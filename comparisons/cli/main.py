@@ -29,6 +29,23 @@ EXIT_CODES = ("exit codes: 0 passed; 1 a check failed, or the run could not fini
               "far is kept). See the README's \"Exit codes\".")
 
 
+RUN_EXAMPLES = """examples:
+  lockstep run --out runs/demo                                   the assignment's MLP on built-in data
+  lockstep run --preset assignment --data ../shared/data/notmnist-small-10k --out runs/a
+  lockstep run --model linear:100,batchnorm,relu,dropout:0.5,linear --optimizer adam --out runs/z
+  lockstep run --manual mynet.py:MyNet --dtype float64 --mode synced --out runs/mine   your class (a file)
+  lockstep run --manual mypkg.net:MyNet --out runs/mine                                (or a module)
+  lockstep run --preset cs231n-fc --manual examples/cs231n/adapter.py:Adapter --out runs/cs231n"""
+AUDIT_EXAMPLES = """examples:
+  lockstep audit                                                 the assignment's code (seed)
+  lockstep audit --manual examples/student_adapter.py:Adapter    your class, through its adapter"""
+
+
+def _epilog(examples: str = "") -> str:
+    import textwrap
+    return "\n\n".join(filter(None, (examples, textwrap.fill(EXIT_CODES, 100))))
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):          # one line, exit 2 (argparse would print the usage too)
         raise InputError(message)
@@ -109,12 +126,12 @@ def _add_config_flags(r: argparse.ArgumentParser) -> None:
     flag("seed", "seeds the initial weights and the batch order", type=int)
     flag("mode", "free: each side evolves alone (end-to-end drift); synced: torch is reset to the "
                  "manual state after each step (each step's own error)", choices=MODES)
-    flag("data", "'builtin' (generated notMNIST-like set, no download; 'builtin:binary', 'builtin:regression': "
-                 "its binary and regression targets; 'builtin:sequence': a generated next-token task for "
-                 "embedding/rnn/lstm models), an assignment notMNIST.npz, "
+    flag("data", "'builtin' (generated notMNIST-like set, no download; builtin:binary and builtin:regression "
+                 "for those targets, builtin:images as (N, 1, 28, 28) for conv nets, builtin:sequence: a generated "
+                 "next-token task for embedding/rnn/lstm models), an assignment notMNIST.npz, "
                  "or an MNIST-IDX images file (.gz or raw) or its directory")
-    flag("manual", "the manual side: builtin (manual/), seed (the assignment's code as written), or "
-                   "pkg.module:Class implementing the protocol in comparisons/sides/byo.py")
+    flag("manual", "the manual side: builtin (manual/), seed (the assignment's code as written), "
+                   "path/file.py:Class or pkg.module:Class implementing the protocol in comparisons/sides/byo.py")
     r.add_argument("--tol", dest="tol", type=_tol, action="append", default=argparse.SUPPRESS,
                    metavar="QUANTITY=VALUE",
                    help=f"override a tolerance; QUANTITY one of {', '.join(QUANTITIES)}; repeatable")
@@ -132,14 +149,16 @@ def _version() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="lockstep", description="Prove a hand-written NumPy network computes what its hand "
-                "derivation says, by training it in lockstep with a torch twin.", epilog=EXIT_CODES)
+                "derivation says, by training it in lockstep with a torch twin.", epilog=_epilog(RUN_EXAMPLES),
+                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"lockstep {_version()}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     r = sub.add_parser("run", help="train both sides in lockstep and check every step",
                        description="Train the NumPy network and its torch twin on the same batches from one "
                                    "initialisation; compare every layer's output, the loss, predictions, every "
                                    "gradient, update and piece of optimizer state at every step (README \"What a "
-                                   "run checks\"); write OUT/steps.csv and OUT/summary.json.", epilog=EXIT_CODES)
+                                   "run checks\"); write OUT/steps.csv and OUT/summary.json.",
+                       epilog=_epilog(RUN_EXAMPLES), formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("--out", required=True, help="directory for steps.csv and summary.json (one run at a time: "
                                                 "it is locked while the run writes)")
     r.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
@@ -155,11 +174,36 @@ def build_parser() -> argparse.ArgumentParser:
                                    "autograd through its own forward and with central differences (float64), "
                                    "on random inputs and edge cases. Exit 0: every derivation holds; "
                                    "1: one does not; 2: bad input, or the class raised, exited or crashed; "
-                                   "130/143/129: interrupted.")
+                                   "130/143/129: interrupted.",
+                       epilog=AUDIT_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     a.add_argument("--manual", default="seed",
                    help="seed (the assignment's code, the default), pkg.module:Class or path/file.py:Class")
     a.add_argument("--seed", type=_seed, default=0, help="seeds the random inputs (default 0)")
     _add_timeout_flag(a)
+    y = sub.add_parser("layers", help="check a file of function-style layers (cs231n's layers.py) against torch",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Import FILE.py, find its layer functions (X_forward/X_backward pairs in cs231n's "
+                                   "names and signatures, or those named in a LOCKSTEP_LAYERS dict in the file), and "
+                                   "check each known layer's forward outputs and every gradient its backward returns "
+                                   "against torch's functional ops and autograd, on random inputs (float64 and "
+                                   "float32) and edge cases (README \"lockstep layers\"). One line per layer; a "
+                                   "pair that is not a known layer is listed as not checked.",
+                       epilog="example:\n  lockstep layers examples/cs231n_layers/layers_slips.py --out runs/layers\n"
+                              "  affine (affine_forward/affine_backward): pass (2 cases, 12 values; worst rel_l2 "
+                              "1.2e-16 float64, 8.2e-08 float32)\n  ...\n  conv (conv_forward_naive/conv_backward_naive): "
+                              "FAIL dw: not summed over axis 0: the manual value has shape (2, 4, 3, 3, 3); summed "
+                              "there, it is the reference (4, 3, 3, 3) (case stride 1, pad 1, float64)\n  ...\n"
+                              "  rows: runs/layers/layers.csv\n\n"
+                              "naming: cs231n's X_forward/X_backward names, or in the file: LOCKSTEP_LAYERS = "
+                              "{'affine': ('dense_fwd', 'dense_bwd'), 'softmax_loss': 'xent', 'conv': None}\n\n"
+                              "exit codes: 0 every known layer passed; 1 a layer failed (or its code raised); 2 bad "
+                              "input (the file cannot be imported, a function does not take the known arguments, "
+                              "nothing to check), or the file's code crashed or hung; 130/143/129: interrupted.")
+    y.add_argument("file", metavar="FILE.py", help="the layers file")
+    y.add_argument("--out", help="directory to write layers.csv into (one row per compared value)")
+    y.add_argument("--seed", type=_seed, default=0, help="seeds the random inputs (default 0)")
+    y.add_argument("--timeout", type=_seconds, default=TIMEOUT, metavar="SECONDS",
+                   help=f"end the check (exit 2, one line) when one layer takes longer (default {TIMEOUT:g})")
     return p
 
 
@@ -185,6 +229,23 @@ def audit_command(args) -> int:
         print("\nPASSED: every derivation holds" + (" (by central differences only)" if fd_only else "")
               + (f"; unchecked: {', '.join(unchecked)}" if unchecked else ""))
     return 1 if failed else 0
+
+
+def layers_command(args) -> int:
+    from comparisons.explain.layers_file import check_file, exit_code, prepare_out, write_csv
+    if args.out:
+        prepare_out(args.out)
+    layers = check_file(args.file, args.seed)
+    for layer in layers:
+        print(layer.line())
+    if args.out:
+        print(f"rows: {write_csv(layers, args.out)}")
+    failed = [layer.name for layer in layers if layer.verdict == "FAIL"]
+    checked = [layer for layer in layers if layer.verdict != "not checked"]
+    print(f"\nFAILED: {', '.join(failed)}" if failed else
+          f"\nPASSED: {len(checked)} layers" + (f"; {len(layers) - len(checked)} not checked"
+                                                if len(layers) > len(checked) else ""))
+    return exit_code(layers)
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
@@ -226,7 +287,7 @@ def run_command(args, out) -> int:
 
 
 def main(argv=None) -> int:
-    """The ``lockstep`` command. ``run`` and ``audit`` run in a worker process watched by this one
+    """The ``lockstep`` command. ``run``, ``audit`` and ``layers`` run in a worker process watched by this one
     (comparisons.cli.parent), which never imports torch or the user's code; ``report`` and
     ``compare`` run here."""
     argv = sys.argv[1:] if argv is None else list(argv)

@@ -1,4 +1,4 @@
-"""The thin parent of ``lockstep run`` and ``lockstep audit``: the work runs in a worker process, and
+"""The thin parent of ``lockstep run``, ``audit`` and ``layers``: the work runs in a worker process, and
 this process, which never imports torch or the user's code, decides the exit code.
 
 Why: the user's code runs inside the run. In one process, a ``sys.exit(0)`` in it would make a

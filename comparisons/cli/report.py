@@ -13,14 +13,19 @@ def add_commands(sub) -> None:
     r = sub.add_parser("report", help="write an HTML report and its Markdown twin for a run directory",
                        description="Read RUN_DIR (steps.csv, summary.json) and write report.html (figures "
                                    "embedded), report.md (for CI job summaries) and the figures as report-*.png. "
-                                   "Exit 0 when written, 2 on unusable input.")
+                                   "Exit 0 when written, 2 on unusable input.",
+                       epilog="examples:\n  lockstep report runs/demo\n  lockstep report runs/demo --out "
+                              "public/report          (the folder is made)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by lockstep run")
     r.add_argument("--out", help="write the report here instead of into RUN_DIR")
     r.add_argument("--quiet", action="store_true", help="print nothing; the exit code tells")
     c = sub.add_parser("compare", help="regression verdict of a run against a known-good baseline",
                        description="Compare CURRENT_DIR with BASELINE_DIR (runs of the same config): agreement, "
                                    "final loss and accuracy, and the learning curves. Prints Markdown. "
-                                   "Exit 0: no regression; 1: a regression; 2: unusable input or different configs.")
+                                   "Exit 0: no regression; 1: a regression; 2: unusable input or different configs.",
+                       epilog="example:\n  lockstep compare baselines/float32 runs/today    a version's run against "
+                              "the known-good one", formatter_class=argparse.RawDescriptionHelpFormatter)
     c.add_argument("baseline", metavar="BASELINE_DIR", help="the known-good run")
     c.add_argument("current", metavar="CURRENT_DIR", help="the run to judge")
     c.add_argument("--force", action="store_true",

@@ -96,3 +96,9 @@ def sequences(seed: int = 0, sizes=(6000, 2000, 2000), length: int = SEQ_LEN, sl
     a, b = sizes[0], sizes[0] + sizes[1]
     return Dataset("builtin:sequence", Split(x[:a], y[:a]), Split(x[a:b], y[a:b]), Split(x[b:], y[b:]),
                    n_classes=VOCAB, target="sequence")
+def images(seed: int = 0, sizes=(6000, 2000, 2000)) -> Dataset:
+    """``builtin:images``: the built-in class task's samples, unchanged, as images (N, 1, SIDE, SIDE)
+    (channels first, as torch's Conv2d and cs231n take them), for conv nets."""
+    flat = synthetic(seed, sizes)
+    shaped = {k: Split(s.x.reshape(len(s.x), 1, SIDE, SIDE), s.y) for k, s in flat.splits().items()}
+    return Dataset("builtin:images", **shaped, n_classes=flat.n_classes, target=flat.target)

@@ -370,10 +370,10 @@ class Diagnoser:
 
     def branch_masks(self, spec, x_in, dx_ref) -> dict[str, np.ndarray]:
         """For a layer with branch points: where its input takes the branch, does not, sits exactly on it."""
-        twin = spec.kind.twin
-        if not hasattr(twin, "decide") or dx_ref is None:
+        if not hasattr(spec.kind.twin, "decide") or dx_ref is None:
             return {}
         import torch
+        twin = spec.kind.twin(**spec.kwargs, dtype=torch.float64)     # a max-pool decides with its kernel
         t = torch.from_numpy(np.asarray(x_in, np.float64))
         taken = twin.decide(t).numpy()
         if taken.shape != np.shape(dx_ref):

@@ -14,6 +14,11 @@ distance from its partner, scaled by eps(run) / eps(float32) (2^-29 for a
 float64 run), estimates the rounding in the run's dtype; the rounding of a value
 is the largest over the probes (rules.rejudge).
 
+Cheapest first (comparisons/lockstep.py, Lockstep.refereed): the harness asks for the probe from
+the step's own inputs alone, and for the shifted ones only when a row still fails. A row's rounding
+is the largest over the probes, so more probes can only widen its allowance: a row that passes with
+one passes with all, and the verdicts are those of every probe.
+
 Why several: one probe alone can be lucky. Measured in tests/test_false_alarms.py's
 grid with one probe: float64, batch of 1, dL/dscores = p - y with p_y = 0.99654:
 the manual side 2.2e-16 off (1 ulp of p_y, as p - y computed from p must be);
@@ -124,13 +129,14 @@ class Referee:
                 flips[name] = (int(len(differ)), differ[:8].tolist())
         return flips
 
-    def _runs(self, before: dict, x):
+    def _runs(self, before: dict, x, perturbed: int):
         """(side, dtype, state, batch, role) in order: the referee ("ref"), the probe from the same inputs
-        ("probe"), then for each shifted probe its float64 partner ("partner") and itself ("probe")."""
+        ("probe"), then for each of ``perturbed`` shifted probes its float64 partner ("partner") and itself
+        ("probe")."""
         yield self.ref, np.float64, before, x, "ref"
         yield self.probe, np.dtype(PROBE), before, x, "probe"
         rng = np.random.default_rng(0)
-        for _ in range(PERTURBED):
+        for _ in range(perturbed):
             state, batch = perturb(before, SHIFT, rng), perturb(x, SHIFT, rng)
             yield self.ref, np.float64, state, batch, "partner"
             yield self.probe, np.dtype(PROBE), state, batch, "probe"
@@ -147,12 +153,14 @@ class Referee:
                 probes.append((values, partner, self.probe_scale))
         return ref, probes
 
-    def step(self, before: dict, x: np.ndarray, y: np.ndarray, manual_outputs: dict) -> Recomputed:
+    def step(self, before: dict, x: np.ndarray, y: np.ndarray, manual_outputs: dict,
+             perturbed: int = PERTURBED) -> Recomputed:
         """``before``: the manual state the step started from: {"params", "buffers", "state"} (state in
-        the manual side's units). ``manual_outputs``: the manual side's layer outputs in this step."""
+        the manual side's units). ``manual_outputs``: the manual side's layer outputs in this step.
+        ``perturbed``: how many shifted probes (0: the probe from the step's own inputs alone)."""
         taken = self._taken(x, manual_outputs, y)
         runs, flips = [], {}
-        for side, dtype, state, batch, role in self._runs(before, x):
+        for side, dtype, state, batch, role in self._runs(before, x, perturbed):
             side.load(state["params"], state["buffers"], state["state"], before.get("step"))
             loss, scores = side.train_step(_cast(batch, dtype), y, taken=taken)
             values = {("loss", ""): loss, ("scores", ""): scores}
@@ -167,10 +175,28 @@ class Referee:
             runs.append((role, values))
         return Recomputed(*self._collect(runs), flips)
 
-    def evaluate(self, params: dict, buffers: dict, x: np.ndarray, y: np.ndarray, manual_outputs: dict) -> Recomputed:
+    def update(self, before: dict, grads: dict, perturbed: int = PERTURBED) -> Recomputed:
+        """The update stage alone: the twin's optimizer stepping from the manual side's state with the manual
+        side's own gradients (what its update was given; the gradients are judged by their own rows), in
+        float64, and its probes from the same and from shifted state and gradients. For a step whose rows
+        before the update all passed: an optimizer step instead of a forward and backward pass (Adam's
+        m̂/sqrt(v̂) and p_after - p_before's cancellation send update rows here in float32).
+        ``perturbed``: how many shifted probes, as in ``step``."""
+        runs = []
+        for side, dtype, state, g, role in self._runs(before, grads, perturbed):
+            side.load(state["params"], state["buffers"], state["state"], before.get("step"))
+            side.update_only({k: np.asarray(v, dtype) for k, v in g.items()})
+            values = {("update", k): side.params[k] - side.before[k] for k in side.params}
+            values.update({("state", k): v for k, v in side.state_values().items()})
+            runs.append((role, values))
+        return Recomputed(*self._collect(runs), {})
+
+    def evaluate(self, params: dict, buffers: dict, x: np.ndarray, y: np.ndarray, manual_outputs: dict,
+                 perturbed: int = PERTURBED) -> Recomputed:
         taken = self._taken(x, manual_outputs, y)
         runs = []
-        for side, dtype, state, batch, role in self._runs({"params": params, "buffers": buffers, "state": {}}, x):
+        for side, dtype, state, batch, role in self._runs({"params": params, "buffers": buffers, "state": {}}, x,
+                                                          perturbed):
             side.load(state["params"], state["buffers"])
             loss, scores = side.evaluate(_cast(batch, dtype), y, taken=taken)
             runs.append((role, {("loss", ""): loss, ("scores", ""): scores}))

@@ -60,7 +60,7 @@ class OutDir:
             existing = _existing_record(path)
             if existing and not overwrite:
                 raise InputError(f"{path} already holds a run ({', '.join(existing)}); "
-                                 "choose another --out or pass --overwrite")
+                                 "choose another --out or pass --overwrite (in Python: run(..., overwrite=True))")
             write_to = path / STAGING if existing else path
             _remove(path / STAGING)        # left by a run that was killed with its parent: nobody holds it now
             _remove(path / PROGRESS)

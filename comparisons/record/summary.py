@@ -33,10 +33,12 @@ class Tracker:
             if _worse(row, table.get(row.quantity)):
                 table[row.quantity] = {"value": row.value, "tolerance": row.tolerance, "metric": row.metric,
                                        "rule": row.rule, "step": row.step, "phase": row.phase, "name": row.name,
-                                       "samples": row.reference if row.quantity == "disagreements" else None}
+                                       "samples": row.reference if row.quantity == "disagreements" else None,
+                                       **({"yours": row.yours} if row.yours else {})}
             if message and self.first_failure is None:
                 self.first_failure = {"step": row.step, "epoch": row.epoch, "phase": row.phase,
-                                      "quantity": row.quantity, "name": row.name, "message": message}
+                                      "quantity": row.quantity, "name": row.name, "message": message,
+                                      **({"yours": row.yours} if row.yours else {})}
 
     def fail_nonfinite(self, step: int, error: Exception) -> None:
         """A NaN/Inf ends the run: always reported as the stop, and as the first failure unless one came

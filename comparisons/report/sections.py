@@ -17,6 +17,36 @@ def verdict(summary: dict) -> str:
     return f"FAILED: {message}" if message else "FAILED"
 
 
+def cause(summary: dict) -> str:
+    """The diagnosis's first finding (the first place the manual side's own values stop explaining its
+    result, named when a relation or a known slip reproduces it), or "" when there is none."""
+    value = summary.get("diagnosis")
+    findings = value.get("findings") if isinstance(value, dict) else None
+    if summary["status"] != "failed" or not findings:
+        return ""
+    return f"Cause: {findings[0] if isinstance(findings, list) else findings}"
+
+
+def next_steps(summary: dict) -> str:
+    """What to do next, from the run's status and config."""
+    config = summary.get("config") or {}
+    manual = config.get("manual", "builtin")
+    if summary["status"] == "passed":
+        return ("Next: nothing to fix. Keep this run as a baseline and gate later versions with "
+                "`lockstep compare BASELINE_DIR NEW_DIR`.")
+    if summary["status"] == "interrupted":
+        return "Next: run it again to the end; this record is not a verdict."
+    steps = []
+    if manual not in ("builtin",):
+        steps.append(f"run `lockstep audit --manual {manual}` to check each derivation against autograd and "
+                     "finite differences on edge cases")
+    if config.get("dtype") != "float64" or config.get("mode") != "synced":
+        steps.append("re-run with `--dtype float64 --mode synced`: each step judged from one state, with "
+                     "rounding out of the way")
+    steps.append("fix the stage the cause names, then run again")
+    return "Next: " + "; ".join(steps) + "."
+
+
 KNOWN_DIAGNOSIS_KEYS = ("where", "first_divergence", "findings", "kink_flips")
 
 
@@ -48,13 +78,18 @@ def place(entry: dict) -> str:
     """Where a worst value or a failure was found: ``step 12 > hidden.weight`` or ``valid after step 60``."""
     phase = entry.get("phase")
     text = f"step {entry['step']}" if phase == "step" else f"{phase} after step {entry['step']}"
-    return text + (f" > {entry['name']}" if entry.get("name") else "")
+    return text + (f" > {entry['name']}" if entry.get("name") else "") + _yours(entry)
+
+
+def _yours(entry: dict) -> str:
+    """`` (your W1)``: a --manual class's own name for the entry's array, where the run recorded it."""
+    return f" (your {entry['yours']})" if entry.get("yours") else ""
 
 
 def failure_place(failure: dict) -> str:
     """``step 1 > grad > hidden.weight``, ``valid after step 60 > loss``."""
-    return (place({**failure, "name": ""}) + f" > {failure.get('quantity', '')}"
-            + (f" > {failure['name']}" if failure.get("name") else ""))
+    return (place({**failure, "name": "", "yours": ""}) + f" > {failure.get('quantity', '')}"
+            + (f" > {failure['name']}" if failure.get("name") else "") + _yours(failure))
 
 
 def format_value(value, metric: str, samples=None) -> str:
@@ -75,8 +110,11 @@ def share(value, tolerance) -> str:
 
 
 def percent_of_allowance(used: float) -> str:
-    """``used`` (value / tolerance) as text: 40%, 12x, or over (nothing was allowed)."""
-    return "over" if math.isinf(used) else f"{used:.0f}x" if used >= 10 else f"{100 * used:.2g}%"
+    """``used`` (value / tolerance) as text: 40%, 12x, > 1e6x (a slip's size is no more precise than
+    that), or over (nothing was allowed)."""
+    if math.isinf(used):
+        return "over"
+    return "> 1e6x" if used > 1e6 else f"{used:.0f}x" if used >= 10 else f"{100 * used:.2g}%"
 
 
 def overview(summary: dict) -> Table:

@@ -36,8 +36,12 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Report:
     """Read ``run_dir`` (InputError if it is not a complete run), draw, write; return the paths."""
     run = load_run(run_dir)
     out = Path(out) if out is not None else run.path
-    if not out.is_dir():
-        raise InputError(f"report directory {out}: no such directory")
+    if out.exists() and not out.is_dir():
+        raise InputError(f"report directory {out}: not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)       # `report RUN --out DIR` makes DIR, as `run --out` does
+    except OSError as e:
+        raise InputError(f"report directory {out}: cannot be made ({e.strerror})") from None
     charts = figures.render(run)
     pngs = tuple(write_atomic(out / FIGURE_FILE.format(c.name), c.png) for c in charts)
     markdown = write_atomic(out / MARKDOWN, render_markdown(run, charts))
@@ -52,6 +56,9 @@ def _title(run: RunDir) -> str:
 def render_markdown(run: RunDir, charts) -> str:
     s = run.summary
     parts = [f"# {_title(run)}\n", f"**{report_tables.verdict(s)}**\n"]
+    if report_tables.cause(s):
+        parts.append(f"**{report_tables.cause(s)}**\n")
+    parts.append(f"{report_tables.next_steps(s)}\n")
     parts += [to_markdown(t) for t in report_tables.tables(s)]
     if charts:
         links = " · ".join(f"[{c.name}]({FIGURE_FILE.format(c.name)})" for c in charts)
@@ -64,6 +71,9 @@ def render_html(run: RunDir, charts) -> str:
     s = run.summary
     body = [f"<h1>{html.escape(_title(run))}</h1>",
             f'<p class="{html.escape(s["status"])}"><strong>{html.escape(report_tables.verdict(s))}</strong></p>']
+    if report_tables.cause(s):
+        body.append(f'<p class="cause"><strong>{html.escape(report_tables.cause(s))}</strong></p>')
+    body.append(f'<p class="next">{html.escape(report_tables.next_steps(s))}</p>')
     body += [to_html(t) for t in report_tables.tables(s)]
     if charts:
         body.append("<h2>Figures</h2>")

@@ -61,7 +61,6 @@ import importlib
 import importlib.util
 import inspect
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -76,7 +75,8 @@ LAYOUTS = {"weight_layout": ("out_in", "in_out"), "bias_shape": ("flat", "row", 
            "samples": ("rows", "columns"), "labels": ("int", "onehot")}
 BUILTIN = {"seed": "manual.seed:SeedNetwork"}
 REQUIRED = ("parameters", "forward", "backward")
-DECLARED = ("model", "loss", "reg", "reg_convention", "optimizer", "init", "init_bias")      # class attributes that are Config fields
+# class attributes that declare the Config field of the same name
+DECLARED = ("model", "loss", "reg", "reg_convention", "optimizer", "init", "init_bias")
 # Layer conventions a class declares, each mapped onto the flag its tokens take in the spec (registry
 # KINDS; the flag's mapping onto torch is declared in manual/conventions.py): {attribute: (kind,
 # {value: flag ("" = the token as written)})}.
@@ -160,6 +160,15 @@ def _import(module_name: str):
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     return importlib.import_module(module_name)
+
+
+def absolute(spec: str) -> str:
+    """``path/file.py:Class`` with the file's absolute path (the config records it: a relative one means
+    nothing in a CI artifact); other forms as given."""
+    module_name, sep, class_name = spec.rpartition(":")
+    if sep and module_name.endswith(".py") and Path(module_name).is_file():
+        return f"{Path(module_name).resolve()}:{class_name}"
+    return spec
 
 
 def load_class(spec: str):

@@ -92,6 +92,15 @@ class TorchSide:
         self.grads = {n: p.grad.numpy() for n, p in self.named.items()}
         return loss.item(), _np(scores)
 
+    def update_only(self, grads: dict) -> None:
+        """The optimizer step alone, from ``grads`` (the referee's update stage): ``before`` and
+        ``before_state`` as train_step keeps them."""
+        self.before = {n: p.detach().clone().numpy() for n, p in self.named.items()}
+        self.before_state = self.state_values()
+        for name, p in self.named.items():
+            p.grad = torch.from_numpy(np.ascontiguousarray(grads[name])).to(p.dtype)
+        self.opt.step()
+
     @torch.no_grad()
     def evaluate(self, x: np.ndarray, y: np.ndarray, taken: dict | None = None) -> tuple[float, np.ndarray]:
         self.net.eval()
