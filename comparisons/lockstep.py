@@ -319,9 +319,9 @@ class Lockstep:
 
     def step_scores(self, recomputed, y):
         """The referee's scores per unmasked step, for near_ties (sequence targets; else as they are)."""
-        if not self.sequence:
-            return recomputed
         key = ("scores", "")
+        if not self.sequence or key not in recomputed.ref:     # the update stage's recomputation has no scores
+            return recomputed
 
         def flat(values):
             return {key: self.steps(values[key], y)}

@@ -32,15 +32,15 @@ SPECS = {     # what the spec exercises -> (model, loss, built-in task)
     "bce": ("linear:32,relu,linear,sigmoid", "bce", "binary"),
     "bce:nnfs": ("linear:32,relu,linear,sigmoid", "bce:nnfs", "binary"),
     "bce_logits": ("linear:32,relu,linear", "bce_logits", "binary"),
+    "conv": ("conv:4:3:1:1,relu,maxpool:2,conv:6:3,relu,maxpool:2:2,flatten,linear", "cross_entropy", "images"),
+    "conv:stride": ("conv:4:4:2:1,tanh,avgpool:2,flatten,linear", "cross_entropy", "images"),
+    "spatial norms": ("conv:4:3:1:1,batchnorm,relu,maxpool:2:2,conv:4:4:2:1,groupnorm:2,relu,avgpool:7,"
+                      "flatten,linear", "cross_entropy", "images"),
     "rnn": ("embedding:10:8,rnn:16,temporal_linear", "temporal_cross_entropy", "sequence"),
     "lstm": ("embedding:10:8,lstm:16,temporal_linear", "temporal_cross_entropy", "sequence"),
     "temporal_linear": ("embedding:10:6,lstm:12,temporal_linear:16,tanh,temporal_linear", "temporal_cross_entropy",
                         "sequence"),
     "embedding": ("embedding:10:8,rnn:8,rnn:8,temporal_linear", "temporal_cross_entropy", "sequence"),
-    "conv": ("conv:4:3:1:1,relu,maxpool:2,conv:6:3,relu,maxpool:2:2,flatten,linear", "cross_entropy", "images"),
-    "conv:stride": ("conv:4:4:2:1,tanh,avgpool:2,flatten,linear", "cross_entropy", "images"),
-    "spatial norms": ("conv:4:3:1:1,batchnorm,relu,maxpool:2:2,conv:4:4:2:1,groupnorm:2,relu,avgpool:7,"
-                      "flatten,linear", "cross_entropy", "images"),
 }
 # per seed: lr, momentum, initial velocity, reduction, batch size (0 = the whole split of 120)
 OPTIMIZERS = [(0.05, 0.9, 0.0, "mean", 10), (0.2, 0.5, 1e-3, "mean", 8), (0.01, 0.99, 1e-5, "sum", 0),
