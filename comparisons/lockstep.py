@@ -24,7 +24,7 @@ from comparisons.check.rules import Row
 from comparisons.config import Config
 from comparisons.data import Dataset, load_data, validate
 from comparisons.errors import InputError, NonFiniteError, RecordWriteError, UserCodeError
-from comparisons.registry import LOSSES
+from comparisons.registry import LOSSES, optimizer_args
 from comparisons.explain.diagnosis import diagnose_step, diagnosis_text
 from comparisons.explain.referee import PERTURBED, Referee, near_ties
 from comparisons.record.atomic import write_atomic
@@ -37,9 +37,10 @@ from comparisons.sides.byo import ByoSide, absolute, declared, load_class
 from comparisons.sides.torch_side import TorchSide
 
 
-# Rows of the update stage: when they are the only ones the direct rule did not pass, the referee recomputes
-# the optimizer step alone from the manual side's own gradients (Referee.update), not the whole step; a row
-# that this does not pass goes to the whole step's referee, whose verdict stands.
+# Rows of the update stage: when they are the only ones the direct rule did not pass, and the optimizer's update
+# is linear in the gradient (registry.Optimizer.linear_in_gradient), the referee recomputes the optimizer step
+# alone from the manual side's own gradients (Referee.update), not the whole step; a row that this does not
+# pass goes to the whole step's referee, whose verdict stands.
 UPDATE_STAGE = {"update", "state"}
 
 
@@ -120,6 +121,7 @@ class Lockstep:
                           *filter(None, (self.manual, self.judge, self.drift)))
         self.referee = Referee(self.layers, config)
         self.referee_runs = {"update": 0, "step": 0}     # the referee's update-stage and whole-step recomputations
+        self.update_stage_alone = optimizer_args(config)[0].linear_in_gradient   # registry.Optimizer
         self.overrides = dict(config.tol)
         self.recorder: Recorder | None = None    # set by run() once the output directory is prepared
         self.tracker = Tracker()
@@ -218,7 +220,7 @@ class Lockstep:
 
             def judge(recomputed):
                 return self.rejudge(direct, manual_values, recomputed, pred_m, pred_t, y)
-            if failing <= UPDATE_STAGE:     # every row before the update passed: judge the update stage alone
+            if failing <= UPDATE_STAGE and self.update_stage_alone:   # every row before the update passed
                 self.referee_runs["update"] += 1
                 recomputed, judged = self.refereed(lambda k: self.referee.update(before, self.manual.grads, k), judge)
                 if all(r.passed for r in judged):

@@ -275,3 +275,13 @@ def test_a_state_dict_that_does_not_fit_is_refused_before_the_run(tmp_path, capf
     assert err.count("\n") == 1 and "optimizer_state() 'W1.exp_avg' of 'W1' has shape (16, 784), expected (784, 16)" \
         in err, err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_convention_of_the_wrong_type_is_one_line():
+    from comparisons.errors import InputError
+    from comparisons.sides.byo import declared
+
+    class ListConvention(DeclaresModel):
+        dropout_p = ["keep"]
+    with pytest.raises(InputError, match=r"ListConvention.dropout_p = \['keep'\]; choose from drop, keep"):
+        declared(Config(), ListConvention)

@@ -199,3 +199,25 @@ def test_a_result_shows_itself_in_one_line_and_in_a_notebook(tiny_data):
     assert text.startswith("RunResult('FAILED: step 1 > dx > loss") and "\n" not in text and len(text) < 400
     page = result._repr_html_()
     assert "FAILED: step 1 &gt; dx &gt; loss" in page and "Diagnosis" in page and "Worst difference" in page
+
+
+def test_a_tiny_wrong_gradient_entry_fails_the_update_under_adam(monkeypatch, tiny_data):
+    """Review finding: one first-layer gradient entry with its sign flipped, |g| < 1e-6 ||g||, passes the grad
+    row (relative L2) but Adam turns it into a whole step. The update must be judged by the whole-step
+    referee (an optimizer not linear in the gradient), which fails it at step 1."""
+    import manual.layers
+    original = manual.layers.Linear.backward
+
+    def flipped(self, dz):
+        out = original(self, dz)
+        if not self.need_dx:             # the first layer
+            g = self.grads["weight"]
+            tiny = np.flatnonzero((np.abs(g) > 0) & (np.abs(g) < 1e-6 * np.linalg.norm(g)))
+            if len(tiny):
+                g.flat[tiny[0]] *= -1
+        return out
+    monkeypatch.setattr(manual.layers.Linear, "backward", flipped)
+    result = run(Config(hidden=(64,), epochs=1, batch_size=100, optimizer="adam", lr=1e-3, reduction="sum",
+                        dtype="float32", mode="synced", fail_fast=True), tiny_data)
+    first = result.first_failure
+    assert (first["step"], first["quantity"], first["name"]) == (1, "update", "fc1.weight"), first

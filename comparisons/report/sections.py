@@ -37,7 +37,9 @@ def next_steps(summary: dict) -> str:
     if summary["status"] == "interrupted":
         return "Next: run it again to the end; this record is not a verdict."
     steps = []
-    if manual not in ("builtin",):
+    model = config.get("model") or ""
+    mlp = all(t.split(":")[0].strip().lower() in ("linear", "relu") for t in model.split(",")) if model else True
+    if manual != "builtin" and mlp:        # audit checks MLP classes (linear and relu layers) only
         steps.append(f"run `lockstep audit --manual {manual}` to check each derivation against autograd and "
                      "finite differences on edge cases")
     if config.get("dtype") != "float64" or config.get("mode") != "synced":

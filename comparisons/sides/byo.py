@@ -4,7 +4,8 @@ The protocol (a class, loaded by ``--manual pkg.module:Class`` or ``--manual pat
 
     class MyNetwork:
         # what the class is, all optional: each is the run's setting of the same name, so the class
-        # need not be run with the flags (a flag that says otherwise is refused)
+        # need not be run with the flags (a flag that says otherwise is refused; a flag given at its
+        # default value cannot be told from one not given: the declaration wins)
         model = "linear:100,relu,linear"   # its layers (README "Models"); default: the MLP of --hidden
         loss = "cross_entropy"             # the loss its forward computes
         reg = "l2:0.01"                    # the penalty its forward adds and its backward differentiates
@@ -107,7 +108,7 @@ def declared(config: Config, cls) -> Config:
         value = getattr(cls, attr, None)
         if value is None:
             continue
-        if value not in table:
+        if not isinstance(value, str) or value not in table:
             raise InputError(f"{who}.{attr} = {value!r}; choose from {', '.join(table)}")
         if ours:
             ours = _with_convention(ours, kind, table, value, f"{who}.{attr}")
