@@ -66,16 +66,13 @@ class RunResult:
         """In a notebook: the verdict, the diagnosis (the cause) and the worst difference per quantity."""
         import html
 
-        from comparisons.report.sections import cause, diagnosis, next_steps, verdict, worst_table
+        from comparisons.report.sections import diagnosis, worst_table
         from comparisons.report.tables import to_html
-        colour = "#176617" if self.passed else "#b00"
+        from comparisons.report.write import head_html
         lines = "".join(f"<li>{html.escape(line)}</li>" for line in diagnosis(self.summary))
-        found = cause(self.summary)
-        explained = (f"<p><b>{html.escape(found)}</b></p>" if found else "") + \
-            (f"<p>Diagnosis</p><ul>{lines}</ul>" if lines else "") + f"<p>{html.escape(next_steps(self.summary))}</p>"
+        found = f"<p>Diagnosis</p><ul>{lines}</ul>" if lines else ""
         record = f"<p>record: <code>{html.escape(str(self.out))}</code></p>" if self.out is not None else ""
-        return (f"<div><p style='color:{colour};font-weight:bold'>{html.escape(verdict(self.summary))}</p>"
-                f"{explained}{to_html(worst_table(self.summary), level=4)}{record}</div>")
+        return f"<div>{head_html(self.summary)}{found}{to_html(worst_table(self.summary), level=4)}{record}</div>"
 
 
 def batches(n: int, batch_size: int, rng: np.random.Generator):

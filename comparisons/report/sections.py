@@ -49,6 +49,14 @@ def next_steps(summary: dict) -> str:
     return "Next: " + "; ".join(steps) + "."
 
 
+def head(summary: dict) -> list[tuple[str, str, bool]]:
+    """What a report leads with, in order: (kind, text, emphasised) for the verdict, the cause when there
+    is one, and the next step."""
+    found = cause(summary)
+    return [("verdict", verdict(summary), True), *([("cause", found, True)] if found else []),
+            ("next", next_steps(summary), False)]
+
+
 KNOWN_DIAGNOSIS_KEYS = ("where", "first_divergence", "findings", "kink_flips")
 
 

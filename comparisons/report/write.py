@@ -55,10 +55,8 @@ def _title(run: RunDir) -> str:
 
 def render_markdown(run: RunDir, charts) -> str:
     s = run.summary
-    parts = [f"# {_title(run)}\n", f"**{report_tables.verdict(s)}**\n"]
-    if report_tables.cause(s):
-        parts.append(f"**{report_tables.cause(s)}**\n")
-    parts.append(f"{report_tables.next_steps(s)}\n")
+    parts = [f"# {_title(run)}\n"] + [f"**{text}**\n" if strong else f"{text}\n"
+                                       for _, text, strong in report_tables.head(s)]
     parts += [to_markdown(t) for t in report_tables.tables(s)]
     if charts:
         links = " · ".join(f"[{c.name}]({FIGURE_FILE.format(c.name)})" for c in charts)
@@ -67,13 +65,25 @@ def render_markdown(run: RunDir, charts) -> str:
     return "\n".join(parts)
 
 
+COLOURS = {"passed": "#176617", "failed": "#b00", "interrupted": "#b00"}
+
+
+def head_html(summary: dict) -> str:
+    """The verdict (coloured inline too, for a notebook, where the page's style is absent), the cause and
+    the next step, as the report's page and RunResult._repr_html_ show them."""
+    out = []
+    for kind, text, strong in report_tables.head(summary):
+        cls = summary["status"] if kind == "verdict" else kind
+        style = f' style="color:{COLOURS.get(cls, "#222")}"' if kind == "verdict" else ""
+        inner = f"<strong>{html.escape(text)}</strong>" if strong else html.escape(text)
+        out.append(f'<p class="{html.escape(cls)}"{style}>{inner}</p>')
+    return "\n".join(out)
+
+
 def render_html(run: RunDir, charts) -> str:
     s = run.summary
     body = [f"<h1>{html.escape(_title(run))}</h1>",
-            f'<p class="{html.escape(s["status"])}"><strong>{html.escape(report_tables.verdict(s))}</strong></p>']
-    if report_tables.cause(s):
-        body.append(f'<p class="cause"><strong>{html.escape(report_tables.cause(s))}</strong></p>')
-    body.append(f'<p class="next">{html.escape(report_tables.next_steps(s))}</p>')
+            head_html(s)]
     body += [to_html(t) for t in report_tables.tables(s)]
     if charts:
         body.append("<h2>Figures</h2>")
