@@ -27,10 +27,11 @@ class Measuring(Lockstep):
     found: list = []
 
     def judged_step(self, where_, x, y, loss_m, scores_m, loss_t, scores_t):
-        pairs = self.step_pairs()
+        forward, backward = self.step_pairs()
+        pairs = forward + backward
         j = self.judge
-        manual = {("loss", ""): loss_m, **{(q, n): np.array(mv) for q, n, mv, _, _ in pairs}}
-        torch_values = {("loss", ""): loss_t, **{(q, n): np.array(tv) * s for q, n, _, tv, s in pairs}}
+        manual = {("loss", ""): loss_m, **{(p.quantity, p.name): np.array(p.manual_value()) for p in pairs}}
+        torch_values = {("loss", ""): loss_t, **{(p.quantity, p.name): np.array(p.torch_value()) for p in pairs}}
         results = super().judged_step(where_, x, y, loss_m, scores_m, loss_t, scores_t)
         before = {"params": j.before, "buffers": j.before_buffers, "state": j.before_state}
         rec = self.referee.step(before, x, y, self.manual.outputs)

@@ -11,8 +11,10 @@ import math
 import re
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -73,6 +75,49 @@ class RunResult:
         found = f"<p>Diagnosis</p><ul>{lines}</ul>" if lines else ""
         record = f"<p>record: <code>{html.escape(str(self.out))}</code></p>" if self.out is not None else ""
         return f"<div>{head_html(self.summary)}{found}{to_html(worst_table(self.summary), level=4)}{record}</div>"
+
+
+class Pair(NamedTuple):
+    """One tensor a step compares: the manual array against ``scale`` x the torch array, or, with a
+    ``base`` (an update), manual - base against torch - base (rules.tensor_row walks the three arrays
+    once; neither update array is built)."""
+    quantity: str
+    name: str
+    manual: np.ndarray
+    torch: np.ndarray
+    scale: float = 1.0
+    base: np.ndarray | None = None
+
+    def manual_value(self) -> np.ndarray:
+        return self.manual if self.base is None else self.manual - self.base
+
+    def torch_value(self) -> np.ndarray:
+        return (self.torch if self.scale == 1.0 else self.torch * self.scale) if self.base is None \
+            else self.torch - self.base
+
+
+class LazyValues(Mapping):
+    """The manual values of a step, keyed (quantity, name), for the readers of a failing step (the
+    referee's rejudging, messages, the diagnosis). An update (manual - base) is built only when one
+    of them asks for it: most steps pass, and nobody does."""
+
+    def __init__(self, values: dict, lazy: dict):
+        self.values, self.lazy = values, lazy      # lazy: key -> (function, arguments)
+
+    def __getitem__(self, key):
+        if key not in self.values:
+            fn, args = self.lazy[key]        # KeyError for a key of neither
+            self.values[key] = fn(*args)
+        return self.values[key]
+
+    def __contains__(self, key) -> bool:
+        return key in self.values or key in self.lazy
+
+    def __iter__(self):
+        return iter({**self.lazy, **self.values})
+
+    def __len__(self) -> int:
+        return len(self.lazy.keys() | self.values.keys())
 
 
 def batches(n: int, batch_size: int, rng: np.random.Generator):
@@ -172,8 +217,8 @@ class Lockstep:
         seconds["compare"] += time.perf_counter() - t2
 
     def step_pairs(self) -> tuple[list, list]:
-        """(forward, backward and update) pairs of every tensor a step compares, in the order the
-        step computes them: (quantity, name, manual array, torch array, torch scale)."""
+        """(forward, backward and update) Pairs of every tensor a step compares, in the order the
+        step computes them: (quantity, name, manual array, torch array, torch scale, base)."""
         m, j = self.manual, self.judge
         forward = [("out", s.name, m.outputs[s.name], j.outputs[s.name], 1.0) for s in self.layers
                    if s.name in m.outputs]
@@ -186,12 +231,12 @@ class Lockstep:
                 backward.append(("dx", s.name, dx[s.name], t_dx[s.name], 1.0))
         if j.opt.scheduler is not None:     # the learning rate each side's update used (README "Optimizers")
             backward.append(("state", "lr", np.float64(m.opt.lr), np.float64(j.opt.used_lr), 1.0))
-        backward += [("update", k, v - j.before[k], j.params[k] - j.before[k], 1.0) for k, v in m.params.items()]
+        backward += [("update", k, v, j.params[k], 1.0, j.before[k]) for k, v in m.params.items()]
         t_state = j.state
         backward += [("state", k, v if s == 1.0 else v * s, t_state[k][0], t_state[k][1])   # no copy at scale 1
                      for k, (v, s) in m.state.items() if k in t_state]
         backward += [("buffer", k, v, j.buffers[k], 1.0) for k, v in m.buffers.items()]
-        return forward, backward
+        return [Pair(*p) for p in forward], [Pair(*p) for p in backward]
 
     def judged_step(self, where_, x, y, loss_m, scores_m, loss_t, scores_t) -> list[tuple[Row, str | None]]:
         dtype, over = self.dtype, self.overrides
@@ -199,12 +244,16 @@ class Lockstep:
         forward, backward = self.step_pairs()
 
         def tensors(pairs):
-            return [rules.tensor_row(where_, q, name, mv, tv, dtype, t_scale=s, override=over.get(q))
-                    for q, name, mv, tv, s in pairs]
+            return [rules.tensor_row(where_, p.quantity, p.name, p.manual, p.torch, dtype, t_scale=p.scale,
+                                     base=p.base, override=over.get(p.quantity)) for p in pairs]
 
         rows = [*tensors(forward), rules.scalar_row(where_, "loss", loss_m, loss_t, dtype, override=over.get("loss")),
                 *self.counts(where_, pred_m, pred_t, y), *tensors(backward)]
-        manual_values = {("loss", ""): loss_m, **{(q, name): mv for q, name, mv, _, _ in forward + backward}}
+        manual_values = LazyValues({("loss", ""): loss_m, **{(p.quantity, p.name): p.manual for p in forward + backward
+                                                            if p.base is None}},
+                                   {(p.quantity, p.name): (np.subtract, (p.manual, p.base)) for p in backward
+                                    if p.base is not None})
+        self.previous = self.previous_values()
         for row in rows:
             if row.quantity in self.trained and row.manual > self.trained[row.quantity]:
                 self.trained[row.quantity] = row.manual
@@ -231,6 +280,20 @@ class Lockstep:
             self.diagnosis = self.diagnose(where_, x, y, results, manual_values, recomputed)
         self.previous = manual_values       # for the diagnosis: a value may be the previous step's
         return results
+
+    def previous_values(self) -> Mapping:
+        """The previous step's manual values, for this step's diagnosis. Its updates, if nobody built them
+        then, are built from what is left: the parameters it ended with are those the judge was loaded
+        with for this step (``judge.before``, copied exactly from the manual side), and the arrays it
+        started from were that step's ``judge.before`` (a new dict every step). Its other arrays are
+        the manual side's, as they were kept before."""
+        last = self.previous
+        if not isinstance(last, LazyValues):
+            return last
+        after = self.judge.before
+        lazy = {key: (np.subtract, (after[key[1]], args[1])) for key, (_, args) in last.lazy.items()
+                if key not in last.values and key[0] == "update" and key[1] in after}
+        return LazyValues(dict(last.values), lazy)
 
     @staticmethod
     def refereed(recompute, rejudge) -> tuple:

@@ -126,8 +126,8 @@ def test_the_compiled_walk_was_built_where_a_compiler_is():
     if os.environ.get("LOCKSTEP_NUMPY_WALK", "") not in ("", "0"):
         pytest.skip("LOCKSTEP_NUMPY_WALK is set: the NumPy walk was asked for")
     assert fastwalk.AVAILABLE, "comparisons/check/_walk.c was not built: reinstall (pip install -e .) and read its output"
-    import comparisons.check._walk       # also an importable (empty) extension module, as its name says
-    assert "ctypes" in comparisons.check._walk.__doc__
+    import comparisons.check._walk       # the walks are the extension module's own functions
+    assert callable(comparisons.check._walk.walk_based_f32)
 
 
 @pytest.mark.skipif(not fastwalk.AVAILABLE, reason="the compiled walk was not built: nothing to compare")
@@ -153,3 +153,57 @@ def test_the_compiled_walk_agrees_with_the_numpy_walk_on_any_range(dtype, scale)
         (dd, dr, rr), (dd0, dr0, rr0) = got[:3], want[:3]
         assert (dd, rr) == pytest.approx((dd0, rr0), rel=1e-5, abs=1e-12), (case, n, lo, hi)
         assert abs(dr - dr0) <= 1e-5 * math.sqrt(dd0 * rr0) + 1e-12, (case, n, lo, hi)   # <d,r> may cancel
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_an_update_against_its_base_is_the_walk_of_the_two_update_arrays(cuts, dtype):
+    """tensor_diff(m, t, base=b) (the update rows: the compiled walk reads m, t and b once) gives
+    exactly what tensor_diff(m - b, t - b) gives with the update arrays built, ties and NaN included."""
+    rng = np.random.default_rng(11)
+    n = big(cuts)
+    b = rng.standard_normal(n).astype(dtype)
+    t = b - (1e-3 * rng.standard_normal(n)).astype(dtype)
+    m = t + (1e-9 * rng.standard_normal(n)).astype(dtype)
+    m[[17, n // 2 + 3]] = t[[17, n // 2 + 3]] + dtype(0.5)     # the greatest |d|: 0.5 give or take rounding
+    for mm, tt, bb in [(m, t, b), (m.reshape(-1, 3), t.reshape(-1, 3), b.reshape(-1, 3))]:    # n: 3 divides it
+        got, want = metrics.tensor_diff(mm, tt, base=bb), metrics.tensor_diff(mm - bb, tt - bb)
+        assert got.argmax == want.argmax and got.max_abs_diff == want.max_abs_diff
+        for key in ("rel_l2", "cosine", "scale", "manual_norm", "reference_norm"):
+            assert getattr(got, key) == pytest.approx(getattr(want, key), rel=1e-6), key
+    m[n - 5] = np.nan
+    got = metrics.tensor_diff(m, t, base=b)
+    assert got.argmax == (n - 5,) and math.isnan(got.max_abs_diff)
+
+
+@pytest.mark.skipif(not fastwalk.AVAILABLE, reason="the compiled walk was not built: nothing to compare")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_compiled_update_walk_agrees_with_the_numpy_walk_of_the_update_arrays(dtype):
+    """walk_based over any range: the greatest |d| and its index exactly, the sums to rounding, against
+    the NumPy walk of (m - b) and (t - b) built in the same dtype."""
+    rng = np.random.default_rng(8)
+    dt = np.dtype(dtype)
+    for case in range(60):
+        n = int(rng.integers(0, 3000))
+        b = rng.standard_normal(n).astype(dtype)
+        t = (b + 1e-2 * rng.standard_normal(n)).astype(dtype)
+        m = (t + 1e-6 * rng.standard_normal(n)).astype(dtype)
+        if n > 10:
+            at = rng.choice(n, size=3, replace=False)
+            m[at] = (t[at] - b[at]) + b[at] + dtype(0.25)
+        lo = int(rng.integers(0, n + 1))
+        hi = int(rng.integers(lo, n + 1))
+        got = fastwalk.walk_based(m, t, b, dt, lo, hi)
+        want = metrics._walk(m - b, t - b, 1.0, dt, lo, hi)
+        assert got[3:] == want[3:], (case, n, lo, hi)
+        (dd, dr, rr), (dd0, dr0, rr0) = got[:3], want[:3]
+        assert (dd, rr) == pytest.approx((dd0, rr0), rel=1e-5, abs=1e-12), (case, n, lo, hi)
+        assert abs(dr - dr0) <= 1e-5 * math.sqrt(dd0 * rr0) + 1e-12, (case, n, lo, hi)
+
+
+@pytest.mark.skipif(not fastwalk.AVAILABLE, reason="the compiled walk was not built")
+def test_the_compiled_walk_refuses_a_range_outside_its_arrays():
+    a = np.zeros(10, np.float32)
+    with pytest.raises(ValueError):
+        fastwalk.walk(a, a, 1.0, a.dtype, 0, 11)
+    with pytest.raises(ValueError):
+        fastwalk.walk_based(a, a, a[:5], a.dtype, 0, 6)

@@ -307,9 +307,10 @@ def test_the_referee_recomputes_a_recurrent_step(name, dtype):
     assert not recomputed.flips
     forward, backward = lock.step_pairs()
     checked = 0
-    for q, key, mv, tv, _ in forward + backward:
+    for pair in forward + backward:
+        q, key, mv = pair.quantity, pair.name, pair.manual_value()
         if (q, key) in recomputed.ref:
-            row = rules.tensor_row((1, 1, "step"), q, key, mv, tv, dtype)
+            row = rules.tensor_row((1, 1, "step"), q, key, mv, pair.torch_value(), dtype)
             judged = rules.rejudge(row, mv, recomputed.ref[(q, key)], recomputed.noise((q, key)), dtype)
             assert judged.passed, (q, key, judged.referee_diff, judged.tolerance)
             checked += 1

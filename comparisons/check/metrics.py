@@ -107,9 +107,10 @@ def _walk(m: np.ndarray, r: np.ndarray, r_scale: float, dtype, lo: int, hi: int)
     return dd, dr, rr, max_abs, flat
 
 
-def _in_shares(walk, m: np.ndarray, r: np.ndarray, r_scale: float, dtype) -> tuple:
-    """``walk`` over flat m and r in one share per core, combined: (<d,d>, <d,r>, <r,r>, max |d|, its index)."""
-    shares = in_parts(partial(walk, m, r, r_scale, dtype), m.size)
+def _in_shares(walk, args: tuple, dtype) -> tuple:
+    """``walk(*args, dtype, lo, hi)`` over flat arrays (args[0] first) in one share per core, combined:
+    (<d,d>, <d,r>, <r,r>, max |d|, its index)."""
+    shares = in_parts(partial(walk, *args, dtype), args[0].size)
     dd, dr, rr = (sum(share[i] for share in shares) for i in range(3))
     max_abs, flat = 0.0, 0
     for share in shares:            # in index order: a tie keeps the first occurrence
@@ -132,24 +133,36 @@ def _unravel(flat: int, shape: tuple) -> tuple:
     return tuple(reversed(index))
 
 
-def tensor_diff(m: np.ndarray, r: np.ndarray, r_scale: float = 1.0) -> TensorDiff:
+def tensor_diff(m: np.ndarray, r: np.ndarray, r_scale: float = 1.0, base: np.ndarray | None = None) -> TensorDiff:
     """Compare manual ``m`` with reference ``r_scale * r`` (same shape and dtype).
 
     ``r_scale`` lets a caller compare against a scaled tensor (torch's momentum
-    buffer times lr) without materialising it.
+    buffer times lr) without materialising it. ``base`` (with r_scale 1) compares
+    the updates ``m - base`` and ``r - base`` instead, each rounded in the tensors'
+    dtype as NumPy rounds it: the compiled walk reads the three tensors once and
+    builds neither update array; without it they are built and walked as any pair.
     """
-    if m.shape != r.shape:
-        raise ValueError(f"shapes differ: manual {m.shape}, reference {r.shape}")
+    if m.shape != r.shape or (base is not None and base.shape != r.shape):
+        raise ValueError(f"shapes differ: manual {m.shape}, reference {r.shape}"
+                         + ("" if base is None else f", base {base.shape}"))
     m_flat, r_flat = m.reshape(-1), r.reshape(-1)
     dtype = r.dtype if r_scale == 1.0 else np.result_type(r, -r_scale)
     walked = None
-    if fastwalk.usable(m_flat, r_flat, dtype):
-        walked = _in_shares(fastwalk.walk, m_flat, r_flat, r_scale, dtype)
+    if base is not None:
+        if r_scale != 1.0:
+            raise ValueError("an update against its base is compared at scale 1")
+        b_flat = base.reshape(-1)
+        if m.dtype == r.dtype == base.dtype and fastwalk.usable(dtype, m_flat, r_flat, b_flat):
+            walked = _in_shares(fastwalk.walk_based, (m_flat, r_flat, b_flat), dtype)
+        if walked is None or not all(map(math.isfinite, walked[:4])):
+            return tensor_diff(m - base, r - base)      # the update arrays, walked as any pair (NaN, overflow)
+    elif fastwalk.usable(dtype, m_flat, r_flat):
+        walked = _in_shares(fastwalk.walk, (m_flat, r_flat, r_scale), dtype)
         if not all(map(math.isfinite, walked[:4])):
             walked = None      # NaN or Inf: the NumPy walk finds the first NaN and redoes overflowed sums
     if walked is None:
         with np.errstate(over="ignore"):
-            walked = _in_shares(_walk, m_flat, r_flat, r_scale, dtype)
+            walked = _in_shares(_walk, (m_flat, r_flat, r_scale), dtype)
     dd, dr, rr, max_abs, flat = walked
     if not all(map(math.isfinite, (dd, dr, rr))):   # float32 overflow of a square: redo wide
         d64, r64 = m.astype(np.float64) - r.astype(np.float64) * r_scale, r.astype(np.float64) * r_scale

@@ -114,9 +114,10 @@ def passes(value: float, tolerance: float) -> bool:
 # --- direct rule ------------------------------------------------------------------------------
 
 def tensor_row(where_, quantity, name, m: np.ndarray, t: np.ndarray, dtype: str, *, t_scale: float = 1.0,
-               track: str = "judged", override: float | None = None) -> Row:
-    """m against t_scale * t (a judged row by the direct rule, a drift row, or an override)."""
-    d = tensor_diff(m, t, t_scale)
+               base: np.ndarray | None = None, track: str = "judged", override: float | None = None) -> Row:
+    """m against t_scale * t, or m - base against t - base (an update, metrics.tensor_diff); a judged
+    row by the direct rule, a drift row, or an override."""
+    d = tensor_diff(m, t, t_scale, base)
     if track == "drift":
         rule, tol = "drift", math.inf
     elif override is not None:
