@@ -5,6 +5,7 @@ import math
 import numpy as np
 
 from manual.layers import Layer
+from manual.special import normal_cdf
 
 
 class ReLU(Layer):
@@ -58,18 +59,13 @@ class Tanh(Layer):
         return dt * (1 - self.t * self.t)
 
 
-def _erf(a: np.ndarray) -> np.ndarray:
-    """math.erf of every element of a float64 array (NumPy has no erf; math.erf is correctly rounded
-    to ~1 ulp). One Python call per element: 1.3x faster than np.vectorize, same values."""
-    return np.fromiter(map(math.erf, a.ravel().tolist()), np.float64, a.size).reshape(a.shape)
-
-
 class GELU(Layer):
     """GELU, as torch.nn.GELU(approximate=...):
     exact ("none"):  g = z Φ(z), Φ(z) = (1 + erf(z/√2)) / 2;   dg/dz = Φ(z) + z φ(z), φ(z) = exp(-z²/2)/√(2π)
     "tanh":          g = z (1 + tanh(u)) / 2, u = √(2/π) (z + 0.044715 z³);
                      dg/dz = (1 + tanh u) / 2 + z (1 - tanh² u) √(2/π) (1 + 3·0.044715 z²) / 2
-    erf is evaluated in float64 (NumPy has none) and rounded to the layer's dtype.
+    Φ is manual/special.py's normal_cdf, in the layer's dtype (NumPy has no erf): from erfc where z < 0,
+    so its tail keeps its relative accuracy; exp(-z²/2), made on the way, is kept for the backward.
     """
     C = math.sqrt(2 / math.pi)
     A = 0.044715
@@ -93,7 +89,7 @@ class GELU(Layer):
             out = 1 + self.th
             out *= t(0.5) * z                  # (z / 2) (1 + tanh u)
             return out
-        self.cdf = (t(0.5) * (1 + _erf(z.astype(np.float64) / math.sqrt(2)))).astype(z.dtype)
+        self.cdf, self.gauss = normal_cdf(z)
         return z * self.cdf
 
     def backward(self, dg):
@@ -112,10 +108,7 @@ class GELU(Layer):
             d += slope
             d *= dg
             return d
-        d = t(-0.5) * z                         # dg (Φ(z) + z φ(z)), φ(z) = exp(-z²/2) / √(2π)
-        d *= z
-        np.exp(d, out=d)
-        d *= t(1 / math.sqrt(2 * math.pi))
+        d = self.gauss * t(1 / math.sqrt(2 * math.pi))   # dg (Φ(z) + z φ(z)), φ(z) = exp(-z²/2) / √(2π)
         d *= z
         d += self.cdf
         d *= dg
