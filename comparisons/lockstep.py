@@ -158,7 +158,7 @@ class Lockstep:
         else:
             self.manual = ByoSide(load_class(config.manual), self.layers, config, probe=(data.train.x[:2], data.train.y[:2]))
         self.judge = TorchSide(self.layers, config)
-        self.drift = TorchSide(self.layers, config) if config.mode == "free" else None
+        self.drift = TorchSide(self.layers, config, keep=frozenset()) if config.mode == "free" else None
         shared_init.write(shared_init.draw(self.layers, init_rng, config.dtype, config.init, config.init_bias),
                           *filter(None, (self.manual, self.judge, self.drift)))
         self.referee = Referee(self.layers, config)
@@ -268,7 +268,9 @@ class Lockstep:
                 return self.rejudge(direct, manual_values, recomputed, pred_m, pred_t, y)
             if failing <= UPDATE_STAGE and self.update_stage_alone:   # every row before the update passed
                 self.referee_runs["update"] += 1
-                recomputed, judged = self.refereed(lambda k: self.referee.update(before, self.manual.grads, k), judge)
+                asked = {(r.quantity, r.name) for r in rows if r.rule == "direct" and not r.passed}
+                recomputed, judged = self.refereed(
+                    lambda k: self.referee.update(before, self.manual.grads, k, keys=asked), judge)
                 if all(r.passed for r in judged):
                     rows, failing = judged, None
             if failing:

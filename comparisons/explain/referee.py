@@ -93,8 +93,8 @@ def _cast(batch, dtype):
 class Referee:
     def __init__(self, layers, config):
         self.config = config
-        self.ref = TorchSide(layers, config, dtype="float64")
-        self.probe = TorchSide(layers, config, dtype=PROBE)
+        self.ref = TorchSide(layers, config, dtype="float64", keep=frozenset({"params"}))   # its update values
+        self.probe = TorchSide(layers, config, dtype=PROBE, keep=frozenset({"params"}))
         self.probe_scale = EPS[config.dtype] / EPS[PROBE]
         self.eps = EPS[config.dtype]
         self.branch_layers = [s.name for s in layers if hasattr(s.kind.twin, "decide")]
@@ -175,19 +175,24 @@ class Referee:
             runs.append((role, values))
         return Recomputed(*self._collect(runs), flips)
 
-    def update(self, before: dict, grads: dict, perturbed: int = PERTURBED) -> Recomputed:
+    def update(self, before: dict, grads: dict, perturbed: int = PERTURBED, keys=None) -> Recomputed:
         """The update stage alone: the twin's optimizer stepping from the manual side's state with the manual
         side's own gradients (what its update was given; the gradients are judged by their own rows), in
         float64, and its probes from the same and from shifted state and gradients. For a step whose rows
         before the update all passed: an optimizer step instead of a forward and backward pass (Adam's
         m̂/sqrt(v̂) and p_after - p_before's cancellation send update rows here in float32).
-        ``perturbed``: how many shifted probes, as in ``step``."""
+        ``perturbed``: how many shifted probes, as in ``step``. ``keys``: the (quantity, name) values to
+        give (the rows to rejudge; None: every update and state value): the step is the same, the
+        values no row asks for are not built."""
+        def wanted(key):
+            return keys is None or key in keys
         runs = []
         for side, dtype, state, g, role in self._runs(before, grads, perturbed):
             side.load(state["params"], state["buffers"], state["state"], before.get("step"))
             side.update_only({k: np.asarray(v, dtype) for k, v in g.items()})
-            values = {("update", k): side.params[k] - side.before[k] for k in side.params}
-            values.update({("state", k): v for k, v in side.state_values().items()})
+            values = {("update", k): side.params[k] - side.before[k] for k in side.params if wanted(("update", k))}
+            if keys is None or any(q == "state" for q, _ in keys):
+                values.update({("state", k): v for k, v in side.state_values().items() if wanted(("state", k))})
             runs.append((role, values))
         return Recomputed(*self._collect(runs), {})
 

@@ -16,10 +16,18 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().numpy()
 
 
+KEEP_ALL = frozenset({"params", "buffers", "state"})
+
+
 class TorchSide:
     name = "torch"
 
-    def __init__(self, layers, config: Config, dtype: str | None = None):
+    def __init__(self, layers, config: Config, dtype: str | None = None, keep: frozenset = KEEP_ALL):
+        """``keep``: what each step keeps of its state before it (``before``, ``before_buffers``,
+        ``before_state``): all of it for the judge (the update rows, the referee and the diagnosis read
+        it); the parameters for the referee's own sides (their update values); nothing for free mode's
+        drift twin (read by no one: a copy of every parameter and optimizer state tensor saved per step)."""
+        self.keep = keep
         self.dtype = getattr(torch, dtype or config.dtype)
         loss = LOSSES[config.loss].make_twin(config.reduction)
         self.net = torch_ref.Network({s.name: s.kind.twin(**s.kwargs, dtype=self.dtype) for s in layers}, loss)
@@ -72,9 +80,7 @@ class TorchSide:
     def train_step(self, x: np.ndarray, y: np.ndarray, taken: dict | None = None) -> tuple[float, np.ndarray]:
         """Forward, backward, update; ``taken`` forces branch layers' branches (the referee's), and the
         loss's under the key "loss" when the loss has branch points (svm's hinges)."""
-        self.before = {n: p.detach().clone().numpy() for n, p in self.named.items()}
-        self.before_buffers = {n: b.copy() for n, b in self.buffers.items()}
-        self.before_state = self.state_values()
+        self.keep_before()
         self.before_step = None if self.opt.scheduler is None else self.opt.scheduler.last_epoch
         self.opt.zero_grad()
         self.net.train()
@@ -92,11 +98,17 @@ class TorchSide:
         self.grads = {n: p.grad.numpy() for n, p in self.named.items()}
         return loss.item(), _np(scores)
 
+    def keep_before(self) -> None:
+        """What ``keep`` asks for of the state before a step: new arrays (a new dict each step)."""
+        keep = self.keep
+        self.before = {n: p.detach().clone().numpy() for n, p in self.named.items()} if "params" in keep else {}
+        self.before_buffers = {n: b.copy() for n, b in self.buffers.items()} if "buffers" in keep else {}
+        self.before_state = self.state_values() if "state" in keep else {}
+
     def update_only(self, grads: dict) -> None:
-        """The optimizer step alone, from ``grads`` (the referee's update stage): ``before`` and
-        ``before_state`` as train_step keeps them."""
-        self.before = {n: p.detach().clone().numpy() for n, p in self.named.items()}
-        self.before_state = self.state_values()
+        """The optimizer step alone, from ``grads`` (the referee's update stage): the state before it
+        kept as train_step keeps it."""
+        self.keep_before()
         for name, p in self.named.items():
             p.grad = torch.from_numpy(np.ascontiguousarray(grads[name])).to(p.dtype)
         self.opt.step()
