@@ -29,8 +29,10 @@
    is -1 and metrics.py uses the NumPy walk.
 
    Called as extension functions (METH_FASTCALL, buffers taken with the buffer
-   protocol): ~1 us per call, against ~6 us through ctypes (argument
-   conversion, array addresses), which the default job paid ~40 times a step.
+   protocol) instead of through ctypes (argument conversion, array addresses):
+   per call on 1,000 float32 elements 1.1-2.5 us against 23-42 us, the two
+   alternating in one hour on a machine loaded by other jobs (load average
+   ~9 on 2 cores; docs/benchmarks.md); the default job makes ~30 calls a step.
    The GIL is released for ranges of RELEASE elements or more, so the shares
    metrics.tensor_diff hands to each core run in parallel; a small tensor keeps
    it (releasing and taking it back costs more than its walk). */
