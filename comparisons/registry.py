@@ -103,6 +103,14 @@ def _dropout(shape, a):
     return dict(p=p, mask=DropoutMask())
 
 
+def _flatten(shape, a):
+    """``flatten[:hwc]``: features in torch's order c, h, w, or with ``hwc`` in an NHWC reshape's (images only;
+    manual/conventions.py FLATTEN_ORDER)."""
+    if a["hwc"]:
+        _image(shape, "flatten:hwc")
+    return dict(order="hwc" if a["hwc"] else "chw")
+
+
 def _image(shape: tuple, what: str) -> tuple[int, int, int]:
     if len(shape) != 3:
         raise ValueError(f"{what} needs image input (channels, height, width), got shape {shape}; "
@@ -195,7 +203,8 @@ KINDS = {k.token: k for k in (
     Kind("tanh", "Tanh", "tanh", examples=(("tanh", (6,)),)),
     Kind("gelu", "GELU", "gelu", args=(Arg("approximate", str, "none"),), make=_gelu,
          examples=(("gelu", (6,)), ("gelu:tanh", (6,)))),
-    Kind("flatten", "Flatten", "flatten", examples=(("flatten", (2, 3)), ("flatten", (4,)))),
+    Kind("flatten", "Flatten", "flatten", flags=("hwc",), make=_flatten,
+         examples=(("flatten", (2, 3)), ("flatten", (4,)), ("flatten:hwc", (3, 2, 4)))),
     Kind("layernorm", "LayerNorm", "ln", make=lambda s, a: dict(normalized_shape=_one(s, "layernorm")),
          init=NORM_INIT, examples=(("layernorm", (6,)),)),
     Kind("batchnorm", "BatchNorm1d", "bn", args=(Arg("momentum", float, ""),), flags=("cs231n", "biased"),

@@ -49,6 +49,27 @@ REG = {
     "torch": {"l2": None, "biases": True},      # weight_decay on every parameter: no loss term
 }
 
+# Convolution layout (a bring-your-own class's ``conv_layout``). torch and cs231n are NCHW: images X (N, C, H, W),
+# conv weights (F, C, HH, WW), biases (F,). The Deep Learning Specialization and numpy-ml are NHWC: X (m, H, W, C),
+# weights (f, f, C_prev, C), biases (1, 1, 1, C). Inside lockstep everything stays NCHW; a course's arrays are
+# seen through views: CONV_LAYOUT[c][role] is the axis permutation that takes the course's array of that role to
+# torch's (np.transpose(a, perm)), and CONV_BIAS[c] the shape a conv bias has in the course (C standing for its
+# length). "activation" covers the input images, every 4-D layer output and dL/d of one, and dropout masks.
+# Proven in tests/test_conventions.py: an NHWC convolution on the mapped arrays equals torch's conv2d, and
+# differs without the mapping.
+CONV_LAYOUT = {"nchw": {"activation": (0, 1, 2, 3), "weight": (0, 1, 2, 3)},
+               "nhwc": {"activation": (0, 3, 1, 2), "weight": (3, 2, 0, 1)}}
+CONV_BIAS = {"nchw": ("C",), "nhwc": (1, 1, 1, "C")}
+
+# flatten - torch.nn.Flatten and cs231n reshape an NCHW tensor, so the features come in the order c, h, w (the
+# channel slowest); an NHWC tensor reshaped (DLS, numpy-ml) orders them h, w, c, and the linear layer after it
+# has its weight columns in that order. FLATTEN_ORDER[o] is the permutation of an NCHW tensor's axes
+# whose reshape lists the features in order o: the spec's ``flatten:hwc`` flattens as x.permute(0, 2, 3, 1)
+# on both sides (a class declaring conv_layout = "nhwc" gets it on every flatten token). Proven in
+# tests/test_conventions.py: the NHWC reshape equals flatten:hwc of the NCHW view, and not plain flatten.
+FLATTEN_ORDER = {"chw": (0, 1, 2, 3), "hwc": (0, 2, 3, 1)}
+
+
 # Recurrent layers (rnn:H, lstm:H). torch stacks the LSTM's gates in weight_ih_l0 (4H, D), weight_hh_l0
 # (4H, H) and each bias (4H,) in the order i, f, g, o, rows = gates; cs231n stacks them in the order
 # i, f, o, g, COLUMNS = gates: Wx (D, 4H), Wh (H, 4H), b (4H,). RECURRENT_GATES[c] lists, for each of

@@ -17,6 +17,9 @@ The protocol (a class, loaded by ``--manual pkg.module:Class`` or ``--manual pat
         dropout_p = "drop"                 # "keep": a dropout token's P is the keep probability (cs231n)
         bn_momentum = "torch"              # "cs231n": batchnorm's momentum weighs the old running value
         bn_running_var = "unbiased"        # "biased": running_var follows np.var(x, axis=0) (cs231n)
+        conv_layout = "nchw"               # "nhwc" (DLS, numpy-ml): images X (m, H, W, C), conv weights
+                                           # (f, f, C_prev, C), conv biases (1, 1, 1, C), 4-D outputs and
+                                           # dL/dx NHWC; every flatten orders features h, w, c (flatten:hwc)
         # layouts, all optional (defaults shown)
         weight_layout = "out_in"   # or "in_out": W is (in, out), x @ W
         bias_shape = "flat"        # "flat" (n,), "row" (1, n), "column" (n, 1); buffers too
@@ -71,6 +74,7 @@ from comparisons import heartbeat
 from comparisons.config import Config
 from comparisons.errors import InputError, UserCodeError, describe
 from comparisons.registry import build_optimizer, parse_optimizer
+from manual.conventions import CONV_BIAS, CONV_LAYOUT
 
 LAYOUTS = {"weight_layout": ("out_in", "in_out"), "bias_shape": ("flat", "row", "column"),
            "samples": ("rows", "columns"), "labels": ("int", "onehot")}
@@ -83,7 +87,8 @@ DECLARED = ("model", "loss", "reg", "reg_convention", "optimizer", "init", "init
 # {value: flag ("" = the token as written)})}.
 CONVENTIONS = {"dropout_p": ("dropout", {"drop": "", "keep": "keep"}),
                "bn_momentum": ("batchnorm", {"torch": "", "cs231n": "cs231n"}),
-               "bn_running_var": ("batchnorm", {"unbiased": "", "biased": "biased"})}
+               "bn_running_var": ("batchnorm", {"unbiased": "", "biased": "biased"}),
+               "conv_layout": ("flatten", {"nchw": "", "nhwc": "hwc"})}
 
 
 def declared(config: Config, cls) -> Config:
@@ -225,11 +230,14 @@ class ByoSide:
     def __init__(self, cls, layers, config: Config, probe=None, init: dict | None = None):
         self.cls_name = cls.__name__
         self.layout = {attr: getattr(cls, attr, choices[0]) for attr, choices in LAYOUTS.items()}
+        self.conv = CONV_LAYOUT.get(getattr(cls, "conv_layout", "nchw"), CONV_LAYOUT["nchw"])
+        self.conv_nhwc = self.conv is CONV_LAYOUT["nhwc"]
         self.dtype = np.dtype(config.dtype)
         self.layers = layers
         built = [(s, s.kind.manual(**s.kwargs, dtype=self.dtype)) for s in layers]
         self.expected = {f"{s.name}.{k}": p.shape for s, m in built for k, p in m.params.items()}
         self.expected_buffers = {f"{s.name}.{k}": b.shape for s, m in built for k, b in m.buffers.items()}
+        self.conv_params = {f"{s.name}.{k}" for s, m in built if s.kind.token == "conv" for k in m.params}
         self.dropouts = [s for s in layers if s.kind.token == "dropout" and s.kwargs["p"] > 0]
         self.stateful = [s.name for s in self.dropouts] + [s.name for s in layers if s.kind.token == "batchnorm"]
         self.n_linear = sum(1 for s in layers if s.kind.token == "linear")
@@ -385,7 +393,14 @@ class ByoSide:
         want = self.expected.get(name) or self.expected_buffers[name]
         if not isinstance(array, np.ndarray):
             raise InputError(f"{self.cls_name}: {what} {user_name!r} is {type(array).__name__}, not a NumPy array")
-        if len(want) == 2:
+        if len(want) == 4:          # a conv weight: (F, C, HH, WW) in torch
+            perm = self.conv["weight"]
+            declared, layout = _unpermuted(want, perm), ("nhwc" if self.conv_nhwc else "nchw")
+            view = array.transpose(perm) if array.shape == declared else array
+        elif self.conv_nhwc and name in self.conv_params:      # a conv bias: (1, 1, 1, C)
+            declared, layout = tuple(want[0] if d == "C" else d for d in CONV_BIAS["nhwc"]), "nhwc"
+            view = array.reshape(want) if array.shape == declared else array
+        elif len(want) == 2:
             in_out = self.layout["weight_layout"] == "in_out"
             view = array.T if in_out else array
             declared, layout = (want[::-1] if in_out else want), self.layout["weight_layout"]
@@ -394,6 +409,11 @@ class ByoSide:
             view, layout = (array.reshape(want) if array.shape == declared else array), self.layout["bias_shape"]
         if array.shape != declared:
             hint = " (transposed?)" if array.shape == declared[::-1] else ""
+            if len(want) == 4 or (self.conv_nhwc and name in self.conv_params):
+                other = "nchw" if self.conv_nhwc else "nhwc"
+                theirs = (_unpermuted(want, CONV_LAYOUT[other]["weight"]) if len(want) == 4 else
+                          tuple(want[0] if d == "C" else d for d in CONV_BIAS[other]))
+                hint = f" (that is the {other} layout: declare conv_layout = {other!r}?)" if array.shape == theirs else ""
             raise InputError(f"{self.cls_name}: {what} {user_name!r} has shape {array.shape}, expected {declared} "
                              f"for {name} ({layout} layout){hint}")
         if array.dtype != self.dtype:
@@ -422,15 +442,21 @@ class ByoSide:
     def _inputs(self, x: np.ndarray, y: np.ndarray):
         if self.layout["labels"] == "onehot":
             y = np.eye(self.n_out, dtype=self.dtype)[y]
+        x = self._course_activation(x)
         if self.layout["samples"] == "columns":
             return x.T, y.T if y.ndim == 2 else y
         return x, y
+
+    def _course_activation(self, a: np.ndarray) -> np.ndarray:
+        """A 4-D array (images, a mask) from torch's NCHW into the class's conv_layout (a view)."""
+        return a.transpose(np.argsort(self.conv["activation"])) if a.ndim == 4 else a
 
     def _forward(self, x, y, training: bool = True, masks: dict | None = None, net=None) -> tuple[float, np.ndarray]:
         """The class's forward, after mode(training, masks) when it has one (masks in its sample layout)."""
         if self.has_mode:
             columns = self.layout["samples"] == "columns"
-            given = {k: (m.T if columns and m.ndim == 2 else m) for k, m in (masks or {}).items()}
+            given = {k: (m.T if columns and m.ndim == 2 else self._course_activation(m))
+                     for k, m in (masks or {}).items()}
             self._call("mode", training, given, net=net)
         out = self._call("forward", *self._inputs(x, y), net=net)
         if not (isinstance(out, tuple) and len(out) == 2):
@@ -484,6 +510,10 @@ class ByoSide:
     def your_index(self, name: str, index: tuple) -> tuple:
         """An index into torch's layout of ``name`` (a parameter, buffer or state key) as one into your array."""
         base = name if name in self.yours else name.rsplit(".", 1)[0]
+        if len(index) == 4:
+            return _unpermuted(index, self.conv["weight"])
+        if len(index) == 1 and self.conv_nhwc and base in self.conv_params:
+            return (0, 0, 0, *index)
         if len(index) == 2 and self.layout["weight_layout"] == "in_out":
             return index[::-1]
         if len(index) == 1 and self.layout["bias_shape"] != "flat" and base in self.yours:
@@ -554,6 +584,8 @@ class ByoSide:
         for key, value in found.items():
             key = renamed.get(key, legacy_name(key, self.n_linear))
             value = np.array(value, copy=True)
+            if value.ndim == 4:
+                value = value.transpose(self.conv["activation"])
             out[key] = value.T if self.layout["samples"] == "columns" and value.ndim == 2 else value
         return out
 
@@ -567,6 +599,14 @@ class ByoSide:
                 target[layer] = value.astype(self.dtype, copy=False)
             else:
                 self.extra[key] = value
+
+
+def _unpermuted(torch_shape: tuple, perm: tuple) -> tuple:
+    """The course's shape (or index) whose transpose by ``perm`` is torch's ``torch_shape``."""
+    out = [0] * len(perm)
+    for k, axis in enumerate(perm):
+        out[axis] = torch_shape[k]
+    return tuple(out)
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
