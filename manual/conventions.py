@@ -85,6 +85,11 @@ RECURRENT_GATES = {"torch": (0, 1, 2, 3), "cs231n": (0, 1, 3, 2)}
 # dL/db_ih = dL/db_hh = db. (So plain SGD on the two moves their sum by 2 lr db per step, where the
 # course's b moves by lr db: compare a course's own training loop through the mapping, not step by step.)
 RECURRENT_BIAS = "b = b_ih + b_hh; load b_ih = b, b_hh = 0"
+# A course network trained as the course trains it has one b: its SGD moves b by lr db, where torch's pair
+# would move b_ih + b_hh by 2 lr db. So a layer can have one bias: the spec flag ``onebias`` (rnn:H:onebias,
+# a bring-your-own class's recurrent_bias = "one") keeps bias_ih_l0 alone on both sides, torch's bias_hh_l0
+# a constant zero (torch_ref/recurrent.py). Proven in tests/test_recurrent.py: it equals torch's layer with
+# b_hh = 0, and training one bias is not training two.
 
 
 def _reorder(a, order, axis):

@@ -21,7 +21,7 @@ KEYS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
 
 def time_terms(token: str, params: dict, x, dout) -> dict[str, list[np.ndarray]]:
     """{parameter key (``weight_hh_l0``): [its term at t = 0, ..., T-1]} for an ``rnn``/``lstm`` layer
-    with ``params`` (torch's four, by key), input ``x`` (N, T, D) and dL/d(output) ``dout`` (N, T, H),
+    with ``params`` (torch's four, by key; without bias_hh_l0 for a layer with one bias), input ``x`` (N, T, D) and dL/d(output) ``dout`` (N, T, H),
     in float64; {} for another kind."""
     if token not in CELLS:
         return {}
@@ -29,8 +29,9 @@ def time_terms(token: str, params: dict, x, dout) -> dict[str, list[np.ndarray]]
     x, dout = torch.tensor(np.asarray(x), dtype=f64), torch.tensor(np.asarray(dout), dtype=f64)
     (N, T, D), H = x.shape, np.shape(params["weight_hh_l0"])[1]
     cell = CELLS[token](D, H, dtype=f64)
-    base = {k: torch.tensor(np.asarray(params[k]), dtype=f64) for k in KEYS}
-    copies = [{k[:-3]: v.clone().requires_grad_(True) for k, v in base.items()} for _ in range(T)]
+    base = {k: torch.tensor(np.asarray(params[k]), dtype=f64) for k in KEYS if k in params}
+    base.setdefault("bias_hh_l0", torch.zeros_like(base["bias_ih_l0"]))      # one bias (onebias): b_hh = 0
+    copies = [{k[:-3]: v.clone().requires_grad_(k in params) for k, v in base.items()} for _ in range(T)]
     h = torch.zeros(N, H, dtype=f64)
     state = h if token == "rnn" else (h, torch.zeros(N, H, dtype=f64))
     outs = []
@@ -38,4 +39,4 @@ def time_terms(token: str, params: dict, x, dout) -> dict[str, list[np.ndarray]]
         state = functional_call(cell, copies[t], (x[:, t], state))
         outs.append(state if token == "rnn" else state[0])
     torch.stack(outs, dim=1).backward(dout)
-    return {k: [copies[t][k[:-3]].grad.numpy() for t in range(T)] for k in KEYS}
+    return {k: [copies[t][k[:-3]].grad.numpy() for t in range(T)] for k in KEYS if k in params}

@@ -20,6 +20,8 @@ The protocol (a class, loaded by ``--manual pkg.module:Class`` or ``--manual pat
         conv_layout = "nchw"               # "nhwc" (DLS, numpy-ml): images X (m, H, W, C), conv weights
                                            # (f, f, C_prev, C), conv biases (1, 1, 1, C), 4-D outputs and
                                            # dL/dx NHWC; every flatten orders features h, w, c (flatten:hwc)
+        recurrent_bias = "two"             # "one" (cs231n, DLS): rnn/lstm layers have one bias b, not torch's
+                                           # b_ih and b_hh (rnn:H:onebias; b is bias_ih_l0)
         # layouts, all optional (defaults shown)
         weight_layout = "out_in"   # or "in_out": W is (in, out), x @ W
         bias_shape = "flat"        # "flat" (n,), "row" (1, n), "column" (n, 1); buffers too
@@ -88,7 +90,8 @@ DECLARED = ("model", "loss", "reg", "reg_convention", "optimizer", "init", "init
 CONVENTIONS = {"dropout_p": ("dropout", {"drop": "", "keep": "keep"}),
                "bn_momentum": ("batchnorm", {"torch": "", "cs231n": "cs231n"}),
                "bn_running_var": ("batchnorm", {"unbiased": "", "biased": "biased"}),
-               "conv_layout": ("flatten", {"nchw": "", "nhwc": "hwc"})}
+               "conv_layout": ("flatten", {"nchw": "", "nhwc": "hwc"}),
+               "recurrent_bias": (("rnn", "lstm"), {"two": "", "one": "onebias"})}
 
 
 def declared(config: Config, cls) -> Config:
@@ -127,13 +130,13 @@ def declared(config: Config, cls) -> Config:
     return dataclasses.replace(config, **changes) if changes else config
 
 
-def _with_convention(model: str, kind: str, table: dict, value: str, who: str) -> str:
-    """The spec with every ``kind`` token carrying ``table[value]``'s flag; InputError if a token carries
-    another value's flag."""
+def _with_convention(model: str, kind: str | tuple, table: dict, value: str, who: str) -> str:
+    """The spec with every token of ``kind`` (a kind or a tuple of kinds) carrying ``table[value]``'s flag;
+    InputError if a token carries another value's flag."""
     tokens = []
     for token in model.split(","):
         head, *args = token.strip().split(":")
-        if head.lower() == kind:
+        if head.lower() in ((kind,) if isinstance(kind, str) else kind):
             others = [f for v, f in table.items() if f and v != value and f in args]
             if others:
                 raise InputError(f"model token {token.strip()!r} says {others[0]}, but {who} = {value!r}")
