@@ -61,6 +61,14 @@ CONV_LAYOUT = {"nchw": {"activation": (0, 1, 2, 3), "weight": (0, 1, 2, 3)},
                "nhwc": {"activation": (0, 3, 1, 2), "weight": (3, 2, 0, 1)}}
 CONV_BIAS = {"nchw": ("C",), "nhwc": (1, 1, 1, "C")}
 
+# Samples as rows or columns (a bring-your-own class's ``samples``). torch puts the batch first: features
+# (N, D), sequences (N, T, D). "columns" (the Deep Learning Specialization) puts the features first: X (n_x, m)
+# and, for sequences, time last: X (n_x, m, T_x), y_pred (n_y, m, T_x), a<t> stacked as (n_a, m, T_x).
+# SAMPLE_AXES[s][ndim] is the permutation taking torch's array to the course's (np.transpose(a, perm));
+# 4-D arrays follow CONV_LAYOUT. Proven in tests/test_examples.py: the DLS RNN as written, behind it, equals
+# torch's layers.
+SAMPLE_AXES = {"rows": {2: (0, 1), 3: (0, 1, 2)}, "columns": {2: (1, 0), 3: (2, 0, 1)}}
+
 # flatten - torch.nn.Flatten and cs231n reshape an NCHW tensor, so the features come in the order c, h, w (the
 # channel slowest); an NHWC tensor reshaped (DLS, numpy-ml) orders them h, w, c, and the linear layer after it
 # has its weight columns in that order. FLATTEN_ORDER[o] is the permutation of an NCHW tensor's axes

@@ -201,3 +201,27 @@ def test_flatten_hwc_is_an_nhwc_reshape(rng):
     assert np.array_equal(manual_layer.backward(g).transpose(0, 2, 3, 1), g.reshape(course.shape))
     plain = torch_ref.Flatten(**spec.layer("flatten", x.shape[1:]).kwargs)(torch.from_numpy(x)).numpy()
     assert rel(plain, course.reshape(2, -1)) > 0.1
+
+
+def test_time_last_samples_map_onto_torchs_batch_first_sequences(rng):
+    """samples = "columns" for sequences (the Deep Learning Specialization): x (n_x, m, T_x), a (n_a, m, T_x),
+    one bias ba (n_a, 1). Its rnn_forward as written, on SAMPLE_AXES' view of torch's (N, T, D) input, is
+    torch's nn.RNN (one bias: b_hh = 0) seen the same way; reading the time-last array as a reshape is not."""
+    from manual.conventions import SAMPLE_AXES
+    N, T, D, H = 3, 5, 4, 6
+    Wax, Waa, ba = rng.standard_normal((H, D)), rng.standard_normal((H, H)) * 0.5, rng.standard_normal((H, 1))
+    x = rng.standard_normal((N, T, D))
+    perm = SAMPLE_AXES["columns"][3]
+    xc = x.transpose(perm)                                     # (n_x, m, T_x)
+    a, a_next = np.zeros((H, N, T)), np.zeros((H, N))
+    for t in range(T):
+        a_next = np.tanh(Waa @ a_next + Wax @ xc[:, :, t] + ba)
+        a[:, :, t] = a_next
+    layer = torch.nn.RNN(D, H, batch_first=True, dtype=torch.float64)
+    for name, value in (("weight_ih_l0", Wax), ("weight_hh_l0", Waa), ("bias_ih_l0", ba[:, 0]),
+                        ("bias_hh_l0", np.zeros(H))):
+        getattr(layer, name).data = torch.from_numpy(value.copy())
+    out = layer(torch.from_numpy(x))[0].detach().numpy()       # (N, T, H)
+    assert rel(out.transpose(perm), a) <= RTOL
+    assert rel(out.reshape(a.shape), a) > 0.1
+    assert SAMPLE_AXES["columns"][2] == (1, 0) and SAMPLE_AXES["rows"][3] == (0, 1, 2)

@@ -5,27 +5,30 @@ from pathlib import Path
 import pytest
 
 from comparisons import Config, run
-from comparisons.data.builtin import images, synthetic
+from comparisons.data.builtin import images, sequences, synthetic
 from comparisons.data.presets import load_preset
 
 CS231N = "examples/cs231n/adapter.py"
 DLS = "examples/dls/adapter.py"
 DLS_CNN = "examples/dls/cnn_adapter.py"
+DLS_RNN = "examples/dls/rnn_adapter.py"
 CASES = {CS231N: ("cs231n-fc", "class", {"epochs": 2}), DLS: ("dls-deep", "binary", {"epochs": 8}),
-         DLS_CNN: (None, "images", {"epochs": 1, "batch_size": 50, "lr": 0.05})}
+         DLS_CNN: (None, "images", {"epochs": 1, "batch_size": 50, "lr": 0.05}),
+         DLS_RNN: (None, "onehot sequences", {"epochs": 1, "batch_size": 20, "lr": 0.5, "momentum": 0.0})}
 
 
 def _run(adapter: str, cls: str, out=None, **extra):
     preset, task, settings = CASES[adapter]
     config = Config(**((load_preset(preset) if preset else {}) | settings | {"manual": f"{adapter}:{cls}"} | extra))
     sizes = (300, 60, 60)
-    data = images(seed=3, sizes=sizes) if task == "images" else synthetic(seed=3, sizes=sizes, task=task)
+    data = (images(seed=3, sizes=sizes) if task == "images" else sequences(seed=3, sizes=sizes, onehot=True)
+            if task == "onehot sequences" else synthetic(seed=3, sizes=sizes, task=task))
     return run(config, data, out)
 
 
 @pytest.mark.parametrize("dtype,mode", [("float64", "synced"), ("float64", "free"), ("float32", "synced"),
                                         ("float32", "free")])
-@pytest.mark.parametrize("adapter", [CS231N, DLS, DLS_CNN])
+@pytest.mark.parametrize("adapter", [CS231N, DLS, DLS_CNN, DLS_RNN])
 def test_course_example_passes(adapter, dtype, mode):
     result = _run(adapter, "Adapter", dtype=dtype, mode=mode)
     assert result.passed, result.first_failure
@@ -34,8 +37,12 @@ def test_course_example_passes(adapter, dtype, mode):
     if adapter == CS231N:
         assert {"buffer", "state"} <= set(frame.quantity) and "drop2" in set(frame[frame.quantity == "dx"].name)
     yours = frame[frame.quantity == "grad"].set_index("name").yours.to_dict()
-    first = "conv1" if adapter == DLS_CNN else "fc1"
-    assert yours[f"{first}.weight"] == "W1" and yours[f"{first}.bias"] == "b1"
+    if adapter == DLS_RNN:       # time last, one bias: Wax is rnn1.weight_ih_l0, ba its only bias
+        assert yours["rnn1.weight_ih_l0"] == "Wax" and yours["rnn1.bias_ih_l0"] == "ba"
+        assert "rnn1.bias_hh_l0" not in set(frame.name) and {"rnn1", "tfc1"} <= set(frame[frame.quantity == "out"].name)
+    else:
+        first = "conv1" if adapter == DLS_CNN else "fc1"
+        assert yours[f"{first}.weight"] == "W1" and yours[f"{first}.bias"] == "b1"
     recorded = result.summary["config"]["manual"]        # absolute: it means the same in a CI artifact
     assert Path(recorded.rpartition(":")[0]).is_absolute() and recorded.endswith(f"{adapter}:Adapter")
 
@@ -90,6 +97,19 @@ def test_dls_cnn_slip_is_localised_at_its_conv_bias(dtype):
     assert [f.split(":")[0] for f in diagnosis["findings"]] == ["backward > conv2 (conv) > grad conv2.bias",
                                                                "backward > conv1 (conv) > grad conv1.bias"]
     assert all("a constant factor: manual = 0.02 × reference (= 1/N = 1/50)" in f for f in diagnosis["findings"])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dls_rnn_slip_is_named_a_sum_over_time_cut_short(dtype):
+    """rnn_slip.py (time last, one bias): dWax = dWaxt in the loop where += was meant: the first failure is
+    rnn1.weight_ih_l0 (your Wax), and the diagnosis names the first time step's term alone."""
+    result = _run(DLS_RNN, "WithSlip", dtype=dtype, fail_fast=True)
+    first = result.first_failure
+    assert (first["step"], first["quantity"], first["name"], first["yours"]) == (1, "grad", "rnn1.weight_ih_l0",
+                                                                                "Wax"), first
+    assert result.summary["diagnosis"]["findings"] == [
+        "backward > rnn1 (rnn) > grad rnn1.weight_ih_l0: a sum over time cut short: manual = the term of time step "
+        "t = 0 (the first) alone, where the reference sums the terms of all T = 12 time steps"]
 
 
 def test_nhwc_arrays_without_the_declaration_are_refused_naming_the_layout(tmp_path, capfd):

@@ -128,7 +128,8 @@ def _add_config_flags(r: argparse.ArgumentParser) -> None:
                  "manual state after each step (each step's own error)", choices=MODES)
     flag("data", "'builtin' (generated notMNIST-like set, no download; builtin:binary and builtin:regression "
                  "for those targets, builtin:images as (N, 1, 28, 28) for conv nets, builtin:sequence: a generated "
-                 "next-token task for embedding/rnn/lstm models), an assignment notMNIST.npz, "
+                 "next-token task for embedding/rnn/lstm models, builtin:sequence:onehot: its tokens as one-hot "
+                 "vectors for a model starting with rnn/lstm), an assignment notMNIST.npz, "
                  "or an MNIST-IDX images file (.gz or raw) or its directory")
     flag("manual", "the manual side: builtin (manual/), seed (the assignment's code as written), "
                    "path/file.py:Class or pkg.module:Class implementing the protocol in comparisons/sides/byo.py")

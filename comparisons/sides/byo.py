@@ -25,8 +25,10 @@ The protocol (a class, loaded by ``--manual pkg.module:Class`` or ``--manual pat
         # layouts, all optional (defaults shown)
         weight_layout = "out_in"   # or "in_out": W is (in, out), x @ W
         bias_shape = "flat"        # "flat" (n,), "row" (1, n), "column" (n, 1); buffers too
-        samples = "rows"           # "rows": x is (N, D); "columns": x is (D, N) (dropout masks too)
-        labels = "int"             # "int" (N,), or "onehot" (N, K) ((K, N) with samples as columns)
+        samples = "rows"           # "rows": x is (N, D), sequences (N, T, D); "columns": x is (D, N),
+                                   # sequences time last (D, N, T) (scores, outputs, dropout masks too)
+        labels = "int"             # "int" (N,), or "onehot" (N, K) ((K, N) with samples as columns); for
+                                   # sequences (N, T, K) ((K, N, T)), a masked step all zeros
         names = None               # {your name: torch name} for parameters and buffers, e.g.
                                    # {"W1": "fc1.weight", "bn1_mean": "bn1.running_mean"}; None: by order
                                    # (the old "hidden.weight"/"output.weight" names are still read)
@@ -76,7 +78,7 @@ from comparisons import heartbeat
 from comparisons.config import Config
 from comparisons.errors import InputError, UserCodeError, describe
 from comparisons.registry import build_optimizer, parse_optimizer
-from manual.conventions import CONV_BIAS, CONV_LAYOUT
+from manual.conventions import CONV_BIAS, CONV_LAYOUT, SAMPLE_AXES
 
 LAYOUTS = {"weight_layout": ("out_in", "in_out"), "bias_shape": ("flat", "row", "column"),
            "samples": ("rows", "columns"), "labels": ("int", "onehot")}
@@ -244,7 +246,7 @@ class ByoSide:
         self.dropouts = [s for s in layers if s.kind.token == "dropout" and s.kwargs["p"] > 0]
         self.stateful = [s.name for s in self.dropouts] + [s.name for s in layers if s.kind.token == "batchnorm"]
         self.n_linear = sum(1 for s in layers if s.kind.token == "linear")
-        self.n_out = layers[-1].out_shape[0]
+        self.out_shape = tuple(layers[-1].out_shape)      # per sample: (K,), or (T, K) for sequences
         sizes = tuple([layers[0].in_shape[0]] + [s.out_shape[0] for s in layers if s.kind.token == "linear"])
         heartbeat.current.calling(f"{self.cls_name}()")
         try:
@@ -443,23 +445,29 @@ class ByoSide:
             raise UserCodeError(self.cls_name, method, e) from None
 
     def _inputs(self, x: np.ndarray, y: np.ndarray):
-        if self.layout["labels"] == "onehot":
-            y = np.eye(self.n_out, dtype=self.dtype)[y]
-        x = self._course_activation(x)
-        if self.layout["samples"] == "columns":
-            return x.T, y.T if y.ndim == 2 else y
-        return x, y
+        if self.layout["labels"] == "onehot":     # a masked step (SEQUENCE_PAD, -1) matches no class: zeros
+            y = (y[..., None] == np.arange(self.out_shape[-1])).astype(self.dtype)
+        return self._to_course(x), (self._to_course(y) if np.issubdtype(y.dtype, np.floating) else y)
 
-    def _course_activation(self, a: np.ndarray) -> np.ndarray:
-        """A 4-D array (images, a mask) from torch's NCHW into the class's conv_layout (a view)."""
-        return a.transpose(np.argsort(self.conv["activation"])) if a.ndim == 4 else a
+    def _axes(self, ndim: int) -> tuple | None:
+        """The permutation from torch's layout of an ndim-array with the batch first to the class's."""
+        if ndim == 4:
+            return tuple(np.argsort(self.conv["activation"]))
+        return SAMPLE_AXES[self.layout["samples"]].get(ndim)
+
+    def _to_course(self, a: np.ndarray) -> np.ndarray:
+        """Torch's layout (batch first, NCHW) -> the class's samples / conv_layout (a view)."""
+        axes = self._axes(a.ndim)
+        return a if axes is None else a.transpose(axes)
+
+    def _from_course(self, a: np.ndarray) -> np.ndarray:
+        axes = self._axes(a.ndim)
+        return a if axes is None else a.transpose(np.argsort(axes))
 
     def _forward(self, x, y, training: bool = True, masks: dict | None = None, net=None) -> tuple[float, np.ndarray]:
         """The class's forward, after mode(training, masks) when it has one (masks in its sample layout)."""
         if self.has_mode:
-            columns = self.layout["samples"] == "columns"
-            given = {k: (m.T if columns and m.ndim == 2 else self._course_activation(m))
-                     for k, m in (masks or {}).items()}
+            given = {k: self._to_course(m) for k, m in (masks or {}).items()}
             self._call("mode", training, given, net=net)
         out = self._call("forward", *self._inputs(x, y), net=net)
         if not (isinstance(out, tuple) and len(out) == 2):
@@ -470,12 +478,10 @@ class ByoSide:
         except (TypeError, ValueError):
             raise InputError(f"{self.cls_name}.forward() must return a scalar loss, got "
                              f"{type(loss).__name__} of shape {np.shape(loss)}") from None
-        scores = np.array(scores, copy=True)     # a backward that edits them in place must not change ours
-        if self.layout["samples"] == "columns":
-            scores = scores.T
-        if scores.shape != (len(x), self.n_out):
+        scores = self._from_course(np.array(scores, copy=True))   # a backward editing them in place must not change ours
+        if scores.shape != (len(x), *self.out_shape):
             raise InputError(f"{self.cls_name}.forward() returned scores of shape {scores.shape}, expected "
-                             f"{(len(x), self.n_out)} (samples as {self.layout['samples']})")
+                             f"{(len(x), *self.out_shape)} (samples as {self.layout['samples']})")
         return loss, scores
 
     def _own_state(self) -> dict[str, np.ndarray]:
@@ -586,10 +592,7 @@ class ByoSide:
         out = {}
         for key, value in found.items():
             key = renamed.get(key, legacy_name(key, self.n_linear))
-            value = np.array(value, copy=True)
-            if value.ndim == 4:
-                value = value.transpose(self.conv["activation"])
-            out[key] = value.T if self.layout["samples"] == "columns" and value.ndim == 2 else value
+            out[key] = self._from_course(np.array(value, copy=True))
         return out
 
     def _collect(self, found: dict) -> None:
