@@ -125,6 +125,15 @@ def test_builtin_sequence_is_deterministic_and_padded():
     assert a.out_shape == (SEQ_LEN, VOCAB) and a.ids == VOCAB
 
 
+def test_builtin_onehot_sequence_is_the_ids_as_one_hot_vectors():
+    ids, onehot = sequences(seed=2, sizes=(20, 5, 5)), load_data("builtin:sequence:onehot")
+    validate(onehot)
+    vectors = sequences(seed=2, sizes=(20, 5, 5), onehot=True)
+    assert vectors.train.x.shape == (20, SEQ_LEN, VOCAB) and vectors.ids is None and vectors.sample_shape == (SEQ_LEN, VOCAB)
+    assert np.array_equal(vectors.train.x.argmax(axis=-1), ids.train.x) and np.all(vectors.train.x.sum(axis=-1) == 1)
+    assert np.array_equal(vectors.test.y, ids.test.y) and onehot.name == "builtin:sequence:onehot"
+
+
 def test_sequence_accuracy_counts_unmasked_steps():
     """Accuracy and disagreements are per (sample, step), masked steps left out."""
     result = run(Config(model="embedding:10:8,rnn:16,temporal_linear", loss="temporal_cross_entropy", epochs=1,
