@@ -129,7 +129,8 @@ def test_builtin_onehot_sequence_is_the_ids_as_one_hot_vectors():
     ids, onehot = sequences(seed=2, sizes=(20, 5, 5)), load_data("builtin:sequence:onehot")
     validate(onehot)
     vectors = sequences(seed=2, sizes=(20, 5, 5), onehot=True)
-    assert vectors.train.x.shape == (20, SEQ_LEN, VOCAB) and vectors.ids is None and vectors.sample_shape == (SEQ_LEN, VOCAB)
+    assert vectors.train.x.shape == (20, SEQ_LEN, VOCAB) and vectors.sample_shape == (SEQ_LEN, VOCAB)
+    assert vectors.ids is None
     assert np.array_equal(vectors.train.x.argmax(axis=-1), ids.train.x) and np.all(vectors.train.x.sum(axis=-1) == 1)
     assert np.array_equal(vectors.test.y, ids.test.y) and onehot.name == "builtin:sequence:onehot"
 

@@ -307,7 +307,8 @@ def subset(m, r, allow, ctx) -> str | None:
     return text
 
 
-RELATIONS = (zero, constant, factor, partial_sum, combination, layout, permutation, added_term, stale, subset, coarser_dtype)
+RELATIONS = (zero, constant, factor, partial_sum, combination, layout, permutation, added_term, stale, subset,
+             coarser_dtype)
 
 
 def explain(m, r, allow: float, ctx: Context) -> tuple[str, bool]:

@@ -21,8 +21,8 @@ KEYS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
 
 def time_terms(token: str, params: dict, x, dout) -> dict[str, list[np.ndarray]]:
     """{parameter key (``weight_hh_l0``): [its term at t = 0, ..., T-1]} for an ``rnn``/``lstm`` layer
-    with ``params`` (torch's four, by key; without bias_hh_l0 for a layer with one bias), input ``x`` (N, T, D) and dL/d(output) ``dout`` (N, T, H),
-    in float64; {} for another kind."""
+    with ``params`` (torch's four, by key; without bias_hh_l0 for a layer with one bias), input ``x``
+    (N, T, D) and dL/d(output) ``dout`` (N, T, H), in float64; {} for another kind."""
     if token not in CELLS:
         return {}
     f64 = torch.float64

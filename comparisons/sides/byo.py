@@ -418,7 +418,8 @@ class ByoSide:
                 other = "nchw" if self.conv_nhwc else "nhwc"
                 theirs = (_unpermuted(want, CONV_LAYOUT[other]["weight"]) if len(want) == 4 else
                           tuple(want[0] if d == "C" else d for d in CONV_BIAS[other]))
-                hint = f" (that is the {other} layout: declare conv_layout = {other!r}?)" if array.shape == theirs else ""
+                hint = (f" (that is the {other} layout: declare conv_layout = {other!r}?)" if array.shape == theirs
+                        else "")
             raise InputError(f"{self.cls_name}: {what} {user_name!r} has shape {array.shape}, expected {declared} "
                              f"for {name} ({layout} layout){hint}")
         if array.dtype != self.dtype:
@@ -478,7 +479,7 @@ class ByoSide:
         except (TypeError, ValueError):
             raise InputError(f"{self.cls_name}.forward() must return a scalar loss, got "
                              f"{type(loss).__name__} of shape {np.shape(loss)}") from None
-        scores = self._from_course(np.array(scores, copy=True))   # a backward editing them in place must not change ours
+        scores = self._from_course(np.array(scores, copy=True))   # a backward editing them must not change ours
         if scores.shape != (len(x), *self.out_shape):
             raise InputError(f"{self.cls_name}.forward() returned scores of shape {scores.shape}, expected "
                              f"{(len(x), *self.out_shape)} (samples as {self.layout['samples']})")
