@@ -59,15 +59,11 @@ def conv_backward(dZ, cache):
     dA_prev_pad = np.zeros_like(A_prev_pad)
     dW = np.zeros_like(W)
     for h in range(n_H):
-        vert_start = h * stride
-        vert_end = vert_start + f
+        rows = slice(h * stride, h * stride + f)
         for w in range(n_W):
-            horiz_start = w * stride
-            horiz_end = horiz_start + f
-            a_slice = A_prev_pad[:, vert_start:vert_end, horiz_start:horiz_end, :]
-            dA_prev_pad[:, vert_start:vert_end, horiz_start:horiz_end, :] += np.tensordot(dZ[:, h, w, :], W,
-                                                                                          axes=([1], [3]))
-            dW += np.tensordot(a_slice, dZ[:, h, w, :], axes=([0], [0]))
+            cols = slice(w * stride, w * stride + f)
+            dA_prev_pad[:, rows, cols, :] += np.tensordot(dZ[:, h, w, :], W, axes=([1], [3]))
+            dW += np.tensordot(A_prev_pad[:, rows, cols, :], dZ[:, h, w, :], axes=([0], [0]))
     db = np.sum(dZ, axis=(0, 1, 2), keepdims=True)
     dA_prev = dA_prev_pad[:, pad:pad + A_prev.shape[1], pad:pad + A_prev.shape[2], :]
     return dA_prev, dW, db

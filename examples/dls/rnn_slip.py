@@ -9,19 +9,16 @@ import rnn
 def rnn_backward(da, caches):
     (cache_list, x) = caches
     n_a, m, T_x = da.shape
-    n_x = x.shape[0]
-    dx = np.zeros((n_x, m, T_x), da.dtype)
-    dWax = np.zeros((n_a, n_x), da.dtype)
-    dWaa = np.zeros((n_a, n_a), da.dtype)
-    dba = np.zeros((n_a, 1), da.dtype)
+    grads = {"dx": np.zeros((x.shape[0], m, T_x), da.dtype), "dWaa": 0, "dba": 0}
     da_prevt = np.zeros((n_a, m), da.dtype)
     for t in reversed(range(T_x)):
-        gradients = rnn.rnn_cell_backward(da[:, :, t] + da_prevt, cache_list[t])
-        dx[:, :, t], da_prevt = gradients["dxt"], gradients["da_prev"]
-        dWax = gradients["dWax"]
-        dWaa += gradients["dWaa"]
-        dba += gradients["dba"]
-    return {"dx": dx, "da0": da_prevt, "dWax": dWax, "dWaa": dWaa, "dba": dba}
+        g = rnn.rnn_cell_backward(da[:, :, t] + da_prevt, cache_list[t])
+        grads["dx"][:, :, t], da_prevt = g["dxt"], g["da_prev"]
+        grads["dWax"] = g["dWax"]
+        grads["dWaa"] = grads["dWaa"] + g["dWaa"]
+        grads["dba"] = grads["dba"] + g["dba"]
+    grads["da0"] = da_prevt
+    return grads
 
 
 def model_backward(y_pred, Y, a, caches, parameters):
