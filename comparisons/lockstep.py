@@ -144,8 +144,10 @@ class Lockstep:
                                  ids=data.ids, out_shape=data.out_shape)
         self.sequence = data.target == "sequence"      # predictions per (sample, step), masked steps left out
         widest = max(len(s.y) for s in data.splits().values())     # evaluation, or a full batch
-        per_sample = math.prod(data.sample_shape) + sum(math.prod(s.out_shape) for s in self.layers)
-        memory.refuse_if_too_big(sum(s.size for s in self.layers), widest * per_sample, "this run")
+        activations, columns = memory.per_sample(self.layers, data.sample_shape)
+        step = min(config.batch_size or len(data.train.y), len(data.train.y))        # samples in a training step
+        memory.refuse_if_too_big(sum(s.size for s in self.layers), widest * activations, "this run",
+                                 widest * columns, step * activations)
         init_rng, self.order_rng, mask_rng = np.random.default_rng(config.seed).spawn(3)
         # dropout masks: drawn on the NumPy side from the run's Generator, one per layer and step, and
         # shared by every side built from this spec (manual.DropoutMask in the layers' arguments)

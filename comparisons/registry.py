@@ -103,6 +103,14 @@ def _dropout(shape, a):
     return dict(p=p, mask=DropoutMask())
 
 
+def _flatten(shape, a):
+    """``flatten[:hwc]``: features in torch's order c, h, w, or with ``hwc`` in an NHWC reshape's (images only;
+    manual/conventions.py FLATTEN_ORDER)."""
+    if a["hwc"]:
+        _image(shape, "flatten:hwc")
+    return dict(order="hwc" if a["hwc"] else "chw")
+
+
 def _image(shape: tuple, what: str) -> tuple[int, int, int]:
     if len(shape) != 3:
         raise ValueError(f"{what} needs image input (channels, height, width), got shape {shape}; "
@@ -175,7 +183,10 @@ def _embedding(shape, a):
 
 
 def _recurrent(what):
-    return lambda shape, a: dict(input_size=_sequence(shape, what)[1], hidden_size=a["hidden"])
+    """``rnn:H[:onebias]``, ``lstm:H[:onebias]``: torch's two biases, or with ``onebias`` the courses' one
+    (bias_ih_l0 alone; manual/conventions.py RECURRENT_BIAS)."""
+    return lambda shape, a: dict(input_size=_sequence(shape, what)[1], hidden_size=a["hidden"],
+                                 one_bias=a["onebias"])
 
 
 # torch's two biases (manual/conventions.py RECURRENT_BIAS): b_ih the run's --init-bias, b_hh always 0 at init
@@ -195,7 +206,8 @@ KINDS = {k.token: k for k in (
     Kind("tanh", "Tanh", "tanh", examples=(("tanh", (6,)),)),
     Kind("gelu", "GELU", "gelu", args=(Arg("approximate", str, "none"),), make=_gelu,
          examples=(("gelu", (6,)), ("gelu:tanh", (6,)))),
-    Kind("flatten", "Flatten", "flatten", examples=(("flatten", (2, 3)), ("flatten", (4,)))),
+    Kind("flatten", "Flatten", "flatten", flags=("hwc",), make=_flatten,
+         examples=(("flatten", (2, 3)), ("flatten", (4,)), ("flatten:hwc", (3, 2, 4)))),
     Kind("layernorm", "LayerNorm", "ln", make=lambda s, a: dict(normalized_shape=_one(s, "layernorm")),
          init=NORM_INIT, examples=(("layernorm", (6,)),)),
     Kind("batchnorm", "BatchNorm1d", "bn", args=(Arg("momentum", float, ""),), flags=("cs231n", "biased"),
@@ -207,12 +219,14 @@ KINDS = {k.token: k for k in (
     Kind("embedding", "Embedding", "embed", args=(Arg("vocab", int), Arg("dim", int)), make=_embedding,
          takes="ids", init={"weight": "scheme"}, size=lambda kw: kw["num_embeddings"] * kw["embedding_dim"],
          examples=(("embedding:7:4", (5,)), ("embedding:3:2", (1,)))),
-    Kind("rnn", "RNN", "rnn", args=(Arg("hidden", int),), make=_recurrent("rnn"), init=RECURRENT_INIT,
-         size=lambda kw: kw["hidden_size"] * (kw["input_size"] + kw["hidden_size"] + 2),
-         examples=(("rnn:5", (4, 3)), ("rnn:3", (1, 2)))),
-    Kind("lstm", "LSTM", "lstm", args=(Arg("hidden", int),), make=_recurrent("lstm"), init=RECURRENT_INIT,
-         size=lambda kw: 4 * kw["hidden_size"] * (kw["input_size"] + kw["hidden_size"] + 2),
-         examples=(("lstm:5", (4, 3)), ("lstm:3", (1, 2)))),
+    Kind("rnn", "RNN", "rnn", args=(Arg("hidden", int),), flags=("onebias",), make=_recurrent("rnn"),
+         init=RECURRENT_INIT, size=lambda kw: kw["hidden_size"] * (kw["input_size"] + kw["hidden_size"] + 2
+                                                                   - kw["one_bias"]),
+         examples=(("rnn:5", (4, 3)), ("rnn:3", (1, 2)), ("rnn:4:onebias", (3, 2)))),
+    Kind("lstm", "LSTM", "lstm", args=(Arg("hidden", int),), flags=("onebias",), make=_recurrent("lstm"),
+         init=RECURRENT_INIT, size=lambda kw: 4 * kw["hidden_size"] * (kw["input_size"] + kw["hidden_size"] + 2
+                                                                       - kw["one_bias"]),
+         examples=(("lstm:5", (4, 3)), ("lstm:3", (1, 2)), ("lstm:4:onebias", (3, 2)))),
     Kind("temporal_linear", "TemporalLinear", "tfc", args=(Arg("out", int, DATA),),
          make=lambda s, a: dict(in_features=_sequence(s, "temporal_linear")[1], out_features=a["out"]),
          init={"weight": "scheme", "bias": "zeros"}, size=lambda kw: kw["out_features"] * (kw["in_features"] + 1),

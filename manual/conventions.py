@@ -49,6 +49,35 @@ REG = {
     "torch": {"l2": None, "biases": True},      # weight_decay on every parameter: no loss term
 }
 
+# Convolution layout (a bring-your-own class's ``conv_layout``). torch and cs231n are NCHW: images X (N, C, H, W),
+# conv weights (F, C, HH, WW), biases (F,). The Deep Learning Specialization and numpy-ml are NHWC: X (m, H, W, C),
+# weights (f, f, C_prev, C), biases (1, 1, 1, C). Inside lockstep everything stays NCHW; a course's arrays are
+# seen through views: CONV_LAYOUT[c][role] is the axis permutation that takes the course's array of that role to
+# torch's (np.transpose(a, perm)), and CONV_BIAS[c] the shape a conv bias has in the course (C standing for its
+# length). "activation" covers the input images, every 4-D layer output and dL/d of one, and dropout masks.
+# Proven in tests/test_conventions.py: an NHWC convolution on the mapped arrays equals torch's conv2d, and
+# differs without the mapping.
+CONV_LAYOUT = {"nchw": {"activation": (0, 1, 2, 3), "weight": (0, 1, 2, 3)},
+               "nhwc": {"activation": (0, 3, 1, 2), "weight": (3, 2, 0, 1)}}
+CONV_BIAS = {"nchw": ("C",), "nhwc": (1, 1, 1, "C")}
+
+# Samples as rows or columns (a bring-your-own class's ``samples``). torch puts the batch first: features
+# (N, D), sequences (N, T, D). "columns" (the Deep Learning Specialization) puts the features first: X (n_x, m)
+# and, for sequences, time last: X (n_x, m, T_x), y_pred (n_y, m, T_x), a<t> stacked as (n_a, m, T_x).
+# SAMPLE_AXES[s][ndim] is the permutation taking torch's array to the course's (np.transpose(a, perm));
+# 4-D arrays follow CONV_LAYOUT. Proven in tests/test_examples.py: the DLS RNN as written, behind it, equals
+# torch's layers.
+SAMPLE_AXES = {"rows": {2: (0, 1), 3: (0, 1, 2)}, "columns": {2: (1, 0), 3: (2, 0, 1)}}
+
+# flatten - torch.nn.Flatten and cs231n reshape an NCHW tensor, so the features come in the order c, h, w (the
+# channel slowest); an NHWC tensor reshaped (DLS, numpy-ml) orders them h, w, c, and the linear layer after it
+# has its weight columns in that order. FLATTEN_ORDER[o] is the permutation of an NCHW tensor's axes
+# whose reshape lists the features in order o: the spec's ``flatten:hwc`` flattens as x.permute(0, 2, 3, 1)
+# on both sides (a class declaring conv_layout = "nhwc" gets it on every flatten token). Proven in
+# tests/test_conventions.py: the NHWC reshape equals flatten:hwc of the NCHW view, and not plain flatten.
+FLATTEN_ORDER = {"chw": (0, 1, 2, 3), "hwc": (0, 2, 3, 1)}
+
+
 # Recurrent layers (rnn:H, lstm:H). torch stacks the LSTM's gates in weight_ih_l0 (4H, D), weight_hh_l0
 # (4H, H) and each bias (4H,) in the order i, f, g, o, rows = gates; cs231n stacks them in the order
 # i, f, o, g, COLUMNS = gates: Wx (D, 4H), Wh (H, 4H), b (4H,). RECURRENT_GATES[c] lists, for each of
@@ -64,6 +93,11 @@ RECURRENT_GATES = {"torch": (0, 1, 2, 3), "cs231n": (0, 1, 3, 2)}
 # dL/db_ih = dL/db_hh = db. (So plain SGD on the two moves their sum by 2 lr db per step, where the
 # course's b moves by lr db: compare a course's own training loop through the mapping, not step by step.)
 RECURRENT_BIAS = "b = b_ih + b_hh; load b_ih = b, b_hh = 0"
+# A course network trained as the course trains it has one b: its SGD moves b by lr db, where torch's pair
+# would move b_ih + b_hh by 2 lr db. So a layer can have one bias: the spec flag ``onebias`` (rnn:H:onebias,
+# a bring-your-own class's recurrent_bias = "one") keeps bias_ih_l0 alone on both sides, torch's bias_hh_l0
+# a constant zero (torch_ref/recurrent.py). Proven in tests/test_recurrent.py: it equals torch's layer with
+# b_hh = 0, and training one bias is not training two.
 
 
 def _reorder(a, order, axis):

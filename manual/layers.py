@@ -13,6 +13,8 @@ Families: this module (affine, reshape, dropout), ``activations``, ``norm``; los
 """
 import numpy as np
 
+from manual.conventions import FLATTEN_ORDER
+
 
 class Layer:
     """What every kind shares: no parameters, no buffers, gradients after backward."""
@@ -51,17 +53,27 @@ class Linear(Layer):
 
 
 class Flatten(Layer):
-    """(N, d1, d2, ...) -> (N, d1·d2·...), as torch.nn.Flatten; backward reshapes back."""
+    """(N, d1, d2, ...) -> (N, d1·d2·...), as torch.nn.Flatten; backward reshapes back. ``order="hwc"``
+    (images only) lists an NCHW tensor's features as an NHWC tensor's reshape would (h, w, c;
+    manual/conventions.py FLATTEN_ORDER)."""
 
-    def __init__(self, dtype=None):
+    def __init__(self, order: str = "chw", dtype=None):
         super().__init__()
+        self.perm = FLATTEN_ORDER[order]
 
     def forward(self, x, train=True):
         self.shape = x.shape
+        if x.ndim == 4:
+            x = x.transpose(self.perm)
         return x.reshape(len(x), -1)
 
     def backward(self, dout):
-        return dout.reshape(self.shape) if self.need_dx else None
+        if not self.need_dx:
+            return None
+        if len(self.shape) != 4:
+            return dout.reshape(self.shape)
+        moved = tuple(self.shape[a] for a in self.perm)
+        return dout.reshape(moved).transpose(np.argsort(self.perm))
 
 
 class DropoutMask:

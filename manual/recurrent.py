@@ -81,17 +81,22 @@ class TemporalLinear(Layer):
 
 
 class _Recurrent(Layer):
-    """What RNN and LSTM share: torch's four parameters for ``gates`` stacked gates of width H."""
+    """What RNN and LSTM share: torch's four parameters for ``gates`` stacked gates of width H; with
+    ``one_bias`` (the courses' one b, manual/conventions.py RECURRENT_BIAS) three: no bias_hh_l0."""
     gates = 1
 
-    def __init__(self, input_size: int, hidden_size: int, dtype=np.float32):
+    def __init__(self, input_size: int, hidden_size: int, one_bias: bool = False, dtype=np.float32):
         super().__init__()
         G = self.gates * hidden_size
         self.hidden_size = hidden_size
         self.params["weight_ih_l0"] = np.zeros((G, input_size), dtype)
         self.params["weight_hh_l0"] = np.zeros((G, hidden_size), dtype)
         self.params["bias_ih_l0"] = np.zeros(G, dtype)
-        self.params["bias_hh_l0"] = np.zeros(G, dtype)
+        if not one_bias:
+            self.params["bias_hh_l0"] = np.zeros(G, dtype)
+
+    def _bias_hh(self):
+        return self.params.get("bias_hh_l0", 0)
 
     def _inputs(self, x):
         """x_t W_ih^T + b_ih for every step at once (N, T, G): the part that needs no recurrence."""
@@ -106,8 +111,9 @@ class _Recurrent(Layer):
         flat = da.reshape(-1, G)
         db = flat.sum(axis=0)
         self.grads = {"weight_ih_l0": flat.T @ self.x.reshape(-1, D),
-                      "weight_hh_l0": flat.T @ h_prev.reshape(-1, self.hidden_size),
-                      "bias_ih_l0": db, "bias_hh_l0": db.copy()}
+                      "weight_hh_l0": flat.T @ h_prev.reshape(-1, self.hidden_size), "bias_ih_l0": db}
+        if "bias_hh_l0" in self.params:
+            self.grads["bias_hh_l0"] = db.copy()
         return da @ self.params["weight_ih_l0"] if self.need_dx else None
 
 
@@ -123,7 +129,7 @@ class RNN(_Recurrent):
     def forward(self, x, train=True):
         xw = self._inputs(x)
         N, T, H = *x.shape[:2], self.hidden_size
-        Whh, b = self.params["weight_hh_l0"], self.params["bias_hh_l0"]
+        Whh, b = self.params["weight_hh_l0"], self._bias_hh()
         self.h = np.zeros((N, T, H), x.dtype)
         self.h_prev = np.zeros((N, T, H), x.dtype)
         h = np.zeros((N, H), x.dtype)
@@ -161,7 +167,7 @@ class LSTM(_Recurrent):
     def forward(self, x, train=True):
         xw = self._inputs(x)
         N, T, H = *x.shape[:2], self.hidden_size
-        Whh, b = self.params["weight_hh_l0"], self.params["bias_hh_l0"]
+        Whh, b = self.params["weight_hh_l0"], self._bias_hh()
         self.h_prev = np.zeros((N, T, H), x.dtype)
         self.c_prev = np.zeros((N, T, H), x.dtype)
         self.gate = np.zeros((N, T, 4 * H), x.dtype)        # i, f, g, o after their nonlinearity

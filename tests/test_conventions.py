@@ -148,3 +148,80 @@ def test_svm_is_cs231n_and_k_times_torch_multimargin(rng):
     assert rel(loss.item(), want[0]) <= RTOL and rel(t.grad.numpy(), want[1]) <= RTOL
     plain = torch.nn.functional.multi_margin_loss(torch.from_numpy(s), torch.from_numpy(y))
     assert rel(plain.item() * 7, want[0]) <= RTOL and rel(plain.item(), want[0]) > 0.5
+
+
+def _nhwc_conv(A, W, b, pad):
+    """The Deep Learning Specialization's conv_forward as written: A (m, H, W, C_prev), W (f, f, C_prev, C),
+    b (1, 1, 1, C), stride 1, a loop over the output positions."""
+    f = W.shape[0]
+    Ap = np.pad(A, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    n_H, n_W = Ap.shape[1] - f + 1, Ap.shape[2] - f + 1
+    Z = np.zeros((len(A), n_H, n_W, W.shape[3]))
+    for h in range(n_H):
+        for w in range(n_W):
+            Z[:, h, w, :] = np.tensordot(Ap[:, h:h + f, w:w + f, :], W, axes=([1, 2, 3], [0, 1, 2])) + b[0, 0, 0]
+    return Z
+
+
+def test_nhwc_conv_layout_maps_onto_torch_by_views(rng):
+    """conv_layout = "nhwc": the course's X (m, H, W, C), W (f, f, C_prev, C), b (1, 1, 1, C) seen through
+    CONV_LAYOUT's permutations are torch's NCHW arrays; torch's conv2d on them is the course's convolution
+    seen the same way (and the arrays taken as they are, or reshaped instead of permuted, are not)."""
+    from manual.conventions import CONV_LAYOUT
+    A, W, b = rng.standard_normal((3, 6, 5, 2)), rng.standard_normal((3, 3, 2, 4)), rng.standard_normal((1, 1, 1, 4))
+    nhwc = CONV_LAYOUT["nhwc"]
+    course = _nhwc_conv(A, W, b, pad=1)
+    t = torch.nn.functional.conv2d(torch.from_numpy(A.transpose(nhwc["activation"])),
+                                   torch.from_numpy(W.transpose(nhwc["weight"])), torch.from_numpy(b.reshape(-1)),
+                                   padding=1).numpy()
+    assert rel(t, course.transpose(nhwc["activation"])) <= RTOL
+    reshaped = torch.nn.functional.conv2d(torch.from_numpy(A.transpose(nhwc["activation"])),
+                                          torch.from_numpy(W.reshape(4, 2, 3, 3)), torch.from_numpy(b.reshape(-1)),
+                                          padding=1).numpy()
+    assert rel(reshaped, course.transpose(nhwc["activation"])) > 0.1
+    assert CONV_LAYOUT["nchw"]["weight"] == (0, 1, 2, 3)       # cs231n's (F, C, HH, WW) is torch's as it is
+
+
+def test_flatten_hwc_is_an_nhwc_reshape(rng):
+    """An NHWC tensor reshaped (m, -1) orders its features h, w, c: flatten:hwc of the NCHW view gives the
+    same (both sides, forward and backward), torch's flatten (c, h, w) does not."""
+    from manual.conventions import CONV_LAYOUT
+    course = rng.standard_normal((2, 3, 4, 5))                      # (m, H, W, C)
+    x = course.transpose(CONV_LAYOUT["nhwc"]["activation"])         # torch's (m, C, H, W)
+    hwc = spec.layer("flatten:hwc", x.shape[1:])
+    manual_layer = hwc.kind.manual(**hwc.kwargs)
+    assert np.array_equal(manual_layer.forward(x), course.reshape(2, -1))
+    twin = torch_ref.Flatten(**hwc.kwargs, dtype=torch.float64)
+    xt = torch.from_numpy(x).requires_grad_()
+    out = twin(xt)
+    assert np.array_equal(out.detach().numpy(), course.reshape(2, -1))
+    g = rng.standard_normal(out.shape)
+    out.backward(torch.from_numpy(g))
+    assert np.array_equal(manual_layer.backward(g), xt.grad.numpy())
+    assert np.array_equal(manual_layer.backward(g).transpose(0, 2, 3, 1), g.reshape(course.shape))
+    plain = torch_ref.Flatten(**spec.layer("flatten", x.shape[1:]).kwargs)(torch.from_numpy(x)).numpy()
+    assert rel(plain, course.reshape(2, -1)) > 0.1
+
+
+def test_time_last_samples_map_onto_torchs_batch_first_sequences(rng):
+    """samples = "columns" for sequences (the Deep Learning Specialization): x (n_x, m, T_x), a (n_a, m, T_x),
+    one bias ba (n_a, 1). Its rnn_forward as written, on SAMPLE_AXES' view of torch's (N, T, D) input, is
+    torch's nn.RNN (one bias: b_hh = 0) seen the same way; reading the time-last array as a reshape is not."""
+    from manual.conventions import SAMPLE_AXES
+    N, T, D, H = 3, 5, 4, 6
+    Wax, Waa, ba = rng.standard_normal((H, D)), rng.standard_normal((H, H)) * 0.5, rng.standard_normal((H, 1))
+    x = rng.standard_normal((N, T, D))
+    perm = SAMPLE_AXES["columns"][3]
+    xc = x.transpose(perm)                                     # (n_x, m, T_x)
+    a, a_next = np.zeros((H, N, T)), np.zeros((H, N))
+    for t in range(T):
+        a_next = np.tanh(Waa @ a_next + Wax @ xc[:, :, t] + ba)
+        a[:, :, t] = a_next
+    layer = torch.nn.RNN(D, H, batch_first=True, dtype=torch.float64)
+    for name, value in (("weight_ih_l0", Wax), ("weight_hh_l0", Waa), ("bias_ih_l0", ba[:, 0]),
+                        ("bias_hh_l0", np.zeros(H))):
+        getattr(layer, name).data = torch.from_numpy(value.copy())
+    out = layer(torch.from_numpy(x))[0].detach().numpy()       # (N, T, H)
+    assert rel(out.transpose(perm), a) <= RTOL
+    assert rel(out.reshape(a.shape), a) > 0.1
+    assert SAMPLE_AXES["columns"][2] == (1, 0) and SAMPLE_AXES["rows"][3] == (0, 1, 2)

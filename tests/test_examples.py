@@ -5,23 +5,30 @@ from pathlib import Path
 import pytest
 
 from comparisons import Config, run
-from comparisons.data.builtin import synthetic
+from comparisons.data.builtin import images, sequences, synthetic
 from comparisons.data.presets import load_preset
 
 CS231N = "examples/cs231n/adapter.py"
 DLS = "examples/dls/adapter.py"
-CASES = {CS231N: ("cs231n-fc", "class", {"epochs": 2}), DLS: ("dls-deep", "binary", {"epochs": 8})}
+DLS_CNN = "examples/dls/cnn_adapter.py"
+DLS_RNN = "examples/dls/rnn_adapter.py"
+CASES = {CS231N: ("cs231n-fc", "class", {"epochs": 2}), DLS: ("dls-deep", "binary", {"epochs": 8}),
+         DLS_CNN: (None, "images", {"epochs": 1, "batch_size": 50, "lr": 0.05}),
+         DLS_RNN: (None, "onehot sequences", {"epochs": 1, "batch_size": 20, "lr": 0.5, "momentum": 0.0})}
 
 
 def _run(adapter: str, cls: str, out=None, **extra):
     preset, task, settings = CASES[adapter]
-    config = Config(**(load_preset(preset) | settings | {"manual": f"{adapter}:{cls}"} | extra))
-    return run(config, synthetic(seed=3, sizes=(300, 60, 60), task=task), out)
+    config = Config(**((load_preset(preset) if preset else {}) | settings | {"manual": f"{adapter}:{cls}"} | extra))
+    sizes = (300, 60, 60)
+    data = (images(seed=3, sizes=sizes) if task == "images" else sequences(seed=3, sizes=sizes, onehot=True)
+            if task == "onehot sequences" else synthetic(seed=3, sizes=sizes, task=task))
+    return run(config, data, out)
 
 
 @pytest.mark.parametrize("dtype,mode", [("float64", "synced"), ("float64", "free"), ("float32", "synced"),
                                         ("float32", "free")])
-@pytest.mark.parametrize("adapter", [CS231N, DLS])
+@pytest.mark.parametrize("adapter", [CS231N, DLS, DLS_CNN, DLS_RNN])
 def test_course_example_passes(adapter, dtype, mode):
     result = _run(adapter, "Adapter", dtype=dtype, mode=mode)
     assert result.passed, result.first_failure
@@ -30,7 +37,12 @@ def test_course_example_passes(adapter, dtype, mode):
     if adapter == CS231N:
         assert {"buffer", "state"} <= set(frame.quantity) and "drop2" in set(frame[frame.quantity == "dx"].name)
     yours = frame[frame.quantity == "grad"].set_index("name").yours.to_dict()
-    assert yours["fc1.weight"] == "W1" and yours["fc1.bias"] == "b1"
+    if adapter == DLS_RNN:       # time last, one bias: Wax is rnn1.weight_ih_l0, ba its only bias
+        assert yours["rnn1.weight_ih_l0"] == "Wax" and yours["rnn1.bias_ih_l0"] == "ba"
+        assert "rnn1.bias_hh_l0" not in set(frame.name) and {"rnn1", "tfc1"} <= set(frame[frame.quantity == "out"].name)
+    else:
+        first = "conv1" if adapter == DLS_CNN else "fc1"
+        assert yours[f"{first}.weight"] == "W1" and yours[f"{first}.bias"] == "b1"
     recorded = result.summary["config"]["manual"]        # absolute: it means the same in a CI artifact
     assert Path(recorded.rpartition(":")[0]).is_absolute() and recorded.endswith(f"{adapter}:Adapter")
 
@@ -69,6 +81,50 @@ def test_dls_slip_is_named_at_its_bias_gradient(dtype):
     assert "(your b4[0, 0])" in first["message"]
     finding = result.summary["diagnosis"]["findings"][0]
     assert "fc4.bias: a constant factor: manual = 300 × reference (= N = 300, the batch size" in finding, finding
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dls_cnn_slip_is_localised_at_its_conv_bias(dtype):
+    """cnn_slip.py (NHWC, conv_layout = "nhwc"): db = 1/m sum(dZ) where dZ already has the 1/m: the first
+    failure is the last conv's bias gradient, named in the student's (1, 1, 1, C) layout, and the diagnosis
+    names the factor 1/N at both conv biases (and nothing else)."""
+    result = _run(DLS_CNN, "WithSlip", dtype=dtype, fail_fast=True)
+    first = result.first_failure
+    assert (first["step"], first["quantity"], first["name"]) == (1, "grad", "conv2.bias"), first
+    assert "(your b2[0, 0, 0, " in first["message"], first["message"]
+    diagnosis = result.summary["diagnosis"]
+    assert diagnosis["first_divergence"] == "backward > conv2 (conv) > grad conv2.bias", diagnosis
+    assert [f.split(":")[0] for f in diagnosis["findings"]] == ["backward > conv2 (conv) > grad conv2.bias",
+                                                               "backward > conv1 (conv) > grad conv1.bias"]
+    assert all("a constant factor: manual = 0.02 × reference (= 1/N = 1/50)" in f for f in diagnosis["findings"])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dls_rnn_slip_is_named_a_sum_over_time_cut_short(dtype):
+    """rnn_slip.py (time last, one bias): dWax = dWaxt in the loop where += was meant: the first failure is
+    rnn1.weight_ih_l0 (your Wax), and the diagnosis names the first time step's term alone."""
+    result = _run(DLS_RNN, "WithSlip", dtype=dtype, fail_fast=True)
+    first = result.first_failure
+    assert (first["step"], first["quantity"], first["name"], first["yours"]) == (1, "grad", "rnn1.weight_ih_l0",
+                                                                                "Wax"), first
+    assert result.summary["diagnosis"]["findings"] == [
+        "backward > rnn1 (rnn) > grad rnn1.weight_ih_l0: a sum over time cut short: manual = the term of time step "
+        "t = 0 (the first) alone, where the reference sums the terms of all T = 12 time steps"]
+
+
+def test_nhwc_arrays_without_the_declaration_are_refused_naming_the_layout(tmp_path, capfd):
+    """The DLS CNN's arrays with conv_layout left at its default: one line naming the array, the layout it
+    has and the declaration it needs, exit 2."""
+    from comparisons.cli.main import main
+    adapter = tmp_path / "undeclared.py"
+    adapter.write_text(f"import sys\nsys.path.insert(0, {str(Path(DLS_CNN).resolve().parent)!r})\n"
+                       "import cnn_adapter\n\n\nclass Undeclared(cnn_adapter.Adapter):\n    conv_layout = 'nchw'\n")
+    code = main(["run", "--data", "builtin:images", "--manual", f"{adapter}:Undeclared", "--epochs", "1",
+                 "--out", str(tmp_path / "run")])
+    err = capfd.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert "'W1' has shape (3, 3, 1, 4), expected (4, 1, 3, 3) for conv1.weight (nchw layout) (that is the nhwc " \
+           "layout: declare conv_layout = 'nhwc'?)" in err[0], err
 
 
 SOLVER = "examples/cs231n/solver_adapter.py"

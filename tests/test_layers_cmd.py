@@ -183,8 +183,26 @@ def test_cli_passes_the_correct_file_and_writes_the_rows(tmp_path, capsys):
     assert all(r["verdict"] == "pass" for r in rows)
 
 
-def test_cli_fails_the_slips(capsys):
-    assert main(["layers", str(SLIPS)]) == 1
+def test_cli_fails_the_slips_and_reports_one_row_per_layer(tmp_path, slips, capfd):
+    """--out: layers.md and layers.html beside layers.csv, a row per layer with the line's verdict and its
+    localised difference, the failing values, and the pairs not checked (here: one appended)."""
+    path = tmp_path / "slips_and_a_pair.py"
+    path.write_text(SLIPS.read_text() + "\n\ndef affine_relu_forward(x, w, b):\n    return x, None\n\n\n"
+                                        "def affine_relu_backward(dout, cache):\n    return dout\n")
+    out = tmp_path / "out"
+    assert main(["layers", str(path), "--out", str(out)]) == 1
+    assert f"report: {out / 'layers.html'}  {out / 'layers.md'}" in capfd.readouterr().out
+    md, page = (out / "layers.md").read_text(), (out / "layers.html").read_text()
+    failed = [name for name, layer in slips.items() if layer.verdict == "FAIL"]
+    assert f"**FAILED: {', '.join(failed)}**" in md
+    rows = {line.split(" | ")[0][2:]: line.split(" | ")[1] for line in md.split("## Layers")[1].split("##")[0]
+            .splitlines() if line.startswith("| ") and not line.startswith(("| layer ", "| --- "))}
+    assert rows == {**{name: layer.verdict for name, layer in slips.items()}, "affine_relu": "not checked"}
+    conv = slips["conv"]
+    assert f"| conv | FAIL | {conv.text} | {conv.functions} |" in md
+    assert "## Failing values" in md and "## Not checked" in md
+    assert "| affine_relu | affine_relu_forward/affine_relu_backward | (not a known layer;" in md
+    assert "<h2>Layers</h2>" in page and '<p class="failed"><strong>FAILED: ' in page and "affine_relu" in page
 
 
 def test_cli_bad_signature_is_exit_2_and_one_line(tmp_path, capfd):

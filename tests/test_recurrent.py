@@ -125,6 +125,16 @@ def test_builtin_sequence_is_deterministic_and_padded():
     assert a.out_shape == (SEQ_LEN, VOCAB) and a.ids == VOCAB
 
 
+def test_builtin_onehot_sequence_is_the_ids_as_one_hot_vectors():
+    ids, onehot = sequences(seed=2, sizes=(20, 5, 5)), load_data("builtin:sequence:onehot")
+    validate(onehot)
+    vectors = sequences(seed=2, sizes=(20, 5, 5), onehot=True)
+    assert vectors.train.x.shape == (20, SEQ_LEN, VOCAB) and vectors.sample_shape == (SEQ_LEN, VOCAB)
+    assert vectors.ids is None
+    assert np.array_equal(vectors.train.x.argmax(axis=-1), ids.train.x) and np.all(vectors.train.x.sum(axis=-1) == 1)
+    assert np.array_equal(vectors.test.y, ids.test.y) and onehot.name == "builtin:sequence:onehot"
+
+
 def test_sequence_accuracy_counts_unmasked_steps():
     """Accuracy and disagreements are per (sample, step), masked steps left out."""
     result = run(Config(model="embedding:10:8,rnn:16,temporal_linear", loss="temporal_cross_entropy", epochs=1,
@@ -330,3 +340,43 @@ def test_the_shared_init_of_a_recurrent_layer():
     values = shared_init.draw(layers, np.random.default_rng(0), "float64", "normal:0.5", "normal:0.1")
     assert not values["lstm1.bias_hh_l0"].any() and values["lstm1.bias_ih_l0"].std() > 0.05
     assert values["lstm1.weight_hh_l0"].shape == (64, 16) and 0.4 < values["lstm1.weight_hh_l0"].std() < 0.6
+
+
+# --- one bias (onebias: the courses' b) ------------------------------------------------------------
+
+@pytest.mark.parametrize("token", ["rnn", "lstm"])
+def test_one_bias_is_torchs_layer_with_b_hh_zero_and_trains_as_one(token, rng):
+    """rnn:H:onebias / lstm:H:onebias: bias_ih_l0 alone (both sides), equal to torch's layer with b_hh = 0, its
+    gradient db; torch's own layer gives db to each of its two biases (SGD would move their sum by 2·lr·db)."""
+    from comparisons import spec
+    layer = spec.layer(f"{token}:4:onebias", (5, 3))
+    G = 4 * (4 if token == "lstm" else 1)
+    mine, twin = layer.kind.manual(**layer.kwargs, dtype=np.float64), layer.kind.twin(**layer.kwargs,
+                                                                                      dtype=torch.float64)
+    assert set(mine.params) == {k for k, _ in twin.named_parameters()} == {"weight_ih_l0", "weight_hh_l0",
+                                                                           "bias_ih_l0"}
+    full = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM}[token](3, 4, batch_first=True, dtype=torch.float64)
+    values = {"weight_ih_l0": rng.standard_normal((G, 3)), "weight_hh_l0": rng.standard_normal((G, 4)),
+              "bias_ih_l0": rng.standard_normal(G)}
+    for k, p in twin.named_parameters():
+        p.data = torch.from_numpy(values[k].copy())
+        mine.params[k][...] = values[k]
+    for k, p in full.named_parameters():
+        p.data = torch.from_numpy(values.get(k, np.zeros(G)).copy())
+    x, dout = rng.standard_normal((2, 5, 3)), rng.standard_normal((2, 5, 4))
+    out = twin(torch.from_numpy(x))
+    assert rel(out.detach().numpy(), full(torch.from_numpy(x))[0].detach().numpy()) <= RTOL
+    assert rel(mine.forward(x), out.detach().numpy()) <= RTOL
+    out.backward(torch.from_numpy(dout))
+    full(torch.from_numpy(x))[0].backward(torch.from_numpy(dout))
+    mine.backward(dout)
+    db = twin.bias_ih_l0.grad.numpy()
+    assert rel(mine.grads["bias_ih_l0"], db) <= RTOL and "bias_hh_l0" not in mine.grads
+    assert rel(full.bias_hh_l0.grad.numpy(), db) <= RTOL    # torch's pair: each gets db, so b_ih + b_hh moves 2 lr db
+
+
+def test_a_one_bias_model_trains_in_lockstep():
+    result = run(Config(model="embedding:10:8,lstm:16:onebias,temporal_linear", loss="temporal_cross_entropy",
+                        epochs=1, batch_size=16, lr=0.05, dtype="float64", mode="synced"), data())
+    assert result.passed, result.first_failure
+    assert "lstm1.bias_hh_l0" not in set(result.frame.name) and "lstm1.bias_ih_l0" in set(result.frame.name)

@@ -186,8 +186,8 @@ def test_the_velocity_bound_is_where_torch_refuses():
 # --- item 9: a model the machine cannot hold -------------------------------------------------------
 
 @pytest.mark.parametrize("hidden,fragment", [
-    pytest.param("100000000", "model token 'linear:100000000' (fc1) needs about 9358.3 GiB", id="one-layer"),
-    pytest.param("200000", "this run needs about 306.0 GiB", id="activations"),
+    pytest.param("100000000", "model token 'linear:100000000' (fc1) needs about 14037.3 GiB", id="one-layer"),
+    pytest.param("200000", "this run needs about 89.7 GiB", id="activations"),
 ])
 def test_a_run_too_big_for_the_machine_is_refused_before_it_allocates(tmp_path, capfd, monkeypatch, hidden, fragment):
     """The worker refuses it (exit 2, one line) before building either side; 16 GiB available here."""
@@ -211,6 +211,25 @@ def test_the_memory_estimate_refuses_only_what_cannot_fit(monkeypatch):
     monkeypatch.setattr(memory, "available", lambda: need / memory.MARGIN * 0.99)
     with pytest.raises(InputError, match="needs about"):
         memory.refuse_if_too_big(params, 0, "x")
+
+
+def test_the_memory_estimate_counts_a_conv_nets_im2col_columns(monkeypatch, tmp_path):
+    """Each conv layer's columns (C·K² per output position, memory.per_sample) enter the estimate: with just
+    less memory than the estimate without them allows, a conv run is refused naming its column elements."""
+    from comparisons import memory, run, spec
+    from comparisons.data.builtin import images
+    model = "conv:8:3:1:1,relu,conv:8:5:1:2,flatten,linear"
+    data = images(seed=1, sizes=(200, 50, 50))
+    layers = spec.parse(model, data.sample_shape, data.n_outputs)
+    acts, cols = memory.per_sample(layers, data.sample_shape)
+    assert cols == 1 * 3 * 3 * 28 * 28 + 8 * 5 * 5 * 28 * 28
+    assert acts == 784 + 4 * 8 * 28 * 28 + 10           # the input, conv1, relu1, conv2, flatten1, fc1
+    params = sum(s.size for s in layers)
+    without = memory.estimate(params, 200 * acts, 0, 100 * acts)
+    monkeypatch.setattr(memory, "available", lambda: without / memory.MARGIN * 1.01)
+    with pytest.raises(InputError, match=f"{200 * cols:,} im2col column elements"):
+        run(Config(model=model, epochs=1), data, out=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 # --- item 11: preset files of the wrong types, encoding or kind ------------------------------------

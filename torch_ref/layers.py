@@ -20,8 +20,15 @@ class Linear(nn.Linear):
 
 
 class Flatten(nn.Flatten):
-    def __init__(self, dtype=torch.float32):
+    """torch.nn.Flatten; ``order="hwc"`` permutes an NCHW input to NHWC first (manual/conventions.py FLATTEN_ORDER)."""
+
+    def __init__(self, order: str = "chw", dtype=torch.float32):
         super().__init__()
+        from manual.conventions import FLATTEN_ORDER
+        self.perm = FLATTEN_ORDER[order]
+
+    def forward(self, x):
+        return super().forward(x.permute(self.perm) if x.dim() == 4 else x)
 
 
 class Dropout(nn.Module):

@@ -16,17 +16,30 @@ class TemporalLinear(nn.Linear):
         super().__init__(in_features, out_features, dtype=dtype)
 
 
+def _one_bias(module) -> None:
+    """Leave the layer one bias (manual/conventions.py RECURRENT_BIAS, ``onebias``): bias_hh_l0 stops being
+    a parameter and is a constant zero the recurrence still reads (torch's flat weights are rebuilt)."""
+    zero = torch.zeros_like(module.bias_hh_l0)
+    del module.bias_hh_l0
+    module.bias_hh_l0 = zero         # a plain tensor attribute: neither a parameter nor a buffer
+    module._init_flat_weights()
+
+
 class RNN(nn.RNN):
-    def __init__(self, input_size: int, hidden_size: int, dtype=torch.float32):
+    def __init__(self, input_size: int, hidden_size: int, one_bias: bool = False, dtype=torch.float32):
         super().__init__(input_size, hidden_size, nonlinearity="tanh", batch_first=True, dtype=dtype)
+        if one_bias:
+            _one_bias(self)
 
     def forward(self, x):
         return super().forward(x)[0]
 
 
 class LSTM(nn.LSTM):
-    def __init__(self, input_size: int, hidden_size: int, dtype=torch.float32):
+    def __init__(self, input_size: int, hidden_size: int, one_bias: bool = False, dtype=torch.float32):
         super().__init__(input_size, hidden_size, batch_first=True, dtype=dtype)
+        if one_bias:
+            _one_bias(self)
 
     def forward(self, x):
         return super().forward(x)[0]

@@ -128,7 +128,8 @@ def _add_config_flags(r: argparse.ArgumentParser) -> None:
                  "manual state after each step (each step's own error)", choices=MODES)
     flag("data", "'builtin' (generated notMNIST-like set, no download; builtin:binary and builtin:regression "
                  "for those targets, builtin:images as (N, 1, 28, 28) for conv nets, builtin:sequence: a generated "
-                 "next-token task for embedding/rnn/lstm models), an assignment notMNIST.npz, "
+                 "next-token task for embedding/rnn/lstm models, builtin:sequence:onehot: its tokens as one-hot "
+                 "vectors for a model starting with rnn/lstm), an assignment notMNIST.npz, "
                  "or an MNIST-IDX images file (.gz or raw) or its directory")
     flag("manual", "the manual side: builtin (manual/), seed (the assignment's code as written), "
                    "path/file.py:Class or pkg.module:Class implementing the protocol in comparisons/sides/byo.py")
@@ -193,14 +194,16 @@ def build_parser() -> argparse.ArgumentParser:
                               "1.2e-16 float64, 8.2e-08 float32)\n  ...\n  conv (conv_forward_naive/conv_backward_naive): "
                               "FAIL dw: not summed over axis 0: the manual value has shape (2, 4, 3, 3, 3); summed "
                               "there, it is the reference (4, 3, 3, 3) (case stride 1, pad 1, float64)\n  ...\n"
-                              "  rows: runs/layers/layers.csv\n\n"
+                              "  rows: runs/layers/layers.csv\n  report: runs/layers/layers.html  "
+                              "runs/layers/layers.md\n\n"
                               "naming: cs231n's X_forward/X_backward names, or in the file: LOCKSTEP_LAYERS = "
                               "{'affine': ('dense_fwd', 'dense_bwd'), 'softmax_loss': 'xent', 'conv': None}\n\n"
                               "exit codes: 0 every known layer passed; 1 a layer failed (or its code raised); 2 bad "
                               "input (the file cannot be imported, a function does not take the known arguments, "
                               "nothing to check), or the file's code crashed or hung; 130/143/129: interrupted.")
     y.add_argument("file", metavar="FILE.py", help="the layers file")
-    y.add_argument("--out", help="directory to write layers.csv into (one row per compared value)")
+    y.add_argument("--out", help="directory to write layers.csv (one row per compared value), layers.html and "
+                                 "layers.md (one row per layer) into")
     y.add_argument("--seed", type=_seed, default=0, help="seeds the random inputs (default 0)")
     y.add_argument("--timeout", type=_seconds, default=TIMEOUT, metavar="SECONDS",
                    help=f"end the check (exit 2, one line) when one layer takes longer (default {TIMEOUT:g})")
@@ -233,6 +236,7 @@ def audit_command(args) -> int:
 
 def layers_command(args) -> int:
     from comparisons.explain.layers_file import check_file, exit_code, prepare_out, write_csv
+    from comparisons.report import layers_report
     if args.out:
         prepare_out(args.out)
     layers = check_file(args.file, args.seed)
@@ -240,11 +244,8 @@ def layers_command(args) -> int:
         print(layer.line())
     if args.out:
         print(f"rows: {write_csv(layers, args.out)}")
-    failed = [layer.name for layer in layers if layer.verdict == "FAIL"]
-    checked = [layer for layer in layers if layer.verdict != "not checked"]
-    print(f"\nFAILED: {', '.join(failed)}" if failed else
-          f"\nPASSED: {len(checked)} layers" + (f"; {len(layers) - len(checked)} not checked"
-                                                if len(layers) > len(checked) else ""))
+        print("report: " + "  ".join(map(str, layers_report.write(layers, args.file, args.out))))
+    print(f"\n{layers_report.verdict(layers)}")
     return exit_code(layers)
 
 

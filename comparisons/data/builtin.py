@@ -67,7 +67,8 @@ LETTERS = VOCAB - 2
 SEQ_LEN = 12        # time steps per sample
 
 
-def sequences(seed: int = 0, sizes=(6000, 2000, 2000), length: int = SEQ_LEN, slip: float = 0.1) -> Dataset:
+def sequences(seed: int = 0, sizes=(6000, 2000, 2000), length: int = SEQ_LEN, slip: float = 0.1,
+              onehot: bool = False) -> Dataset:
     """The built-in next-token task (``builtin:sequence``): deterministic in ``seed``, no download.
 
     The grammar: a sentence is the start token 1, then a run of letters (ids 2..9) that counts around the
@@ -78,6 +79,8 @@ def sequences(seed: int = 0, sizes=(6000, 2000, 2000), length: int = SEQ_LEN, sl
     SEQUENCE_PAD (-1), the masked steps of temporal_cross_entropy. x (N, length) int64 ids in [0, 10),
     y (N, length) in [-1, 10). A network learns it visibly but not instantly: the first letter and the
     stride are unpredictable, the rest follows from the two previous letters, the length is random.
+    ``onehot`` (``builtin:sequence:onehot``, the Deep Learning Specialization's input): x as one-hot
+    float vectors (N, length, 10) instead of ids, for a recurrent first layer; y unchanged.
     """
     from manual.conventions import SEQUENCE_PAD
     rng = np.random.default_rng(seed)
@@ -93,9 +96,12 @@ def sequences(seed: int = 0, sizes=(6000, 2000, 2000), length: int = SEQ_LEN, sl
     x = sentence[:, :-1].astype(np.int64)
     y = np.where(steps[:, 1:] <= n_letters[:, None] + 1, sentence[:, 1:], SEQUENCE_PAD).astype(np.int64)
     x = np.where(steps[:, :-1] <= n_letters[:, None], x, 0)
+    if onehot:
+        x = np.eye(VOCAB)[x]
     a, b = sizes[0], sizes[0] + sizes[1]
-    return Dataset("builtin:sequence", Split(x[:a], y[:a]), Split(x[a:b], y[a:b]), Split(x[b:], y[b:]),
-                   n_classes=VOCAB, target="sequence")
+    name = "builtin:sequence:onehot" if onehot else "builtin:sequence"
+    return Dataset(name, Split(x[:a], y[:a]), Split(x[a:b], y[a:b]), Split(x[b:], y[b:]), n_classes=VOCAB,
+                   target="sequence")
 def images(seed: int = 0, sizes=(6000, 2000, 2000)) -> Dataset:
     """``builtin:images``: the built-in class task's samples, unchanged, as images (N, 1, SIDE, SIDE)
     (channels first, as torch's Conv2d and cs231n take them), for conv nets."""

@@ -4,8 +4,9 @@ The target kind says what the labels are and how many outputs a network needs:
   class        y (N,) integers in [0, n_classes): one output per class
   binary       y (N,) integers 0 or 1: one output
   regression   y (N, k) floats: k outputs
-  sequence     x (N, T) integer token ids, y (N, T) integers in [0, n_classes) (the next token at every
-               step) or SEQUENCE_PAD (-1) at masked (padded) steps: n_classes outputs at every step
+  sequence     x (N, T) integer token ids (or (N, T, D) float vectors: one-hot tokens), y (N, T) integers
+               in [0, n_classes) (the next token at every step) or SEQUENCE_PAD (-1) at masked (padded)
+               steps: n_classes outputs at every step
 """
 from dataclasses import dataclass
 
@@ -99,14 +100,15 @@ def validate(data: Dataset) -> None:
             raise InputError(f"{where}: negative token id {s.x[tuple(bad)]} at sample {bad[0]}")
         if data.target == "sequence":
             from manual.conventions import SEQUENCE_PAD
-            if s.x.ndim != 2 or s.x.shape[1] == 0:
-                raise InputError(f"{where}: sequence samples must be (N, T) token ids with T >= 1 (a sequence "
-                                 f"of length 0 has nothing to predict), got {s.x.shape}")
-            if not np.issubdtype(s.x.dtype, np.integer):
+            vectors = s.x.ndim == 3 and not np.issubdtype(s.x.dtype, np.integer)     # one-hot tokens
+            if s.x.ndim not in (2, 3) or s.x.shape[1] == 0:
+                raise InputError(f"{where}: sequence samples must be (N, T) token ids or (N, T, D) vectors with "
+                                 f"T >= 1 (a sequence of length 0 has nothing to predict), got {s.x.shape}")
+            if not vectors and not np.issubdtype(s.x.dtype, np.integer):
                 raise InputError(f"{where}: sequence samples must be integer token ids, got {s.x.dtype}")
-            if s.y.shape != s.x.shape or not np.issubdtype(s.y.dtype, np.integer) or s.y.min() < SEQUENCE_PAD \
+            if s.y.shape != s.x.shape[:2] or not np.issubdtype(s.y.dtype, np.integer) or s.y.min() < SEQUENCE_PAD \
                     or s.y.max() >= data.n_classes:
-                raise InputError(f"{where}: sequence targets must be integers of shape {s.x.shape} in [0, "
+                raise InputError(f"{where}: sequence targets must be integers of shape {s.x.shape[:2]} in [0, "
                                  f"{data.n_classes}), or {SEQUENCE_PAD} at a masked step")
         elif data.target == "regression":
             if s.y.ndim != 2 or s.y.shape[1] != data.n_outputs or not np.isfinite(s.y).all():

@@ -313,6 +313,7 @@ class Diagnoser:
                               previous=self.previous.get(("dx", spec.name)))
                 yield Check(f"backward > {spec.name} ({spec.kind.token}) > dx", self.mv[("dx", spec.name)],
                             *pick(got, "dx"), note, ctx, layer=i)
+            terms = self.time_terms(spec, x_in, dout)
             for key in got["ref"]["grad"]:
                 name = f"{spec.name}.{key}"
                 if ("grad", name) not in self.mv:
@@ -320,9 +321,17 @@ class Diagnoser:
                 p0 = np.asarray(self.before["params"][name], np.float64)
                 ctx = Context(constants=self.constants, dtype=self.dtype,
                               operands={f"the parameter {name}": p0},
-                              previous=self.previous.get(("grad", name)))
+                              previous=self.previous.get(("grad", name)),
+                              terms={"time step": terms[key]} if key in terms else {})
                 yield Check(f"backward > {spec.name} ({spec.kind.token}) > grad {name}", self.mv[("grad", name)],
                             *pick(got, "grad", key), note, ctx, layer=i, param=key)
+
+    def time_terms(self, spec, x_in, dout) -> dict:
+        """A recurrent layer's gradients per time step, from the manual side's input and incoming gradient
+        (comparisons/explain/time_terms.py); {} for other layers."""
+        from comparisons.explain.time_terms import time_terms
+        keys = _param_keys(self.before["params"], spec.name)
+        return time_terms(spec.kind.token, {k: self.before["params"][f"{spec.name}.{k}"] for k in keys}, x_in, dout)
 
     def update_checks(self):
         grads = {k: self.mv[("grad", k)] for k in self.before["params"] if ("grad", k) in self.mv}

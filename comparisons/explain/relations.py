@@ -6,7 +6,7 @@ more than ``allow`` (relative L2, the same rounding allowance the pass rule
 uses). Nothing here knows a particular slip: the hypotheses are generic
 (a constant factor, a sign, a transposed layout, permuted rows, a subset of
 elements, an added multiple of another operand, a stale value, a coarser
-dtype's rounding), and what they are tested against comes from the context
+dtype's rounding, one term of a sum over time), and what they are tested against comes from the context
 (the run's constants, the stage's operands, masks the stage knows). When no
 hypothesis reproduces m, ``explain`` says how far apart the two are and
 nothing more: a wrong cause is worse than none.
@@ -32,6 +32,8 @@ class Context:
     dtype: str = "float64"                                         # the run's
     combine: bool = False      # the operands span the value (an update): state both as combinations of them
     coarse: tuple | None = None   # float64 runs: ("float32", the float32 probe's distance on this stage)
+    terms: dict[str, list] = field(default_factory=dict)   # "time step" -> the reference's terms, one per step,
+                                                            # that sum to it (comparisons/explain/time_terms.py)
 
 
 def rel(m, r) -> float:
@@ -86,6 +88,30 @@ def factor(m, r, allow, ctx) -> str | None:
     if not named:
         return f"a constant factor: manual = {_fmt(s)} × reference"
     return f"a constant factor: manual = {_fmt(s)} × reference ({'; '.join(f'= {n}' for n in named)})"
+
+
+def partial_sum(m, r, allow, ctx) -> str | None:
+    """The reference is a sum of terms (one per time step: backpropagation through time) and m is one of
+    them alone, or the sum of the first or the last few: a sum cut short (an assignment where the loop
+    meant +=, the last step's term alone). Tested only when the terms do sum to the reference."""
+    for label, terms in ctx.terms.items():
+        T = len(terms)
+        if T < 2 or any(np.shape(t) != m.shape for t in terms):
+            continue
+        terms = [np.asarray(t, np.float64) for t in terms]
+        if rel(np.sum(terms, axis=0), r) > allow:
+            continue
+        for t, term in enumerate(terms):
+            if np.any(term) and _residual(m, term) <= allow:
+                which = " (the first)" if t == 0 else " (the last)" if t == T - 1 else ""
+                return (f"a sum over time cut short: manual = the term of {label} t = {t}{which} alone, where the "
+                        f"reference sums the terms of all T = {T} {label}s")
+        for k in range(2, T):
+            for part, span in (("first", terms[:k]), ("last", terms[-k:])):
+                if _residual(m, np.sum(span, axis=0)) <= allow:
+                    return (f"a sum over time cut short: manual = the sum of the {part} {k} {label}s' terms, where "
+                            f"the reference sums all T = {T}")
+    return None
 
 
 def layout(m, r, allow, ctx) -> str | None:
@@ -281,7 +307,8 @@ def subset(m, r, allow, ctx) -> str | None:
     return text
 
 
-RELATIONS = (zero, constant, factor, combination, layout, permutation, added_term, stale, subset, coarser_dtype)
+RELATIONS = (zero, constant, factor, partial_sum, combination, layout, permutation, added_term, stale, subset,
+             coarser_dtype)
 
 
 def explain(m, r, allow: float, ctx: Context) -> tuple[str, bool]:

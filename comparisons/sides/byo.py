@@ -17,11 +17,18 @@ The protocol (a class, loaded by ``--manual pkg.module:Class`` or ``--manual pat
         dropout_p = "drop"                 # "keep": a dropout token's P is the keep probability (cs231n)
         bn_momentum = "torch"              # "cs231n": batchnorm's momentum weighs the old running value
         bn_running_var = "unbiased"        # "biased": running_var follows np.var(x, axis=0) (cs231n)
+        conv_layout = "nchw"               # "nhwc" (DLS, numpy-ml): images X (m, H, W, C), conv weights
+                                           # (f, f, C_prev, C), conv biases (1, 1, 1, C), 4-D outputs and
+                                           # dL/dx NHWC; every flatten orders features h, w, c (flatten:hwc)
+        recurrent_bias = "two"             # "one" (cs231n, DLS): rnn/lstm layers have one bias b, not torch's
+                                           # b_ih and b_hh (rnn:H:onebias; b is bias_ih_l0)
         # layouts, all optional (defaults shown)
         weight_layout = "out_in"   # or "in_out": W is (in, out), x @ W
         bias_shape = "flat"        # "flat" (n,), "row" (1, n), "column" (n, 1); buffers too
-        samples = "rows"           # "rows": x is (N, D); "columns": x is (D, N) (dropout masks too)
-        labels = "int"             # "int" (N,), or "onehot" (N, K) ((K, N) with samples as columns)
+        samples = "rows"           # "rows": x is (N, D), sequences (N, T, D); "columns": x is (D, N),
+                                   # sequences time last (D, N, T) (scores, outputs, dropout masks too)
+        labels = "int"             # "int" (N,), or "onehot" (N, K) ((K, N) with samples as columns); for
+                                   # sequences (N, T, K) ((K, N, T)), a masked step all zeros
         names = None               # {your name: torch name} for parameters and buffers, e.g.
                                    # {"W1": "fc1.weight", "bn1_mean": "bn1.running_mean"}; None: by order
                                    # (the old "hidden.weight"/"output.weight" names are still read)
@@ -71,6 +78,7 @@ from comparisons import heartbeat
 from comparisons.config import Config
 from comparisons.errors import InputError, UserCodeError, describe
 from comparisons.registry import build_optimizer, parse_optimizer
+from manual.conventions import CONV_BIAS, CONV_LAYOUT, SAMPLE_AXES
 
 LAYOUTS = {"weight_layout": ("out_in", "in_out"), "bias_shape": ("flat", "row", "column"),
            "samples": ("rows", "columns"), "labels": ("int", "onehot")}
@@ -83,7 +91,9 @@ DECLARED = ("model", "loss", "reg", "reg_convention", "optimizer", "init", "init
 # {value: flag ("" = the token as written)})}.
 CONVENTIONS = {"dropout_p": ("dropout", {"drop": "", "keep": "keep"}),
                "bn_momentum": ("batchnorm", {"torch": "", "cs231n": "cs231n"}),
-               "bn_running_var": ("batchnorm", {"unbiased": "", "biased": "biased"})}
+               "bn_running_var": ("batchnorm", {"unbiased": "", "biased": "biased"}),
+               "conv_layout": ("flatten", {"nchw": "", "nhwc": "hwc"}),
+               "recurrent_bias": (("rnn", "lstm"), {"two": "", "one": "onebias"})}
 
 
 def declared(config: Config, cls) -> Config:
@@ -122,13 +132,13 @@ def declared(config: Config, cls) -> Config:
     return dataclasses.replace(config, **changes) if changes else config
 
 
-def _with_convention(model: str, kind: str, table: dict, value: str, who: str) -> str:
-    """The spec with every ``kind`` token carrying ``table[value]``'s flag; InputError if a token carries
-    another value's flag."""
+def _with_convention(model: str, kind: str | tuple, table: dict, value: str, who: str) -> str:
+    """The spec with every token of ``kind`` (a kind or a tuple of kinds) carrying ``table[value]``'s flag;
+    InputError if a token carries another value's flag."""
     tokens = []
     for token in model.split(","):
         head, *args = token.strip().split(":")
-        if head.lower() == kind:
+        if head.lower() in ((kind,) if isinstance(kind, str) else kind):
             others = [f for v, f in table.items() if f and v != value and f in args]
             if others:
                 raise InputError(f"model token {token.strip()!r} says {others[0]}, but {who} = {value!r}")
@@ -225,15 +235,18 @@ class ByoSide:
     def __init__(self, cls, layers, config: Config, probe=None, init: dict | None = None):
         self.cls_name = cls.__name__
         self.layout = {attr: getattr(cls, attr, choices[0]) for attr, choices in LAYOUTS.items()}
+        self.conv = CONV_LAYOUT.get(getattr(cls, "conv_layout", "nchw"), CONV_LAYOUT["nchw"])
+        self.conv_nhwc = self.conv is CONV_LAYOUT["nhwc"]
         self.dtype = np.dtype(config.dtype)
         self.layers = layers
         built = [(s, s.kind.manual(**s.kwargs, dtype=self.dtype)) for s in layers]
         self.expected = {f"{s.name}.{k}": p.shape for s, m in built for k, p in m.params.items()}
         self.expected_buffers = {f"{s.name}.{k}": b.shape for s, m in built for k, b in m.buffers.items()}
+        self.conv_params = {f"{s.name}.{k}" for s, m in built if s.kind.token == "conv" for k in m.params}
         self.dropouts = [s for s in layers if s.kind.token == "dropout" and s.kwargs["p"] > 0]
         self.stateful = [s.name for s in self.dropouts] + [s.name for s in layers if s.kind.token == "batchnorm"]
         self.n_linear = sum(1 for s in layers if s.kind.token == "linear")
-        self.n_out = layers[-1].out_shape[0]
+        self.out_shape = tuple(layers[-1].out_shape)      # per sample: (K,), or (T, K) for sequences
         sizes = tuple([layers[0].in_shape[0]] + [s.out_shape[0] for s in layers if s.kind.token == "linear"])
         heartbeat.current.calling(f"{self.cls_name}()")
         try:
@@ -385,7 +398,14 @@ class ByoSide:
         want = self.expected.get(name) or self.expected_buffers[name]
         if not isinstance(array, np.ndarray):
             raise InputError(f"{self.cls_name}: {what} {user_name!r} is {type(array).__name__}, not a NumPy array")
-        if len(want) == 2:
+        if len(want) == 4:          # a conv weight: (F, C, HH, WW) in torch
+            perm = self.conv["weight"]
+            declared, layout = _unpermuted(want, perm), ("nhwc" if self.conv_nhwc else "nchw")
+            view = array.transpose(perm) if array.shape == declared else array
+        elif self.conv_nhwc and name in self.conv_params:      # a conv bias: (1, 1, 1, C)
+            declared, layout = tuple(want[0] if d == "C" else d for d in CONV_BIAS["nhwc"]), "nhwc"
+            view = array.reshape(want) if array.shape == declared else array
+        elif len(want) == 2:
             in_out = self.layout["weight_layout"] == "in_out"
             view = array.T if in_out else array
             declared, layout = (want[::-1] if in_out else want), self.layout["weight_layout"]
@@ -394,6 +414,12 @@ class ByoSide:
             view, layout = (array.reshape(want) if array.shape == declared else array), self.layout["bias_shape"]
         if array.shape != declared:
             hint = " (transposed?)" if array.shape == declared[::-1] else ""
+            if len(want) == 4 or (self.conv_nhwc and name in self.conv_params):
+                other = "nchw" if self.conv_nhwc else "nhwc"
+                theirs = (_unpermuted(want, CONV_LAYOUT[other]["weight"]) if len(want) == 4 else
+                          tuple(want[0] if d == "C" else d for d in CONV_BIAS[other]))
+                hint = (f" (that is the {other} layout: declare conv_layout = {other!r}?)" if array.shape == theirs
+                        else "")
             raise InputError(f"{self.cls_name}: {what} {user_name!r} has shape {array.shape}, expected {declared} "
                              f"for {name} ({layout} layout){hint}")
         if array.dtype != self.dtype:
@@ -420,17 +446,29 @@ class ByoSide:
             raise UserCodeError(self.cls_name, method, e) from None
 
     def _inputs(self, x: np.ndarray, y: np.ndarray):
-        if self.layout["labels"] == "onehot":
-            y = np.eye(self.n_out, dtype=self.dtype)[y]
-        if self.layout["samples"] == "columns":
-            return x.T, y.T if y.ndim == 2 else y
-        return x, y
+        if self.layout["labels"] == "onehot":     # a masked step (SEQUENCE_PAD, -1) matches no class: zeros
+            y = (y[..., None] == np.arange(self.out_shape[-1])).astype(self.dtype)
+        return self._to_course(x), (self._to_course(y) if np.issubdtype(y.dtype, np.floating) else y)
+
+    def _axes(self, ndim: int) -> tuple | None:
+        """The permutation from torch's layout of an ndim-array with the batch first to the class's."""
+        if ndim == 4:
+            return tuple(np.argsort(self.conv["activation"]))
+        return SAMPLE_AXES[self.layout["samples"]].get(ndim)
+
+    def _to_course(self, a: np.ndarray) -> np.ndarray:
+        """Torch's layout (batch first, NCHW) -> the class's samples / conv_layout (a view)."""
+        axes = self._axes(a.ndim)
+        return a if axes is None else a.transpose(axes)
+
+    def _from_course(self, a: np.ndarray) -> np.ndarray:
+        axes = self._axes(a.ndim)
+        return a if axes is None else a.transpose(np.argsort(axes))
 
     def _forward(self, x, y, training: bool = True, masks: dict | None = None, net=None) -> tuple[float, np.ndarray]:
         """The class's forward, after mode(training, masks) when it has one (masks in its sample layout)."""
         if self.has_mode:
-            columns = self.layout["samples"] == "columns"
-            given = {k: (m.T if columns and m.ndim == 2 else m) for k, m in (masks or {}).items()}
+            given = {k: self._to_course(m) for k, m in (masks or {}).items()}
             self._call("mode", training, given, net=net)
         out = self._call("forward", *self._inputs(x, y), net=net)
         if not (isinstance(out, tuple) and len(out) == 2):
@@ -441,12 +479,10 @@ class ByoSide:
         except (TypeError, ValueError):
             raise InputError(f"{self.cls_name}.forward() must return a scalar loss, got "
                              f"{type(loss).__name__} of shape {np.shape(loss)}") from None
-        scores = np.array(scores, copy=True)     # a backward that edits them in place must not change ours
-        if self.layout["samples"] == "columns":
-            scores = scores.T
-        if scores.shape != (len(x), self.n_out):
+        scores = self._from_course(np.array(scores, copy=True))   # a backward editing them must not change ours
+        if scores.shape != (len(x), *self.out_shape):
             raise InputError(f"{self.cls_name}.forward() returned scores of shape {scores.shape}, expected "
-                             f"{(len(x), self.n_out)} (samples as {self.layout['samples']})")
+                             f"{(len(x), *self.out_shape)} (samples as {self.layout['samples']})")
         return loss, scores
 
     def _own_state(self) -> dict[str, np.ndarray]:
@@ -484,6 +520,10 @@ class ByoSide:
     def your_index(self, name: str, index: tuple) -> tuple:
         """An index into torch's layout of ``name`` (a parameter, buffer or state key) as one into your array."""
         base = name if name in self.yours else name.rsplit(".", 1)[0]
+        if len(index) == 4:
+            return _unpermuted(index, self.conv["weight"])
+        if len(index) == 1 and self.conv_nhwc and base in self.conv_params:
+            return (0, 0, 0, *index)
         if len(index) == 2 and self.layout["weight_layout"] == "in_out":
             return index[::-1]
         if len(index) == 1 and self.layout["bias_shape"] != "flat" and base in self.yours:
@@ -553,8 +593,7 @@ class ByoSide:
         out = {}
         for key, value in found.items():
             key = renamed.get(key, legacy_name(key, self.n_linear))
-            value = np.array(value, copy=True)
-            out[key] = value.T if self.layout["samples"] == "columns" and value.ndim == 2 else value
+            out[key] = self._from_course(np.array(value, copy=True))
         return out
 
     def _collect(self, found: dict) -> None:
@@ -567,6 +606,14 @@ class ByoSide:
                 target[layer] = value.astype(self.dtype, copy=False)
             else:
                 self.extra[key] = value
+
+
+def _unpermuted(torch_shape: tuple, perm: tuple) -> tuple:
+    """The course's shape (or index) whose transpose by ``perm`` is torch's ``torch_shape``."""
+    out = [0] * len(perm)
+    for k, axis in enumerate(perm):
+        out[axis] = torch_shape[k]
+    return tuple(out)
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
