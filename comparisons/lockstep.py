@@ -11,12 +11,12 @@ import math
 import re
 import sys
 import time
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from comparisons import heartbeat, interrupts, memory, spec
 from comparisons.check import rules
@@ -35,6 +35,10 @@ from comparisons.sides import shared_init
 from comparisons.sides.builtin import ManualSide
 from comparisons.sides.byo import ByoSide, absolute, declared, load_class
 from comparisons.sides.torch_side import TorchSide
+
+with warnings.catch_warnings():   # without ipywidgets tqdm.auto is the text bar, which a notebook shows too;
+    warnings.filterwarnings("ignore", "IProgress not found")     # its warning would ask a student to upgrade
+    from tqdm.auto import tqdm
 
 
 # Rows of the update stage: when they are the only ones the direct rule did not pass, and the optimizer's update
