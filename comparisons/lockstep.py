@@ -27,6 +27,7 @@ from comparisons.errors import InputError, NonFiniteError, RecordWriteError, Use
 from comparisons.registry import LOSSES, optimizer_args
 from comparisons.explain.diagnosis import diagnose_step, diagnosis_text
 from comparisons.explain.referee import PERTURBED, Referee, near_ties
+from comparisons.record import failure_array
 from comparisons.record.atomic import write_atomic
 from comparisons.record.outdir import OutDir, ended, write_summary
 from comparisons.record.recorder import DIAGNOSIS, STEPS, SUMMARY, Recorder
@@ -131,6 +132,9 @@ class Lockstep:
         self.failed_eval: Row | None = None      # the first failed evaluation row
         self.trained = {"grad": 0.0, "update": 0.0}   # greatest manual gradient and update norms seen
         self.previous: dict = {}                  # the manual values of the previous step
+        self.compared: dict = {}       # this step's arrays {(quantity, name): (manual, torch, torch scale)}
+        self.referee_values: dict = {}  # and the referee's, where it recomputed them: for first_failure.npz
+        self.failure_arrays: bytes | None = None   # first_failure.npz (comparisons/record/failure_array.py)
 
     # --- training -----------------------------------------------------------------------------
 
@@ -234,7 +238,27 @@ class Lockstep:
         if self.diagnosis is None and any(msg for _, msg in results):
             self.diagnosis = self.diagnose(where_, x, y, results, manual_values, recomputed)
         self.previous = manual_values       # for the diagnosis: a value may be the previous step's
+        self.keep_arrays(forward + backward, recomputed)
         return results
+
+    def keep_arrays(self, pairs, recomputed) -> None:
+        """Hold (no copy) the arrays the rows being recorded were computed from, until the next step."""
+        self.compared = {(q, name): (mv, tv, s) for q, name, mv, tv, s in pairs}
+        self.referee_values = recomputed.ref if recomputed is not None else {}
+
+    def failed_arrays(self, failure: dict, rows) -> bytes | None:
+        """first_failure.npz's content for the first failure, just recorded, when it is a tensor of these rows."""
+        key = (failure["quantity"], failure["name"])
+        row = next((r for r in rows if (r.quantity, r.name) == key and r.step == failure["step"]
+                    and r.phase == failure["phase"]), None)
+        if row is None or key not in self.compared:
+            return None
+        manual, torch_value, scale = self.compared[key]
+        if row.rule == "referee" and key in self.referee_values:
+            reference, against = self.referee_values[key], "float64 referee"
+        else:
+            reference, against = (torch_value if scale == 1.0 else np.asarray(torch_value) * scale), "torch"
+        return failure_array.encode(row.step, *key, manual, reference, against)
 
     @staticmethod
     def refereed(recompute, rejudge) -> tuple:
@@ -348,9 +372,10 @@ class Lockstep:
         self.initial_state = {k: np.array(v) * s for k, (v, s) in m.state.items()}   # what step 1 starts from
         results = self.user_init_rows(where_)
         t_state = j.state
-        rows = [rules.tensor_row(where_, "init", k, v * s, t_state[k][0], self.dtype, t_scale=t_state[k][1])
-                for k, (v, s) in m.state.items() if k in t_state]
-        rows += [rules.tensor_row(where_, "init", k, v, j.buffers[k], self.dtype) for k, v in m.buffers.items()]
+        pairs = [("init", k, v * s, t_state[k][0], t_state[k][1]) for k, (v, s) in m.state.items() if k in t_state]
+        pairs += [("init", k, v, j.buffers[k], 1.0) for k, v in m.buffers.items()]
+        rows = [rules.tensor_row(where_, q, k, mv, tv, self.dtype, t_scale=s) for q, k, mv, tv, s in pairs]
+        self.keep_arrays(pairs, None)
         results += [(row, None if row.passed else rules.message(row)) for row in rows]
         results += self.unmatched_state(where_, "init")
         if any(msg for _, msg in results):
@@ -400,6 +425,7 @@ class Lockstep:
         in free mode also the drift twin's."""
         m, j = self.manual, self.judge
         j.load(m.params, m.buffers)
+        self.keep_arrays([], None)        # an evaluation's failure is a scalar or a count: no arrays
         for phase, split in self.data.splits().items():
             where_ = (self.step, epoch, phase)
             heartbeat.current.at(phase, self.step, epoch)        # containment: where the run is
@@ -456,7 +482,10 @@ class Lockstep:
         if yours is not None:         # a bring-your-own class: its names beside torch's (steps.csv's ``yours``)
             results = [(row._replace(yours=yours(row.name)) if row.name else row, msg) for row, msg in results]
         rows = [row for row, _ in results]
+        failed_before = self.tracker.first_failure is not None
         self.tracker.add(results)     # first: a flush inside add() saves the tracker as of the rows it wrote
+        if not failed_before and self.tracker.first_failure is not None:
+            self.failure_arrays = self.failed_arrays(self.tracker.first_failure, rows)
         self.recorder.add(rows)
         # Only judged rows stop the run: a drift row's torch value is the free twin's own trajectory,
         # which may diverge on its own (recorded as NaN/Inf in the drift track, never gated).
@@ -623,6 +652,8 @@ def _finish(lockstep: Lockstep, config: Config, data: Dataset, outdir: OutDir | 
     if outdir is not None:
         if diagnosis:
             write_atomic(outdir.write_to / DIAGNOSIS, diagnosis_text(diagnosis) + "\n")
+        if lockstep.failure_arrays is not None and summary.get("first_failure"):
+            write_atomic(outdir.write_to / failure_array.FILE, lockstep.failure_arrays)
         write_summary(outdir.write_to / SUMMARY, summary)
     return summary
 
