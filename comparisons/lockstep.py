@@ -68,16 +68,20 @@ class RunResult:
         return f"RunResult({verdict(self.summary)!r}, steps={self.summary.get('steps')}{where})"
 
     def _repr_html_(self) -> str:
-        """In a notebook: the verdict, the diagnosis (the cause) and the worst difference per quantity."""
+        """In a notebook: the verdict, the diagnosis (the cause), the worst difference per quantity and, for a
+        run written to ``out``, the report's figures."""
         import html
 
         from comparisons.report.sections import diagnosis, worst_table
         from comparisons.report.tables import to_html
-        from comparisons.report.write import head_html
+        from comparisons.report.write import figures_html, head_html
         lines = "".join(f"<li>{html.escape(line)}</li>" for line in diagnosis(self.summary))
         found = f"<p>Diagnosis</p><ul>{lines}</ul>" if lines else ""
         record = f"<p>record: <code>{html.escape(str(self.out))}</code></p>" if self.out is not None else ""
-        return f"<div>{head_html(self.summary)}{found}{to_html(worst_table(self.summary), level=4)}{record}</div>"
+        drawn = figures_html(self.out) if self.out is not None else ""
+        drawn = f"<details open><summary>Figures</summary>{drawn}</details>" if drawn else ""
+        return (f"<div>{head_html(self.summary)}{found}{to_html(worst_table(self.summary), level=4)}{record}"
+                f"{drawn}</div>")
 
 
 def batches(n: int, batch_size: int, rng: np.random.Generator):

@@ -29,8 +29,8 @@ def test_notebook_runs_and_shows_the_verdict_and_the_cause(tmp_path):
     assert (tmp_path / "my_mlp.py").is_file() and not (NOTEBOOK.parent / "my_mlp.py").exists()
     figures = sorted((tmp_path / "runs" / "my_mlp_slip").glob("report-*.png"))
     assert figures and (tmp_path / "runs" / "my_mlp_slip" / "report.html").is_file()
-    images = [o for o in nb.cells[-1].outputs if "image/png" in o.get("data", {})]
-    assert len(images) == len(figures)                  # every figure of the report shown inline
+    assert slip.count('<img src="data:image/png;base64,') == len(figures)   # every figure shown inline
+    assert 'id="fig-first-failure"' in slip and slip.index("Cause:") < slip.index("<img")
 
 
 def test_kernel_spec_runs_this_interpreter(tmp_path):
