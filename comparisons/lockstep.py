@@ -23,7 +23,7 @@ from comparisons.check import rules
 from comparisons.check.rules import Row
 from comparisons.config import Config
 from comparisons.data import Dataset, load_data, validate
-from comparisons.errors import InputError, NonFiniteError, RecordWriteError, UserCodeError
+from comparisons.errors import InputError, NonFiniteError, RecordWriteError, UserCodeError, setting
 from comparisons.registry import LOSSES, optimizer_args
 from comparisons.explain.diagnosis import diagnose_step, diagnosis_text
 from comparisons.explain.referee import PERTURBED, Referee, near_ties
@@ -548,7 +548,7 @@ def run(config: Config, data: Dataset | None = None, out: str | Path | OutDir | 
     beat.at("startup")
     config.validate()
     if out is not None and not isinstance(out, OutDir) and not str(out).strip():
-        raise InputError("--out is empty: name the directory for steps.csv and summary.json")
+        raise InputError(f"{setting('out')} is empty: name the directory for steps.csv and summary.json")
     if config.manual != "builtin":
         beat.calling(f"importing {config.manual}")
         # a bad --manual is bad input: refuse it before loading data; what the class declares (its model,

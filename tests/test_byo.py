@@ -285,3 +285,15 @@ def test_a_convention_of_the_wrong_type_is_one_line():
         dropout_p = ["keep"]
     with pytest.raises(InputError, match=r"ListConvention.dropout_p = \['keep'\]; choose from drop, keep"):
         declared(Config(), ListConvention)
+
+
+def test_errors_name_the_api_argument_from_python_and_the_flag_from_the_command_line(tmp_path, capfd):
+    from comparisons.errors import InputError
+    with pytest.raises(InputError, match=r"^manual='no_such_module:Cls': cannot import no_such_module: "
+                                         r"ModuleNotFoundError"):
+        run(Config(manual="no_such_module:Cls"), out=tmp_path / "o")
+    assert main(["run", "--out", str(tmp_path / "o"), "--manual", "no_such_module:Cls"]) == 2
+    assert capfd.readouterr().err.startswith("lockstep: error: --manual no_such_module:Cls: cannot import "
+                                             "no_such_module: ModuleNotFoundError")
+    with pytest.raises(InputError, match=r"^out is empty"):       # the command line's words did not stay behind
+        run(Config(), out=" ")

@@ -26,7 +26,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from comparisons.errors import InputError, RecordWriteError
+from comparisons.errors import InputError, RecordWriteError, setting
 from comparisons.heartbeat import PHASES
 from comparisons.record.atomic import write_atomic
 from comparisons.record.failure_array import FILE as FAILURE_ARRAYS
@@ -49,7 +49,7 @@ class OutDir:
     def open(cls, out: str | Path, overwrite: bool) -> "OutDir":
         """Create and lock ``out``, check it, choose where to write; InputError (one line) if unusable."""
         if not str(out).strip():
-            raise InputError("--out is empty: name the directory for steps.csv and summary.json")
+            raise InputError(f"{setting('out')} is empty: name the directory for steps.csv and summary.json")
         path = Path(out)
         created = not path.exists()
         try:
@@ -219,8 +219,8 @@ def _existing_record(path: Path) -> list[str]:
         if not stat.S_ISREG(mode):
             kind = ("a symbolic link" if stat.S_ISLNK(mode) else "a directory" if stat.S_ISDIR(mode)
                     else "not a regular file")
-            raise InputError(f"{path / name} is {kind}; lockstep writes only regular files into --out: "
-                             "remove it or choose another --out")
+            raise InputError(f"{path / name} is {kind}; lockstep writes only regular files into "
+                             f"{setting('out')}: remove it or choose another {setting('out')}")
         found.append(name)
     return found
 

@@ -69,7 +69,7 @@ import numpy as np
 
 from comparisons import heartbeat
 from comparisons.config import Config
-from comparisons.errors import InputError, UserCodeError, describe
+from comparisons.errors import InputError, UserCodeError, describe, setting
 from comparisons.registry import build_optimizer, parse_optimizer
 
 LAYOUTS = {"weight_layout": ("out_in", "in_out"), "bias_shape": ("flat", "row", "column"),
@@ -102,7 +102,7 @@ def declared(config: Config, cls) -> Config:
             raise InputError(f"{who}.{name} = {value!r}, but the run is given {name} {given!r}: give it once")
         changes[name] = value
     if "model" in changes and config.hidden != defaults.hidden and not config.model:
-        raise InputError(f"{who}.model = {changes['model']!r} fixes the layers; leave --hidden out")
+        raise InputError(f"{who}.model = {changes['model']!r} fixes the layers; leave {setting('hidden')} out")
     ours, given = changes.pop("model", None), config.model
     for attr, (kind, table) in CONVENTIONS.items():
         value = getattr(cls, attr, None)
@@ -178,23 +178,24 @@ def load_class(spec: str):
     spec = BUILTIN.get(spec, spec)
     module_name, sep, class_name = spec.rpartition(":")
     if not sep or not module_name or not class_name:
-        raise InputError(f"--manual {spec!r}: expected 'builtin', 'seed', pkg.module:Class or path/file.py:Class")
+        raise InputError(f"{setting('manual', spec, quoted=True)}: expected 'builtin', 'seed', pkg.module:Class or "
+                         "path/file.py:Class")
     heartbeat.current.calling(f"importing {module_name}")
     try:
         module = _import(module_name)
     except (Exception, SystemExit) as e:    # noqa: BLE001 - any import failure is the user's module: one line
-        raise InputError(f"--manual {spec}: cannot import {module_name}: {describe(e)}") from None
+        raise InputError(f"{setting('manual', spec)}: cannot import {module_name}: {describe(e)}") from None
     cls = getattr(module, class_name, None)
     if not inspect.isclass(cls):
-        raise InputError(f"--manual {spec}: {module_name} has no class {class_name}")
+        raise InputError(f"{setting('manual', spec)}: {module_name} has no class {class_name}")
     missing = [m for m in REQUIRED if not callable(getattr(cls, m, None))]
     if missing:
-        raise InputError(f"--manual {spec}: {class_name} has no method {', '.join(missing)} "
+        raise InputError(f"{setting('manual', spec)}: {class_name} has no method {', '.join(missing)} "
                          f"(needs {', '.join(REQUIRED)}; see comparisons/sides/byo.py)")
     for attr, choices in LAYOUTS.items():
         value = getattr(cls, attr, choices[0])
         if value not in choices:
-            raise InputError(f"--manual {spec}: {class_name}.{attr} = {value!r}; choose from {', '.join(choices)}")
+            raise InputError(f"{setting('manual', spec)}: {class_name}.{attr} = {value!r}; choose from {', '.join(choices)}")
     return cls
 
 
