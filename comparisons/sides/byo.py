@@ -140,14 +140,17 @@ def _with_convention(model: str, kind: str, table: dict, value: str, who: str) -
 
 def _import(module_name: str):
     """A module by dotted name (the working directory is searched too) or by file path (``x/y.py``,
-    whose folder is put on sys.path so its own imports of neighbour files work)."""
+    whose folder is put on sys.path so its own imports of neighbour files work). A file is imported
+    again once it changed (size or modification time): a notebook that rewrites it with %%writefile and
+    runs again checks the new code."""
     if module_name.endswith(".py"):
         path = Path(module_name).resolve()
         if not path.is_file():
             raise FileNotFoundError(f"no file {module_name}")
         if str(path.parent) not in sys.path:
             sys.path.insert(0, str(path.parent))
-        name = f"lockstep_byo_{abs(hash(str(path)))}"
+        version = path.stat()
+        name = f"lockstep_byo_{abs(hash((str(path), version.st_mtime_ns, version.st_size)))}"
         if name not in sys.modules:
             spec = importlib.util.spec_from_file_location(name, path)
             module = importlib.util.module_from_spec(spec)
