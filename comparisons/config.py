@@ -3,7 +3,7 @@ import math
 import typing
 from dataclasses import asdict, dataclass, fields
 
-from comparisons.errors import InputError
+from comparisons.errors import InputError, setting
 
 DTYPES = ("float32", "float64")
 REDUCTIONS = ("mean", "sum")
@@ -142,7 +142,7 @@ def parse_reg(text: str, convention: str) -> tuple[str, float] | None:
         raise InputError(f"reg must be l2:LAMBDA or l1:LAMBDA with a finite LAMBDA >= 0, got {text!r}")
     if convention in CHOICES["reg_convention"] and kind == "l1" and convention in ("torch", "dls"):
         raise InputError(f"reg {text!r}: the {convention} convention defines L2 only "
-                         f"(choose --reg-convention cs231n or nnfs for l1)")
+                         f"(choose {setting('reg_convention')} cs231n or nnfs for l1)")
     return kind, lam
 
 

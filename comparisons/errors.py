@@ -1,4 +1,29 @@
-"""The ways a run ends early, and the exit code each maps to (README, "Exit codes")."""
+"""The ways a run ends early, and the exit code each maps to (README, "Exit codes"); how a message names a
+setting: as the command line's flag inside ``cli_words()`` (the ``lockstep`` command and its worker), as
+the Python API's argument elsewhere."""
+import contextlib
+
+_CLI = False      # messages name --flags (set by comparisons.cli.main and .child while they run)
+
+
+@contextlib.contextmanager
+def cli_words():
+    """Inside: ``setting`` names command-line flags; outside, the Python API's arguments."""
+    global _CLI
+    before, _CLI = _CLI, True
+    try:
+        yield
+    finally:
+        _CLI = before
+
+
+def setting(name: str, value=None, quoted: bool = False) -> str:
+    """A setting as the user gave it: ``--manual x.py:C`` on the command line, ``manual='x.py:C'`` from
+    Python (``quoted``: the flag's value in quotes too); without a value, the name alone."""
+    if _CLI:
+        flag = "--" + name.replace("_", "-")
+        return flag if value is None else f"{flag} {value!r}" if quoted else f"{flag} {value}"
+    return name if value is None else f"{name}={value!r}"
 
 
 class InputError(Exception):

@@ -11,6 +11,7 @@ import math
 import re
 import sys
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,17 +19,17 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from comparisons import heartbeat, interrupts, memory, spec
 from comparisons.check import rules
 from comparisons.check.rules import Row
 from comparisons.config import Config
 from comparisons.data import Dataset, load_data, validate
-from comparisons.errors import InputError, NonFiniteError, RecordWriteError, UserCodeError
+from comparisons.errors import InputError, NonFiniteError, RecordWriteError, UserCodeError, setting
 from comparisons.registry import LOSSES, optimizer_args
 from comparisons.explain.diagnosis import diagnose_step, diagnosis_text
 from comparisons.explain.referee import PERTURBED, Referee, near_ties
+from comparisons.record import failure_array
 from comparisons.record.atomic import write_atomic
 from comparisons.record.outdir import OutDir, ended, write_summary
 from comparisons.record.recorder import DIAGNOSIS, STEPS, SUMMARY, Recorder
@@ -37,6 +38,10 @@ from comparisons.sides import shared_init
 from comparisons.sides.builtin import ManualSide
 from comparisons.sides.byo import ByoSide, absolute, declared, load_class
 from comparisons.sides.torch_side import TorchSide
+
+with warnings.catch_warnings():   # without ipywidgets tqdm.auto is the text bar, which a notebook shows too;
+    warnings.filterwarnings("ignore", "IProgress not found")     # its warning would ask a student to upgrade
+    from tqdm.auto import tqdm
 
 
 # Rows of the update stage: when they are the only ones the direct rule did not pass, and the optimizer's update
@@ -65,16 +70,20 @@ class RunResult:
         return f"RunResult({verdict(self.summary)!r}, steps={self.summary.get('steps')}{where})"
 
     def _repr_html_(self) -> str:
-        """In a notebook: the verdict, the diagnosis (the cause) and the worst difference per quantity."""
+        """In a notebook: the verdict, the diagnosis (the cause), the worst difference per quantity and, for a
+        run written to ``out``, the report's figures."""
         import html
 
         from comparisons.report.sections import diagnosis, worst_table
         from comparisons.report.tables import to_html
-        from comparisons.report.write import head_html
+        from comparisons.report.write import figures_html, head_html
         lines = "".join(f"<li>{html.escape(line)}</li>" for line in diagnosis(self.summary))
         found = f"<p>Diagnosis</p><ul>{lines}</ul>" if lines else ""
         record = f"<p>record: <code>{html.escape(str(self.out))}</code></p>" if self.out is not None else ""
-        return f"<div>{head_html(self.summary)}{found}{to_html(worst_table(self.summary), level=4)}{record}</div>"
+        drawn = figures_html(self.out) if self.out is not None else ""
+        drawn = f"<details open><summary>Figures</summary>{drawn}</details>" if drawn else ""
+        return (f"<div>{head_html(self.summary)}{found}{to_html(worst_table(self.summary), level=4)}{record}"
+                f"{drawn}</div>")
 
 
 class Pair(NamedTuple):
@@ -174,6 +183,9 @@ class Lockstep:
         self.failed_eval: Row | None = None      # the first failed evaluation row
         self.trained = {"grad": 0.0, "update": 0.0}   # greatest manual gradient and update norms seen
         self.previous: dict = {}                  # the manual values of the previous step
+        self.compared: dict = {}       # this step's arrays {(quantity, name): Pair}
+        self.referee_values: dict = {}  # and the referee's, where it recomputed them: for first_failure.npz
+        self.failure_arrays: bytes | None = None   # first_failure.npz (comparisons/record/failure_array.py)
 
     # --- training -----------------------------------------------------------------------------
 
@@ -283,6 +295,7 @@ class Lockstep:
         if self.diagnosis is None and any(msg for _, msg in results):
             self.diagnosis = self.diagnose(where_, x, y, results, manual_values, recomputed)
         self.previous = manual_values       # for the diagnosis: a value may be the previous step's
+        self.keep_arrays(forward + backward, recomputed)
         return results
 
     def previous_values(self) -> Mapping:
@@ -298,6 +311,25 @@ class Lockstep:
         lazy = {key: (np.subtract, (after[key[1]], args[1])) for key, (_, args) in last.lazy.items()
                 if key not in last.values and key[0] == "update" and key[1] in after}
         return LazyValues(dict(last.values), lazy)
+
+    def keep_arrays(self, pairs, recomputed) -> None:
+        """Hold (no copy) the arrays the rows being recorded were computed from, until the next step."""
+        self.compared = {(p.quantity, p.name): p for p in (Pair(*t) for t in pairs)}
+        self.referee_values = recomputed.ref if recomputed is not None else {}
+
+    def failed_arrays(self, failure: dict, rows) -> bytes | None:
+        """first_failure.npz's content for the first failure, just recorded, when it is a tensor of these rows."""
+        key = (failure["quantity"], failure["name"])
+        row = next((r for r in rows if (r.quantity, r.name) == key and r.step == failure["step"]
+                    and r.phase == failure["phase"]), None)
+        if row is None or key not in self.compared:
+            return None
+        pair = self.compared[key]
+        if row.rule == "referee" and key in self.referee_values:
+            reference, against = self.referee_values[key], "float64 referee"
+        else:
+            reference, against = pair.torch_value(), "torch"
+        return failure_array.encode(row.step, *key, pair.manual_value(), reference, against)
 
     @staticmethod
     def refereed(recompute, rejudge) -> tuple:
@@ -411,9 +443,10 @@ class Lockstep:
         self.initial_state = {k: np.array(v) * s for k, (v, s) in m.state.items()}   # what step 1 starts from
         results = self.user_init_rows(where_)
         t_state = j.state
-        rows = [rules.tensor_row(where_, "init", k, v * s, t_state[k][0], self.dtype, t_scale=t_state[k][1])
-                for k, (v, s) in m.state.items() if k in t_state]
-        rows += [rules.tensor_row(where_, "init", k, v, j.buffers[k], self.dtype) for k, v in m.buffers.items()]
+        pairs = [("init", k, v * s, t_state[k][0], t_state[k][1]) for k, (v, s) in m.state.items() if k in t_state]
+        pairs += [("init", k, v, j.buffers[k], 1.0) for k, v in m.buffers.items()]
+        rows = [rules.tensor_row(where_, q, k, mv, tv, self.dtype, t_scale=s) for q, k, mv, tv, s in pairs]
+        self.keep_arrays(pairs, None)
         results += [(row, None if row.passed else rules.message(row)) for row in rows]
         results += self.unmatched_state(where_, "init")
         if any(msg for _, msg in results):
@@ -463,6 +496,7 @@ class Lockstep:
         in free mode also the drift twin's."""
         m, j = self.manual, self.judge
         j.load(m.params, m.buffers)
+        self.keep_arrays([], None)        # an evaluation's failure is a scalar or a count: no arrays
         for phase, split in self.data.splits().items():
             where_ = (self.step, epoch, phase)
             heartbeat.current.at(phase, self.step, epoch)        # containment: where the run is
@@ -519,7 +553,10 @@ class Lockstep:
         if yours is not None:         # a bring-your-own class: its names beside torch's (steps.csv's ``yours``)
             results = [(row._replace(yours=yours(row.name)) if row.name else row, msg) for row, msg in results]
         rows = [row for row, _ in results]
+        failed_before = self.tracker.first_failure is not None
         self.tracker.add(results)     # first: a flush inside add() saves the tracker as of the rows it wrote
+        if not failed_before and self.tracker.first_failure is not None:
+            self.failure_arrays = self.failed_arrays(self.tracker.first_failure, rows)
         self.recorder.add(rows)
         # Only judged rows stop the run: a drift row's torch value is the free twin's own trajectory,
         # which may diverge on its own (recorded as NaN/Inf in the drift track, never gated).
@@ -578,7 +615,7 @@ def run(config: Config, data: Dataset | None = None, out: str | Path | OutDir | 
     beat.at("startup")
     config.validate()
     if out is not None and not isinstance(out, OutDir) and not str(out).strip():
-        raise InputError("--out is empty: name the directory for steps.csv and summary.json")
+        raise InputError(f"{setting('out')} is empty: name the directory for steps.csv and summary.json")
     if config.manual != "builtin":
         beat.calling(f"importing {config.manual}")
         # a bad --manual is bad input: refuse it before loading data; what the class declares (its model,
@@ -686,6 +723,8 @@ def _finish(lockstep: Lockstep, config: Config, data: Dataset, outdir: OutDir | 
     if outdir is not None:
         if diagnosis:
             write_atomic(outdir.write_to / DIAGNOSIS, diagnosis_text(diagnosis) + "\n")
+        if lockstep.failure_arrays is not None and summary.get("first_failure"):
+            write_atomic(outdir.write_to / failure_array.FILE, lockstep.failure_arrays)
         write_summary(outdir.write_to / SUMMARY, summary)
     return summary
 

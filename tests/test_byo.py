@@ -285,3 +285,31 @@ def test_a_convention_of_the_wrong_type_is_one_line():
         dropout_p = ["keep"]
     with pytest.raises(InputError, match=r"ListConvention.dropout_p = \['keep'\]; choose from drop, keep"):
         declared(Config(), ListConvention)
+
+
+def test_errors_name_the_api_argument_from_python_and_the_flag_from_the_command_line(tmp_path, capfd):
+    from comparisons.errors import InputError
+    with pytest.raises(InputError, match=r"^manual='no_such_module:Cls': cannot import no_such_module: "
+                                         r"ModuleNotFoundError"):
+        run(Config(manual="no_such_module:Cls"), out=tmp_path / "o")
+    assert main(["run", "--out", str(tmp_path / "o"), "--manual", "no_such_module:Cls"]) == 2
+    assert capfd.readouterr().err.startswith("lockstep: error: --manual no_such_module:Cls: cannot import "
+                                             "no_such_module: ModuleNotFoundError")
+    with pytest.raises(InputError, match=r"^out is empty"):       # the command line's words did not stay behind
+        run(Config(), out=" ")
+
+
+def test_a_class_file_rewritten_in_place_is_imported_again(tmp_path, monkeypatch):
+    """A notebook rewrites its class with %%writefile and runs again: the new code is the one checked."""
+    import os
+
+    from comparisons.sides.byo import load_class
+    monkeypatch.chdir(tmp_path)
+    source = tmp_path / "net.py"
+    source.write_text("class Net:\n    version = 1\n" + "".join(
+        f"    def {m}(self, *a):\n        pass\n" for m in ("parameters", "forward", "backward")))
+    assert load_class("net.py:Net").version == 1
+    source.write_text(source.read_text().replace("version = 1", "version = 2"))
+    os.utime(source, ns=(source.stat().st_atime_ns, source.stat().st_mtime_ns + 1_000_000))  # a coarse clock
+    assert load_class("net.py:Net").version == 2
+    assert load_class("net.py:Net") is load_class("net.py:Net")          # unchanged: imported once

@@ -208,7 +208,7 @@ def test_an_empty_out_is_bad_input(tmp_path, monkeypatch, capfd):
     assert main(["run", "--out", "", *CLI]) == 2
     assert capfd.readouterr().err == "lockstep: error: --out is empty: name the directory for steps.csv and summary.json\n"
     assert list(tmp_path.iterdir()) == []
-    with pytest.raises(InputError, match="--out is empty"):
+    with pytest.raises(InputError, match="^out is empty"):           # from Python: the API's argument
         run(Config(**SMALL), tiny_data(), out="")
 
 

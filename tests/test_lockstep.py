@@ -199,6 +199,16 @@ def test_a_result_shows_itself_in_one_line_and_in_a_notebook(tiny_data):
     assert text.startswith("RunResult('FAILED: step 1 > dx > loss") and "\n" not in text and len(text) < 400
     page = result._repr_html_()
     assert "FAILED: step 1 &gt; dx &gt; loss" in page and "Diagnosis" in page and "Worst difference" in page
+    assert "<img" not in page                       # nothing written to disk: no figures to draw from
+
+
+def test_a_result_written_to_disk_shows_its_figures_in_a_notebook(tiny_data, tmp_path):
+    result = run(Config(hidden=(16,), epochs=1, lr=0.05, fail_fast=True), tiny_data, out=tmp_path / "run",
+                 manual_loss=ForgetsOneOverN())
+    page = result._repr_html_()
+    assert page.index("Cause:") < page.index("<img")                     # the cause first, then the figures
+    assert 'id="fig-first-failure"' in page and 'id="fig-layers"' in page
+    assert page.count('<img src="data:image/png;base64,') >= 10
 
 
 def test_a_tiny_wrong_gradient_entry_fails_the_update_under_adam(monkeypatch, tiny_data):

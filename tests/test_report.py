@@ -1,15 +1,17 @@
 """lockstep report: the HTML page with its figures and tables, the Markdown twin, run --report."""
 import struct
 
+import numpy as np
 import pytest
 
 from comparisons.report import sections as report_tables
 from comparisons.cli.main import main
 from comparisons.report.figures import DPI, FIGSIZE
 from comparisons.report.write import write_report
-from tiny_runs import ForgetsOneOverN, make_run
+from comparisons import Config, run
+from tiny_runs import SMALL, ForgetsOneOverN, make_run, tiny_data
 
-FIGURES = ("loss", "accuracy", "out", "dx", "grad", "update", "state", "param-drift", "disagreements")
+FIGURES = ("loss", "accuracy", "layers", "out", "dx", "grad", "update", "state", "param-drift", "disagreements")
 TABLES = ("Summary", "Worst difference per quantity", "Final evaluation", "Setup")
 FAST = ["--hidden", "16", "--epochs", "1", "--batch-size", "1000", "--quiet"]
 
@@ -81,6 +83,97 @@ def test_failed_run_report_names_the_failure_and_its_diagnosis(failed):
                "FAILED: step 1 > dx > loss: rel_l2 9.9e+01" in doc
         assert "(= N = 100, the batch size)" in doc                     # the diagnosis' finding
     assert "| first failure | step 1 > dx > loss |" in text
+    assert 'id="fig-first-failure"' in page and "(report-first-failure.png)" in text
+
+
+def test_failed_run_keeps_the_first_failures_arrays_for_its_heat_map(failed):
+    from comparisons.record.failure_array import load
+    out, _ = failed
+    arrays = load(out)
+    assert (arrays.step, arrays.quantity, arrays.name, arrays.against) == (1, "dx", "loss", "float64 referee")
+    assert arrays.manual.shape == arrays.reference.shape == (100, 10)     # dL/dscores of a batch of 100
+    np.testing.assert_allclose(arrays.manual, 100 * arrays.reference, rtol=1e-4, atol=1e-6)   # the slip: x N
+
+
+def test_first_failure_arrays_are_refused_unless_plain_arrays(tmp_path):
+    from comparisons.errors import InputError
+    from comparisons.record.failure_array import FILE, load
+    assert load(tmp_path) is None                                           # a passed run has none
+    np.savez(tmp_path / FILE, manual=np.array([object()]), reference=np.zeros(1), step=1, quantity="grad",
+             name="fc1.weight", against="torch")
+    with pytest.raises(InputError, match=r"first_failure.npz: unreadable \(Object arrays cannot be loaded"):
+        load(tmp_path)                                                      # allow_pickle=False: no code runs
+    np.savez(tmp_path / FILE, manual=np.zeros(3), reference=np.zeros(4), step=1, quantity="grad",
+             name="fc1.weight", against="torch")
+    with pytest.raises(InputError, match="not two float arrays of one shape"):
+        load(tmp_path)
+    (tmp_path / FILE).write_bytes(b"not a zip")
+    with pytest.raises(InputError, match="unreadable"):
+        load(tmp_path)
+
+
+def test_overwrite_removes_the_replaced_runs_first_failure_arrays(tmp_path):
+    out = tmp_path / "run"
+    make_run(out, manual_loss=ForgetsOneOverN())
+    assert (out / "first_failure.npz").is_file()
+    run(Config(**SMALL), tiny_data(), out=out, overwrite=True)
+    assert not (out / "first_failure.npz").exists()
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """The matplotlib Figures the report draws, by chart name (figures._png is wrapped)."""
+    from comparisons.report import figures
+    seen = []
+    original = figures._png
+
+    def keep(fig):
+        seen.append(fig)
+        return original(fig)
+    monkeypatch.setattr(figures, "_png", keep)
+
+    def render(run_dir):
+        from comparisons.record.rundir import load_run
+        seen.clear()
+        charts = figures.render(load_run(run_dir))
+        return {c.name: fig for c, fig in zip(charts, seen)}
+    return render
+
+
+def _legend_texts(fig) -> list[str]:
+    return [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+
+
+def test_figures_mark_the_failure_in_black_and_keep_legends_off_the_data(failed, drawn):
+    from matplotlib.colors import to_rgba
+    out, _ = failed
+    figs = drawn(out)
+    assert {"layers", "first-failure"} <= set(figs)
+    for name, fig in figs.items():
+        for ax in fig.axes:
+            legend = ax.get_legend()
+            if legend is not None:       # right of every axes of its figure: never over a data line
+                fig.canvas.draw()
+                right = max(a.get_position().x1 for a in fig.axes)
+                assert legend.get_window_extent().x0 >= right * fig.bbox.width, name
+    grad = figs["grad"].axes[0]
+    marker = [line for line in grad.get_lines() if line.get_linestyle() == "-."]
+    assert len(marker) == 1 and to_rgba(marker[0].get_color()) == to_rgba("k")
+    data = [line for line in grad.get_lines() if str(line.get_label()).startswith("fc")]
+    assert data and all(to_rgba(line.get_color()) != to_rgba("k") for line in data)
+    assert any(t.startswith("first failure: step 1 > dx > loss") for t in _legend_texts(figs["grad"]))
+    assert {"fc1", "relu1", "fc2", "loss"} <= set(_legend_texts(figs["layers"]))
+
+
+def test_a_tolerance_is_drawn_only_where_the_quantity_is_gated(passed, drawn):
+    out, _ = passed
+    figs = drawn(out)
+    drift = figs["param-drift"].axes[0]            # free mode's drift: recorded, never gated
+    assert "tolerance: not gated" in _legend_texts(figs["param-drift"])
+    assert not drift.collections and all(len(line.get_xdata()) == 0 for line in drift.get_lines()
+                                         if line.get_linestyle() == ":")
+    grad = figs["grad"].axes[0]
+    assert "tolerance" in _legend_texts(figs["grad"]) and grad.collections       # gated: the line is there
 
 
 @pytest.mark.parametrize("summary,lines", [

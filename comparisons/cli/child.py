@@ -16,7 +16,7 @@ import signal
 import sys
 
 from comparisons import heartbeat, interrupts
-from comparisons.errors import InputError, RecordWriteError, describe
+from comparisons.errors import InputError, RecordWriteError, cli_words, describe
 
 # The parent runs: python -c BOOT '<its sys.path as JSON>' --heartbeat-fd ...
 BOOT = ("import json, sys; sys.path[:] = json.loads(sys.argv.pop(1)); "
@@ -31,7 +31,8 @@ def main() -> None:
     if "--lock-fd" in options:
         from comparisons.record.outdir import OutDir
         out = OutDir.adopt(options["--out"], options["--write-to"], int(options["--lock-fd"]))
-    code = work(argv, out)
+    with cli_words():
+        code = work(argv, out)
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

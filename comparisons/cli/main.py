@@ -14,7 +14,7 @@ from comparisons import interrupts
 from comparisons.cli import report as cli_report
 from comparisons.data import presets
 from comparisons.config import DTYPES, MODES, QUANTITIES, REDUCTIONS, REG_CONVENTIONS, Config, check_seed
-from comparisons.errors import InputError
+from comparisons.errors import InputError, cli_words
 from comparisons.registry import LOSSES, optimizer_usage, schedule_usage
 
 LOSS_NAMES = tuple(LOSSES)
@@ -291,7 +291,11 @@ def main(argv=None) -> int:
     """The ``lockstep`` command. ``run``, ``audit`` and ``layers`` run in a worker process watched by this one
     (comparisons.cli.parent), which never imports torch or the user's code; ``report`` and
     ``compare`` run here."""
-    argv = sys.argv[1:] if argv is None else list(argv)
+    with cli_words():          # messages name --flags here, the API's arguments from Python
+        return _main(sys.argv[1:] if argv is None else list(argv))
+
+
+def _main(argv: list) -> int:
     main_thread = threading.current_thread() is threading.main_thread()
     saved = {s: signal.signal(s, interrupts.raise_interrupted) for s in interrupts.SIGNALS} if main_thread else {}
     try:

@@ -3,8 +3,8 @@
 - **One run at a time**: ``OutDir.open`` takes an exclusive ``fcntl.flock`` on ``OUT/.lockstep.lock``
   (created if absent, removed when the run ends). The lock belongs to the open file, so it is
   released by the kernel however the holder dies; a second run into a locked OUT is refused.
-- **Never through a symlink**: a record file (steps.csv, summary.json, diagnosis.txt) that is a
-  symlink, a directory or anything but a regular file is refused; steps.csv is created with
+- **Never through a symlink**: a record file (steps.csv, summary.json, diagnosis.txt, first_failure.npz)
+  that is a symlink, a directory or anything but a regular file is refused; steps.csv is created with
   O_EXCL | O_NOFOLLOW and the others are renamed into place, which replaces a link, never follows it.
 - **--overwrite keeps the old run until the new one is whole**: when OUT holds a run, the new one
   is written into ``OUT/.lockstep-new/`` and moved into OUT only once its record is valid
@@ -26,13 +26,14 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from comparisons.errors import InputError, RecordWriteError
+from comparisons.errors import InputError, RecordWriteError, setting
 from comparisons.heartbeat import PHASES
 from comparisons.record.atomic import write_atomic
+from comparisons.record.failure_array import FILE as FAILURE_ARRAYS
 from comparisons.record.recorder import DIAGNOSIS, REPORT_FIGURES, REPORT_FILES, STEPS, SUMMARY
 
 LOCK, STAGING, PROGRESS = ".lockstep.lock", ".lockstep-new", ".lockstep-progress.json"
-RECORD_FILES = (STEPS, SUMMARY, DIAGNOSIS)
+RECORD_FILES = (STEPS, SUMMARY, DIAGNOSIS, FAILURE_ARRAYS)
 
 
 @dataclass
@@ -48,7 +49,7 @@ class OutDir:
     def open(cls, out: str | Path, overwrite: bool) -> "OutDir":
         """Create and lock ``out``, check it, choose where to write; InputError (one line) if unusable."""
         if not str(out).strip():
-            raise InputError("--out is empty: name the directory for steps.csv and summary.json")
+            raise InputError(f"{setting('out')} is empty: name the directory for steps.csv and summary.json")
         path = Path(out)
         created = not path.exists()
         try:
@@ -122,11 +123,12 @@ class OutDir:
         """Move a staged record into OUT, replacing the old run (and the report made from it)."""
         if not self.staged:
             return
-        for name in (SUMMARY, STEPS, DIAGNOSIS, *REPORT_FILES):   # the old summary first: never a mixed pair
+        for name in (SUMMARY, STEPS, DIAGNOSIS, FAILURE_ARRAYS, *REPORT_FILES):   # the old summary first: never
+                                                                                   # a mixed pair
             (self.path / name).unlink(missing_ok=True)
         for figure in self.path.glob(REPORT_FIGURES):
             figure.unlink(missing_ok=True)
-        for name in (STEPS, DIAGNOSIS, SUMMARY):                    # the new summary last
+        for name in (STEPS, DIAGNOSIS, FAILURE_ARRAYS, SUMMARY):   # the new summary last
             if (self.write_to / name).exists():
                 os.replace(self.write_to / name, self.path / name)
         _remove(self.write_to)
@@ -217,8 +219,8 @@ def _existing_record(path: Path) -> list[str]:
         if not stat.S_ISREG(mode):
             kind = ("a symbolic link" if stat.S_ISLNK(mode) else "a directory" if stat.S_ISDIR(mode)
                     else "not a regular file")
-            raise InputError(f"{path / name} is {kind}; lockstep writes only regular files into --out: "
-                             "remove it or choose another --out")
+            raise InputError(f"{path / name} is {kind}; lockstep writes only regular files into "
+                             f"{setting('out')}: remove it or choose another {setting('out')}")
         found.append(name)
     return found
 

@@ -1,11 +1,17 @@
 """The report's figures as PNG bytes, drawn on matplotlib's Agg canvas (no pyplot, no global state).
 
 loss, accuracy     both sides' curves: training batches (thin, grey) and epoch-end evaluations
+layers             which layer differs: per quantity, each layer's worst share of its allowance per step
+first-failure      where in the tensor the first failure sits: |manual - reference| per element, drawn
+                   from first_failure.npz (comparisons/record/failure_array.py) when the run wrote one
 out, dx, grad, update, state
                    each tensor's gated difference per step (manual vs torch, or vs the referee where
-                   it decided), log axis, the allowance, the first failure
+                   it decided), log axis, the tolerance where the quantity is gated, the first failure
 param (drift)      free mode: each parameter's distance between the two trajectories (not gated)
 disagreements      share of samples whose predicted class differs, per phase, with its allowance
+
+The first failure is a black dash-dotted vertical line (no data line is black); legends sit outside
+the axes, to the right, so they never cover data.
 """
 import io
 import math
@@ -16,15 +22,17 @@ import pandas as pd
 
 from comparisons.report.sections import failure_place
 
-FIGSIZE = (6.0, 3.5)     # inches; with DPI, a 600 x 350 px image
+FIGSIZE = (9.6, 4.0)     # inches; with DPI, a 960 x 400 px image: the page's width (write.STYLE)
 DPI = 100
 MAX_POINTS = 2000        # per line: a longer series is reduced per bin (mean for curves, max for
                          # differences, so peaks survive); a 30,000-step run renders in 1.7 s, as a 600-step one
-MARGINS = dict(left=0.12, right=0.98, top=0.92, bottom=0.13)   # fixed: a third faster than constrained layout
+MARGINS = dict(left=0.08, right=0.76, top=0.9, bottom=0.13)   # fixed: a third faster than constrained layout;
+                                                                # right of 0.76: the legend
 PHASE_COLORS = {"step": "0.55", "train": "C0", "valid": "C1", "test": "C2"}
 SIDE_STYLES = (("manual", "manual", "-"), ("torch", "reference", "--"))   # (label, column, line style)
 TENSOR_QUANTITIES = ("out", "dx", "grad", "update", "state")
-FAILURE_COLOR = "red"
+FAILURE_STYLE = dict(color="k", linestyle="-.", linewidth=1.3)   # black: no data line is (tab10, greys)
+TOLERANCE_STYLE = dict(color="k", linestyle=":", linewidth=1.2)
 
 
 @dataclass(frozen=True)
@@ -36,18 +44,23 @@ class Chart:
 
 def render(run) -> list["Chart"]:
     """Every figure a RunDir has data for, in report order."""
-    charts = [_curves(run, "loss"), _curves(run, "accuracy"),
+    charts = [_curves(run, "loss"), _curves(run, "accuracy"), _per_layer(run), _failure_heatmap(run),
               *(_differences(run, q) for q in TENSOR_QUANTITIES), _differences(run, "param", track="drift"),
               _disagreements(run)]
     return [c for c in charts if c is not None]
 
 
-def _axes():
+def _figure():
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     fig = Figure(figsize=FIGSIZE, dpi=DPI)
     fig.subplots_adjust(**MARGINS)
     FigureCanvasAgg(fig)
+    return fig
+
+
+def _axes():
+    fig = _figure()
     ax = fig.add_subplot()
     ax.set_xlabel("step")
     ax.grid(True, which="major", linewidth=0.4, alpha=0.5)
@@ -71,24 +84,31 @@ def _thin(x: np.ndarray, y: np.ndarray, how: str) -> tuple[np.ndarray, np.ndarra
     return x[starts], np.add.reduceat(y, starts) / np.diff(np.append(starts, n))
 
 
-def _mark_failure(ax, run, quantity: str | None = None, rows=None):
-    """A red vertical line at the first failure's step (returned, for legends); a cross on the
-    failing value if it is plotted here."""
+def _mark_failure(ax, run, quantity: str | None = None, rows=None, label: bool = True):
+    """A black dash-dotted vertical line at the first failure's step (returned, for legends); a cross on
+    the failing value if it is plotted here."""
     failure = run.summary.get("first_failure")
     if not failure or not isinstance(failure.get("step"), int):
         return None
     step = failure["step"]
-    line = ax.axvline(step, color=FAILURE_COLOR, linewidth=1, alpha=0.8,
-                      label=f"first failure: {failure_place(failure)}")
+    line = ax.axvline(step, **FAILURE_STYLE, label=_wrap(f"first failure: {failure_place(failure)}") if label else None)
     if rows is not None and failure.get("quantity") == quantity:
-        hit = rows.loc[(rows["step"] == step) & (rows["name"] == failure.get("name", "")), "rel_diff"]
+        hit = rows.loc[(rows["step"] == step) & (rows["name"] == failure.get("name", "")), "value"]
         if len(hit) and math.isfinite(hit.iloc[0]) and hit.iloc[0] > 0:
-            ax.plot([step], [hit.iloc[0]], marker="x", color=FAILURE_COLOR, markersize=9, markeredgewidth=2)
+            ax.plot([step], [hit.iloc[0]], marker="x", color="k", markersize=9, markeredgewidth=2)
     return line
 
 
+def _wrap(text: str, width: int = 34) -> str:
+    """A legend entry on lines of at most ``width`` characters (the legend's column is ~a quarter of the figure)."""
+    import textwrap
+    return "\n".join(textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)) or text
+
+
 def _legend(ax, **kw) -> None:
-    ax.legend(fontsize=7, framealpha=0.8, **kw)
+    """The legend outside the axes, right of them (MARGINS leaves the room): it never covers data."""
+    kw.setdefault("ncol", 1)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False, **kw)
 
 
 def _curves(run, quantity: str):
@@ -133,7 +153,7 @@ def _curves(run, quantity: str):
                for p in phases]
     handles += [Line2D([], [], color="k", linestyle=style, label=label) for label, _, style in SIDE_STYLES]
     handles += [failure] if failure is not None else []
-    _legend(ax, handles=handles, ncol=2)
+    _legend(ax, handles=handles)
     label = "loss" + (" (training batches: per sample)" if per_sample else "")
     ax.set_ylabel(label if quantity == "loss" else "accuracy")
     title = f"{quantity.capitalize()}: manual (solid) and torch (dashed)"
@@ -169,14 +189,17 @@ def _differences(run, quantity: str, track: str = "judged"):
         xs, ys = _thin(group["step"].to_numpy(), y, "max")
         ax.plot(xs, ys, linewidth=0.9, label=str(name))
         plotted |= bool(np.isfinite(ys).any())
-    segments = _tolerance_segments(rows)
+    segments = _tolerance_segments(rows)     # drawn only where the quantity is gated (a finite tolerance)
     gated_everywhere = sum(b - a + 1 for a, b, _ in segments) == rows["step"].nunique()
     for i, (first, last, value) in enumerate(segments):
-        label = None if i else ("tolerance" if gated_everywhere else "tolerance (where gated)")
+        label = None if i else ("tolerance" if gated_everywhere else "tolerance (gated steps only;\nnot gated elsewhere)")
         if first == last:
             ax.plot([first], [value], marker="_", markersize=14, markeredgewidth=2, color="k", label=label)
         else:
-            ax.hlines(value, first, last, colors="k", linestyles=":", linewidth=1.2, label=label)
+            ax.hlines(value, first, last, colors=TOLERANCE_STYLE["color"], linestyles=TOLERANCE_STYLE["linestyle"],
+                      linewidth=TOLERANCE_STYLE["linewidth"], label=label)
+    if not segments:                          # a legend entry only: no line where nothing is gated
+        ax.plot([], [], **TOLERANCE_STYLE, label="tolerance: not gated")
     _mark_failure(ax, run, quantity, rows)
     if plotted:
         ax.set_yscale("log")
@@ -188,34 +211,131 @@ def _differences(run, quantity: str, track: str = "judged"):
         title = f"{quantity} (drift): ||manual - torch|| / ||torch|| of the two trajectories (not gated)"
     else:
         title = f"{quantity}: relative L2 difference per tensor (vs torch; vs the referee where it decided)"
-    ax.set_title(title, fontsize=9)
-    _legend(ax, ncol=2)
+    ax.set_title(title, fontsize=10)
+    _legend(ax)
     return Chart(quantity if track == "judged" else f"{quantity}-drift", title, _png(fig))
 
 
 def _disagreements(run):
-    """Percent of samples predicted differently, per phase, with each phase's allowance dotted."""
+    """Percent of samples predicted differently: each evaluation per phase (a line), each training batch
+    where some differed (a grey dot: a lone batch is a point, not a spike), the allowance where it is not 0
+    (a short dash: near ties the float64 referee explained; 0 elsewhere)."""
     frame = run.frame
     rows = frame[(frame["quantity"] == "disagreements") & (frame["track"] == "judged")]
     if rows.empty:
         return None
     fig, ax = _axes()
+    allowance_labelled = False
     for phase, group in rows.groupby("phase", observed=True, sort=False):
         phase, batches = str(phase), str(phase) == "step"
         x = group["step"].to_numpy()
         share = 100 * group["rel_diff"].to_numpy(dtype=float)
         allowed = 100 * (group["tolerance"] / group["reference"]).to_numpy(dtype=float)
-        if batches:
-            allowed = _thin(x, allowed, "max")[1]
-            x, share = _thin(x, share, "max")
         color = PHASE_COLORS.get(phase)
-        ax.plot(x, share, color=color, linewidth=0.8 if batches else 1.4,
-                marker=None if batches else "o", markersize=2.5,
-                label="training batch" if batches else phase)
-        ax.plot(x, allowed, color=color, linestyle=":", linewidth=0.9, drawstyle="steps-post")
+        if batches:
+            some = share > 0
+            ax.plot(x[some], share[some], linestyle="none", marker="o", markersize=2.5, color=color,
+                    label="training batch (where any differ)")
+        else:
+            ax.plot(x, share, color=color, linewidth=1.4, marker="o", markersize=2.5, label=phase)
+        some = allowed > 0
+        if some.any():
+            ax.plot(x[some], allowed[some], linestyle="none", marker="_", markersize=10, markeredgewidth=1.5,
+                    color=color, label=None if allowance_labelled else "allowed (near ties)")
+            allowance_labelled = True
     _mark_failure(ax, run)
+    ax.set_ylim(bottom=0)
     ax.set_ylabel("% of samples")
-    title = "Predictions that differ (dotted: allowed)"
+    title = "Predictions that differ, % of samples (allowed: 0 unless near ties explain them)"
     ax.set_title(title, fontsize=10)
-    _legend(ax, ncol=2)
+    _legend(ax)
     return Chart("disagreements", title, _png(fig))
+
+
+def _layer(name: str) -> str:
+    """The layer a row's name belongs to: ``fc1`` of fc1.weight and fc1.weight.exp_avg; ``loss``, ``lr``."""
+    return name.split(".", 1)[0]
+
+
+def _per_layer(run):
+    """Which layer differs: per tensor quantity, each layer's worst share of its allowance per step (gated
+    rows only: value / tolerance, above 1 fails), one colour per layer across the panels."""
+    frame = run.frame
+    rows = frame[frame["quantity"].isin(TENSOR_QUANTITIES + ("buffer",)) & (frame["phase"] == "step")
+                 & (frame["track"] == "judged") & (frame["step"] > 0)]
+    tolerance = rows["tolerance"].to_numpy(dtype=float)
+    rows = rows[np.isfinite(tolerance) & (tolerance > 0)]
+    if rows.empty:
+        return None
+    rows = rows.assign(share=rows["value"].to_numpy(dtype=float) / rows["tolerance"].to_numpy(dtype=float),
+                       layer=rows["name"].astype(str).map(_layer))
+    quantities = [q for q in (*TENSOR_QUANTITIES, "buffer") if (rows["quantity"] == q).any()]
+    forward = frame.loc[frame["quantity"] == "out", "name"].astype(str).map(_layer).unique().tolist()
+    layers = forward + [layer for layer in rows["layer"].unique() if layer not in forward]
+    colors = {layer: f"C{i % 10}" for i, layer in enumerate(layers)}
+    fig = _figure()
+    fig.subplots_adjust(top=0.84, wspace=0.12)       # room for the figure's title above the panels'
+    axes = fig.subplots(1, len(quantities), sharey=True, squeeze=False)[0]
+    positive = False
+    for ax, quantity in zip(axes, quantities):
+        part = rows[rows["quantity"] == quantity]
+        worst = part.groupby(["layer", "step"], sort=False)["share"].max()
+        for layer in [layer for layer in layers if layer in worst.index.get_level_values(0)]:
+            series = worst.loc[layer]
+            y = series.to_numpy(dtype=float)
+            xs, ys = _thin(series.index.to_numpy(), np.where(y > 0, y, np.nan), "max")
+            ax.plot(xs, ys, linewidth=0.9, color=colors[layer])
+            positive |= bool(np.isfinite(ys).any())
+        ax.axhline(1.0, **TOLERANCE_STYLE)
+        _mark_failure(ax, run, label=False)
+        ax.set_title(quantity, fontsize=10)
+        ax.set_xlabel("step")
+        ax.grid(True, which="major", linewidth=0.4, alpha=0.5)
+    if positive:
+        axes[0].set_yscale("log")
+    axes[0].set_ylabel("share of the allowance (1 = tolerance)")
+    from matplotlib.lines import Line2D
+    handles = [Line2D([], [], color=colors[layer], label=layer) for layer in layers if layer in set(rows["layer"])]
+    handles.append(Line2D([], [], **TOLERANCE_STYLE, label="allowance (above: fails)"))
+    failure = run.summary.get("first_failure")
+    if failure and isinstance(failure.get("step"), int):
+        handles.append(Line2D([], [], **FAILURE_STYLE, label=_wrap(f"first failure: {failure_place(failure)}")))
+    _legend(axes[-1], handles=handles, title="layer")
+    title = "Per layer: the worst difference per step, as a share of its allowance (gated rows)"
+    fig.suptitle(title, fontsize=10)
+    return Chart("layers", title, _png(fig))
+
+
+def _as_matrix(a: np.ndarray) -> np.ndarray:
+    """A tensor as rows x columns for a heat map: a vector as one row, (N, ...) as N rows."""
+    return a.reshape(1, -1) if a.ndim == 1 else a.reshape(a.shape[0], -1)
+
+
+def _failure_heatmap(run):
+    """Where in the tensor the first failure sits: |manual - reference| per element (first_failure.npz)."""
+    from comparisons.record.failure_array import load
+    arrays = load(run.path)
+    if arrays is None:
+        return None
+    manual = _as_matrix(arrays.manual.astype(np.float64))
+    reference = _as_matrix(arrays.reference.astype(np.float64))
+    diff = np.abs(manual - reference)
+    fig = _figure()
+    fig.subplots_adjust(right=0.95)                  # no legend: the colour bar takes the room
+    ax = fig.add_subplot()
+    image = ax.imshow(diff, aspect="auto", interpolation="nearest", cmap="magma")
+    weight = arrays.quantity in ("grad", "update", "state", "init") and arrays.name.split(".")[1:2] == ["weight"]
+    activations = arrays.quantity in ("out", "dx")
+    rows, columns = (("output unit", "input unit") if weight else ("sample", "feature") if activations
+                     else ("row", "element"))
+    shape = "x".join(map(str, arrays.manual.shape))
+    ax.set_ylabel(f"{rows} (index 0)")
+    ax.set_xlabel(f"{columns} (the other indices, flattened)" if arrays.manual.ndim > 2 else f"{columns} (index 1)"
+                  if arrays.manual.ndim == 2 else "index")
+    colorbar = fig.colorbar(image, ax=ax, fraction=0.05, pad=0.02)
+    colorbar.set_label("|manual - reference|")
+    differ = int(np.count_nonzero(diff))
+    title = (f"First failure, step {arrays.step} > {arrays.quantity} > {arrays.name} ({shape}): "
+             f"|manual - {arrays.against}| per element, {differ}/{diff.size} differ")
+    ax.set_title(title, fontsize=10)
+    return Chart("first-failure", title, _png(fig))

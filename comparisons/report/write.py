@@ -80,6 +80,23 @@ def head_html(summary: dict) -> str:
     return "\n".join(out)
 
 
+def figure_html(chart) -> str:
+    """One figure, its PNG embedded (nothing to fetch), at its own size or the page's width if narrower."""
+    data = base64.b64encode(chart.png).decode("ascii")
+    return (f'<figure id="fig-{chart.name}"><img src="data:image/png;base64,{data}" alt="{html.escape(chart.title)}" '
+            f'width="{figures.FIGSIZE[0] * figures.DPI:.0f}" style="max-width:100%;height:auto">'
+            f"<figcaption>{html.escape(chart.title)}</figcaption></figure>")
+
+
+def figures_html(run_dir: str | Path) -> str:
+    """The figures of the run in ``run_dir`` as HTML (RunResult._repr_html_), or "" if it cannot be read back."""
+    try:
+        run = load_run(run_dir)
+    except InputError:
+        return ""
+    return "".join(figure_html(c) for c in figures.render(run))
+
+
 def render_html(run: RunDir, charts) -> str:
     s = run.summary
     body = [f"<h1>{html.escape(_title(run))}</h1>",
@@ -87,11 +104,7 @@ def render_html(run: RunDir, charts) -> str:
     body += [to_html(t) for t in report_tables.tables(s)]
     if charts:
         body.append("<h2>Figures</h2>")
-        for c in charts:
-            data = base64.b64encode(c.png).decode("ascii")
-            body.append(f'<figure id="fig-{c.name}"><img src="data:image/png;base64,{data}" '
-                        f'alt="{html.escape(c.title)}" width="{figures.FIGSIZE[0] * figures.DPI:.0f}">'
-                        f"<figcaption>{html.escape(c.title)}</figcaption></figure>")
+        body += [figure_html(c) for c in charts]
     body.append(f"<p>Record: <code>{html.escape(str(run.steps_csv))}</code>, "
                 f"<code>{html.escape(str(run.summary_json))}</code></p>")
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

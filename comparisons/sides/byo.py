@@ -76,7 +76,7 @@ import numpy as np
 
 from comparisons import heartbeat
 from comparisons.config import Config
-from comparisons.errors import InputError, UserCodeError, describe
+from comparisons.errors import InputError, UserCodeError, describe, setting
 from comparisons.registry import build_optimizer, parse_optimizer
 from manual.conventions import CONV_BIAS, CONV_LAYOUT, SAMPLE_AXES
 
@@ -112,7 +112,7 @@ def declared(config: Config, cls) -> Config:
             raise InputError(f"{who}.{name} = {value!r}, but the run is given {name} {given!r}: give it once")
         changes[name] = value
     if "model" in changes and config.hidden != defaults.hidden and not config.model:
-        raise InputError(f"{who}.model = {changes['model']!r} fixes the layers; leave --hidden out")
+        raise InputError(f"{who}.model = {changes['model']!r} fixes the layers; leave {setting('hidden')} out")
     ours, given = changes.pop("model", None), config.model
     for attr, (kind, table) in CONVENTIONS.items():
         value = getattr(cls, attr, None)
@@ -150,14 +150,17 @@ def _with_convention(model: str, kind: str | tuple, table: dict, value: str, who
 
 def _import(module_name: str):
     """A module by dotted name (the working directory is searched too) or by file path (``x/y.py``,
-    whose folder is put on sys.path so its own imports of neighbour files work)."""
+    whose folder is put on sys.path so its own imports of neighbour files work). A file is imported
+    again once it changed (size or modification time): a notebook that rewrites it with %%writefile and
+    runs again checks the new code."""
     if module_name.endswith(".py"):
         path = Path(module_name).resolve()
         if not path.is_file():
             raise FileNotFoundError(f"no file {module_name}")
         if str(path.parent) not in sys.path:
             sys.path.insert(0, str(path.parent))
-        name = f"lockstep_byo_{abs(hash(str(path)))}"
+        version = path.stat()
+        name = f"lockstep_byo_{abs(hash((str(path), version.st_mtime_ns, version.st_size)))}"
         if name not in sys.modules:
             spec = importlib.util.spec_from_file_location(name, path)
             module = importlib.util.module_from_spec(spec)
@@ -188,23 +191,24 @@ def load_class(spec: str):
     spec = BUILTIN.get(spec, spec)
     module_name, sep, class_name = spec.rpartition(":")
     if not sep or not module_name or not class_name:
-        raise InputError(f"--manual {spec!r}: expected 'builtin', 'seed', pkg.module:Class or path/file.py:Class")
+        raise InputError(f"{setting('manual', spec, quoted=True)}: expected 'builtin', 'seed', pkg.module:Class or "
+                         "path/file.py:Class")
     heartbeat.current.calling(f"importing {module_name}")
     try:
         module = _import(module_name)
     except (Exception, SystemExit) as e:    # noqa: BLE001 - any import failure is the user's module: one line
-        raise InputError(f"--manual {spec}: cannot import {module_name}: {describe(e)}") from None
+        raise InputError(f"{setting('manual', spec)}: cannot import {module_name}: {describe(e)}") from None
     cls = getattr(module, class_name, None)
     if not inspect.isclass(cls):
-        raise InputError(f"--manual {spec}: {module_name} has no class {class_name}")
+        raise InputError(f"{setting('manual', spec)}: {module_name} has no class {class_name}")
     missing = [m for m in REQUIRED if not callable(getattr(cls, m, None))]
     if missing:
-        raise InputError(f"--manual {spec}: {class_name} has no method {', '.join(missing)} "
+        raise InputError(f"{setting('manual', spec)}: {class_name} has no method {', '.join(missing)} "
                          f"(needs {', '.join(REQUIRED)}; see comparisons/sides/byo.py)")
     for attr, choices in LAYOUTS.items():
         value = getattr(cls, attr, choices[0])
         if value not in choices:
-            raise InputError(f"--manual {spec}: {class_name}.{attr} = {value!r}; choose from {', '.join(choices)}")
+            raise InputError(f"{setting('manual', spec)}: {class_name}.{attr} = {value!r}; choose from {', '.join(choices)}")
     return cls
 
 
