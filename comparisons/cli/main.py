@@ -199,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
                               "exit codes: 0 every known layer passed; 1 a layer failed (or its code raised); 2 bad "
                               "input (the file cannot be imported, a function does not take the known arguments, "
                               "nothing to check), or the file's code crashed or hung; 130/143/129: interrupted.")
+    from comparisons.grade.command import add_parser as add_grade
+    add_grade(sub, _seconds)
     y.add_argument("file", metavar="FILE.py", help="the layers file")
     y.add_argument("--out", help="directory to write layers.csv into (one row per compared value)")
     y.add_argument("--seed", type=_seed, default=0, help="seeds the random inputs (default 0)")
@@ -289,7 +291,7 @@ def run_command(args, out) -> int:
 def main(argv=None) -> int:
     """The ``lockstep`` command. ``run``, ``audit`` and ``layers`` run in a worker process watched by this one
     (comparisons.cli.parent), which never imports torch or the user's code; ``report`` and
-    ``compare`` run here."""
+    ``compare`` run here; ``grade`` drives a Dask cluster from here (comparisons.grade)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     main_thread = threading.current_thread() is threading.main_thread()
     saved = {s: signal.signal(s, interrupts.raise_interrupted) for s in interrupts.SIGNALS} if main_thread else {}
@@ -297,6 +299,9 @@ def main(argv=None) -> int:
         args = build_parser().parse_args(argv)
         if args.command in cli_report.COMMANDS:   # report, compare: read runs back, no torch
             return cli_report.dispatch(args)
+        if args.command == "grade":               # many submissions, each in its own process on Dask
+            from comparisons.grade.command import grade_command
+            return grade_command(args)
         if args.command == "run":
             config_from_args(args)                # bad input is refused before a process is started
         from comparisons.cli.parent import contain

@@ -17,7 +17,8 @@
     mode = "synced"
     epochs = 1
 
-Without --checks: the audit, a one-epoch float64 synced run of the preset and a float32 free run of it.
+Without --checks: the audit, a one-epoch float64 synced run of the assignment preset and a float32 free run of
+it, both stopping at their first failure (fail_fast: the first failure is the grade).
 """
 import hashlib
 import json
@@ -71,8 +72,9 @@ class Checks:
 def default_checks(preset: str = DEFAULT_PRESET) -> Checks:
     return Checks((Check("audit", "audit", 1.0, "visible"),
                    Check("float64 synced", "run", 1.0, "visible", fields=(("dtype", "float64"), ("mode", "synced"),
-                                                                          ("epochs", 1))),
-                   Check("float32 free", "run", 1.0, "visible", fields=(("dtype", "float32"), ("mode", "free")))),
+                                                                          ("epochs", 1), ("fail_fast", True))),
+                   Check("float32 free", "run", 1.0, "visible", fields=(("dtype", "float32"), ("mode", "free"),
+                                                                        ("fail_fast", True)))),
                   presets.load_preset(preset), preset, "", "default")
 
 

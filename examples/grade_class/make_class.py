@@ -59,7 +59,7 @@ CORRECT = dict(imports="", top="", init="", forward_extra="", backward_extra="",
                bias_reduce="sum", mask="(self.Z1 > 0)", velocity="self.momentum * self.v[k] + self.lr * g")
 
 STYLES = [{}, {"loss": "-np.sum(Y * np.log(self.P)) / Y.shape[0]"}, {"dO": "(self.P - Y) / Y.shape[0]"},
-          {"mask": "np.where(self.Z1 > 0, 1.0, 0.0)"}, {"velocity": "self.lr * g + self.momentum * self.v[k]"},
+          {"mask": "(self.Z1 > 0).astype(self.Z1.dtype)"}, {"velocity": "self.lr * g + self.momentum * self.v[k]"},
           {"top": "\nEPS = 0.0  # no smoothing"}, {"dO": "(self.P - Y) * (1.0 / len(Y))"},
           {"loss": "-(Y * np.log(self.P)).sum(axis=1).mean()"}]
 
