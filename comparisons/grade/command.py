@@ -8,7 +8,6 @@ wrong, a scheduler that does not answer, an output folder holding something else
 import argparse
 import ast
 import hashlib
-import os
 import sys
 import time
 from pathlib import Path
@@ -127,9 +126,10 @@ def grade_command(args) -> int:
         _release(out, lock, created=False)
 
 
-def _grade(args, out, layout, subs, checks, adapter, adapter_hash) -> int:
-    from comparisons.grade import engine, report, results
-    start = time.monotonic()
+def plan(out: Path, layout: str, subs, checks, adapter: str, adapter_hash: str, timeout: float,
+         memory_mb: float) -> tuple[dict, list[dict]]:
+    """({name: result} of the submissions done and unchanged, [job] for the others): what ``grade`` will do."""
+    from comparisons.grade import results
     check_jobs = [{"name": c.name, "kind": c.kind, "seed": c.seed, "points": c.points, "visibility": c.visibility,
                    "config": c.config(adapter, checks.preset).__dict__ if c.kind == "run" else {}}
                   for c in checks.checks]
@@ -144,8 +144,15 @@ def _grade(args, out, layout, subs, checks, adapter, adapter_hash) -> int:
             continue
         jobs.append({"name": s.name, "who": s.who, "layout": layout, "path": s.path, "file": s.file,
                      "module": checks.module, "adapter": adapter, "checks": check_jobs, "key": k,
-                     "out": str((out / s.name).resolve()), "timeout": args.timeout, "memory_mb": args.memory,
+                     "out": str((out / s.name).resolve()), "timeout": timeout, "memory_mb": memory_mb,
                      "data_specs": data_specs})
+    return done, jobs
+
+
+def _grade(args, out, layout, subs, checks, adapter, adapter_hash) -> int:
+    from comparisons.grade import engine, report, results
+    start = time.monotonic()
+    done, jobs = plan(out, layout, subs, checks, adapter, adapter_hash, args.timeout, args.memory)
     skipped = len(done)
 
     def on_done(job, outcome):
@@ -155,7 +162,7 @@ def _grade(args, out, layout, subs, checks, adapter, adapter_hash) -> int:
 
     if jobs:
         with engine.client(args.workers, args.scheduler) as c:
-            engine.run_all(c, jobs, data_specs, on_done, progress=not args.quiet)
+            engine.run_all(c, jobs, checks.data_specs(adapter), on_done, progress=not args.quiet)
     ordered = [done[s.name] for s in subs]
     paths = report.write(out, ordered)
     print(f"graded {len(jobs)} submissions ({skipped} unchanged, kept) in {time.monotonic() - start:.0f} s: "
