@@ -140,6 +140,7 @@ def _kill_group(pid: int) -> None:
 
 def _child(job: dict, work: Path, tmp: Path, out: Path) -> int:
     os.setpgid(0, 0)
+    _die_with_parent()
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGXCPU):
         signal.signal(s, signal.SIG_DFL)
     log = os.open(out / OUTPUT, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -169,6 +170,17 @@ def _child(job: dict, work: Path, tmp: Path, out: Path) -> int:
     events.close()
     sys.stdout.flush(), sys.stderr.flush()
     return 0
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this child when the worker thread that forked it ends (a worker killed, a cluster
+    closed by Ctrl-C): its own process group keeps it from the terminal's signals. Elsewhere RLIMIT_CPU
+    still ends a spinning orphan."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)     # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _one(check: dict, job: dict, out: Path) -> dict:
