@@ -190,3 +190,35 @@ def test_the_whole_sample_class_through_a_scheduler(tmp_path, capsys, scheduler)
     assert len(results) == 24
     _assert_verdicts(results)
     assert os.path.exists(out / "bad_infinite_loop" / "results.json")
+
+
+def test_an_interrupted_grade_keeps_what_finished(tmp_path):
+    """SIGINT while a hanging submission is being graded: exit 130, one line; the finished submissions'
+    results stand and a new grade would keep them."""
+    import signal
+
+    from comparisons.grade import checks as grade_checks, command, discover
+    folder, out, checks = tmp_path / "class", tmp_path / "out", _checks(tmp_path)
+    make_class.write(folder, "plain", ["ok_03", "ok_05", "bad_infinite_loop"])
+    lockstep = str(Path(sys.executable).parent / "lockstep")
+    proc = subprocess.Popen([lockstep, "grade", str(folder), "--adapter", ADAPTER, "--checks", str(checks),
+                             "--out", str(out), "--quiet", "--timeout", "600", "--workers", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while len(list(out.glob("ok_*/result.json"))) < 2:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1].startswith("lockstep: interrupted"), err
+    layout, subs = discover.discover(folder)
+    adapter_hash = command.adapter_digest(ADAPTER)
+    done, jobs = command.plan(out, layout, subs, grade_checks.load_checks(str(checks), ADAPTER), ADAPTER,
+                              adapter_hash, 600.0, 2048)
+    assert set(done) == {"ok_03", "ok_05"} and [j["name"] for j in jobs] == ["bad_infinite_loop"]
+    assert all(r["verdict"] == "passed" for r in done.values())

@@ -45,9 +45,12 @@ def prepare(data_specs: list[str]) -> dict:
     import comparisons   # noqa: F401 - first: it sets the thread settings before torch loads
     import torch
     torch.set_num_threads(1)
+    import threading
+
     from tqdm.auto import tqdm
-    tqdm.get_lock()      # its multiprocessing lock, made here once: made in a child (that leaves by os._exit) it
-                         # would be reported as a leaked semaphore when the cluster shuts down
+    tqdm.set_lock(threading.RLock())   # not its default multiprocessing lock: a semaphore made in a child (which
+                                       # leaves by os._exit) or a worker killed by Ctrl-C would be reported as
+                                       # leaked by multiprocessing's resource tracker at the end of the grade
     from comparisons.data import load_data
     from comparisons.explain import audit  # noqa: F401
     from comparisons import lockstep       # noqa: F401
