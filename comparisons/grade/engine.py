@@ -80,7 +80,11 @@ def run_all(c, jobs: list[dict], data_specs: list[str], on_done, progress: bool)
 
     from comparisons.grade import sandbox
     if not c.scheduler_info().get("workers"):
-        c.wait_for_workers(1, timeout=CONNECT_SECONDS)
+        try:
+            c.wait_for_workers(1, timeout=CONNECT_SECONDS)
+        except (TimeoutError, OSError):
+            raise InputError(f"the Dask scheduler has no workers (none joined within {CONNECT_SECONDS} s): start "
+                             "some with: dask worker SCHEDULER_ADDRESS --nthreads 1") from None
     loaded = c.run(sandbox.prepare, data_specs)        # every worker loads torch and the data once, up front
     futures = {c.submit(sandbox.grade, job, key=f"lockstep-grade-{job['key'][:16]}-{job['name']}", pure=False):
                job for job in jobs}
