@@ -114,19 +114,11 @@ def test_local_cluster_grades_and_resumes(tmp_path, capsys):
         {k: v for k, v in results.items() if k != "bad_sys_exit"}
 
 
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 @pytest.fixture
-def scheduler(tmp_path):
+def scheduler(tmp_path, free_port):
     """``dask scheduler`` and one ``dask worker`` (two processes, one thread each) on 127.0.0.1; stopped after."""
     dask = str(Path(sys.executable).parent / "dask")
-    port = _free_port()
+    port = free_port
     address = f"tcp://127.0.0.1:{port}"
     log = (tmp_path / "dask.log").open("w")
     procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],

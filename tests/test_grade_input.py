@@ -24,14 +24,6 @@ def _grade(capsys, *argv):
     return code, err
 
 
-def _closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 @pytest.mark.parametrize("case, expected", [
     ("missing", "no submissions folder"),
     ("empty", "holds no submissions"),
@@ -49,7 +41,7 @@ def _closed_port() -> int:
     ("out-not-empty", "is not empty and holds no grade.json"),
     ("workers", "must be between 1 and 4096"),
 ])
-def test_bad_input_is_one_line_exit_2(tmp_path, capsys, case, expected):
+def test_bad_input_is_one_line_exit_2(tmp_path, capsys, free_port, case, expected):
     folder = _class(tmp_path)
     out = tmp_path / "out"
     adapter, checks, extra = ADAPTER, CHECKS, []
@@ -75,7 +67,7 @@ def test_bad_input_is_one_line_exit_2(tmp_path, capsys, case, expected):
         checks = tmp_path / "checks.toml"
         checks.write_text(body)
     elif case == "scheduler-dead":
-        extra = ["--scheduler", f"tcp://127.0.0.1:{_closed_port()}"]
+        extra = ["--scheduler", f"tcp://127.0.0.1:{free_port}"]
     elif case == "scheduler-form":
         extra = ["--scheduler", "http://127.0.0.1"]
     elif case == "out-other-class":
