@@ -45,9 +45,16 @@ epochs = 1
 """
 
 
-def _setup(tmp: Path, names: list[str] | None):
-    sys.path.insert(0, str(EXAMPLE))
+def _make_class():
+    """examples/grade_class/make_class.py, imported."""
+    if str(EXAMPLE) not in sys.path:
+        sys.path.insert(0, str(EXAMPLE))
     import make_class
+    return make_class
+
+
+def _setup(tmp: Path, names: list[str] | None):
+    make_class = _make_class()
     from comparisons.grade import checks as grade_checks, command, discover
     folder = tmp / "class"
     make_class.write(folder, "plain", names)
@@ -115,8 +122,7 @@ def speedup(blocks: int, n: int) -> list[Figure]:
 
 
 def _class_names() -> list[str]:
-    import make_class
-    return list(make_class.submissions())
+    return list(_make_class().submissions())
 
 
 def measure(quick: bool) -> list[Figure]:
