@@ -109,3 +109,26 @@ def test_the_scheduler_probe_gives_up_in_time(monkeypatch):
     monkeypatch.setattr(engine.socket, "create_connection", never)
     with pytest.raises(InputError, match="no answer within 10 s"):
         engine.probe("tcp://10.255.255.1:8786")
+
+
+def test_the_default_checks():
+    """Without --checks: the audit, a one-epoch float64 synced run and a float32 free run of the assignment
+    preset, each run stopping at its first failure, the adapter as the manual side."""
+    from comparisons.grade.checks import load_checks
+    checks = load_checks(None, ADAPTER)
+    assert [(c.name, c.kind) for c in checks.checks] == [("audit", "audit"), ("float64 synced", "run"),
+                                                         ("float32 free", "run")]
+    synced, free = (c.config(ADAPTER, checks.preset) for c in checks.checks[1:])
+    assert (synced.dtype, synced.mode, synced.epochs, synced.fail_fast) == ("float64", "synced", 1, True)
+    assert (free.dtype, free.mode, free.epochs, free.fail_fast) == ("float32", "free", 200, True)
+    assert synced.hidden == free.hidden == (1000,) and synced.manual == ADAPTER
+
+
+def test_a_check_of_the_toml_is_read_as_written(tmp_path):
+    from comparisons.grade.checks import load_checks
+    checks = load_checks(CHECKS, ADAPTER)
+    assert [c.name for c in checks.checks] == ["derivations", "float64 synced", "float32 free"]
+    assert [c.points for c in checks.checks] == [2.0, 2.0, 1.0]
+    assert checks.checks[2].visibility == "after_published" and checks.module == "starter"
+    free = checks.checks[2].config(ADAPTER, checks.preset)
+    assert (free.hidden, free.epochs, free.dtype, free.fail_fast) == ((64,), 2, "float32", True)   # course.toml
