@@ -40,6 +40,7 @@ def _grade(capsys, *argv):
     ("out-other-class", "holds the results of another class"),
     ("out-not-empty", "is not empty and holds no grade.json"),
     ("workers", "must be between 1 and 4096"),
+    ("out-inside", "is inside SUBMISSIONS"),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, capsys, free_port, case, expected):
     folder = _class(tmp_path)
@@ -78,6 +79,8 @@ def test_bad_input_is_one_line_exit_2(tmp_path, capsys, free_port, case, expecte
         (out / "notes.txt").write_text("mine")
     elif case == "workers":
         extra = ["--workers", "0"]
+    elif case == "out-inside":
+        out = folder / "graded"
     code, err = _grade(capsys, folder, "--adapter", adapter, "--checks", checks, "--out", out, *extra)
     assert code == 2, err
     assert len(err.splitlines()) == 1 and expected in err, err

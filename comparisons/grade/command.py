@@ -114,6 +114,8 @@ def grade_command(args) -> int:
         raise InputError("--out is empty: name the folder for the class's results")
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is not a folder")
+    if out.resolve().is_relative_to(Path(args.submissions).resolve()):
+        raise InputError(f"--out {out} is inside SUBMISSIONS: the next grade would take it for a submission")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
