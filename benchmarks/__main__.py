@@ -12,7 +12,8 @@ costs against a lockstep step; no target), zoo (issues 12 and 13: the batchnorm,
 dropout and GELU layers against torch's; compare + record of the default job, of the cs231n-fc
 preset and of adam and sgd at minibatch 100; the optimizer state's comparison), preset, optim (the
 built-in Adam step against torch.optim.Adam's), conv (the built-in Conv2d's forward + backward against
-torch's on a 2-conv-layer net at batch 64, 28x28, float32).
+torch's on a 2-conv-layer net at batch 64, 28x28, float32), grade (`lockstep grade`: the overhead per
+submission, 1 vs 2 workers, RSS per worker: benchmarks/grade.py).
 --quick shortens every measurement and the preset to 20 epochs (a smoke run);
 the full run took ~7 minutes on 2 cores before the referee group. Exit status 1 if a target is missed.
 """
@@ -29,7 +30,8 @@ from comparisons.config import Config
 from comparisons.data import load_data
 from comparisons.record.recorder import strict_json
 
-GROUPS = ("threads", "step", "spin", "lockstep", "load", "float64", "referee", "zoo", "preset", "optim", "conv")
+GROUPS = ("threads", "step", "spin", "lockstep", "load", "float64", "referee", "zoo", "preset", "optim", "conv",
+          "grade")
 
 
 def measure(groups, quick: bool) -> list[cases.Figure]:
@@ -85,6 +87,9 @@ def measure(groups, quick: bool) -> list[cases.Figure]:
         report(cases.preset_peak_rss(epochs))
     if "optim" in groups:
         report(cases.adam_step(scale))
+    if "grade" in groups:
+        from benchmarks import grade
+        report(grade.measure(quick))
     return figures
 
 

@@ -207,6 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     y.add_argument("--seed", type=_seed, default=0, help="seeds the random inputs (default 0)")
     y.add_argument("--timeout", type=_seconds, default=TIMEOUT, metavar="SECONDS",
                    help=f"end the check (exit 2, one line) when one layer takes longer (default {TIMEOUT:g})")
+    from comparisons.grade.command import add_parser as add_grade
+    add_grade(sub, _seconds)
     return p
 
 
@@ -290,7 +292,7 @@ def run_command(args, out) -> int:
 def main(argv=None) -> int:
     """The ``lockstep`` command. ``run``, ``audit`` and ``layers`` run in a worker process watched by this one
     (comparisons.cli.parent), which never imports torch or the user's code; ``report`` and
-    ``compare`` run here."""
+    ``compare`` run here; ``grade`` drives a Dask cluster from here (comparisons.grade)."""
     with cli_words():          # messages name --flags here, the API's arguments from Python
         return _main(sys.argv[1:] if argv is None else list(argv))
 
@@ -302,6 +304,9 @@ def _main(argv: list) -> int:
         args = build_parser().parse_args(argv)
         if args.command in cli_report.COMMANDS:   # report, compare: read runs back, no torch
             return cli_report.dispatch(args)
+        if args.command == "grade":               # many submissions, each in its own process on Dask
+            from comparisons.grade.command import grade_command
+            return grade_command(args)
         if args.command == "run":
             config_from_args(args)                # bad input is refused before a process is started
         from comparisons.cli.parent import contain

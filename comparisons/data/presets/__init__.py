@@ -42,20 +42,26 @@ def load_preset(name_or_path: str) -> dict:
         raise InputError(f"preset {source}: not usable TOML: nested too deeply") from None
     except ValueError as e:                     # an integer of more than 4300 digits
         raise InputError(f"preset {source}: not usable TOML: {str(e).split(';')[0][:120]}") from None
+    return typed(values, f"preset {source}")
+
+
+def typed(values: dict, source: str) -> dict:
+    """``values`` (a TOML table of Config fields) typed as Config wants them; InputError naming ``source``
+    (e.g. "preset x.toml") and the first unknown field or wrong type. ``lockstep grade``'s checks use it too."""
     if isinstance(values.get("model"), dict):
         values["model"] = _model_table(values["model"], source)
     unknown = sorted(set(values) - set(Config.field_names()))
     if unknown:
-        raise InputError(f"preset {source}: unknown field {unknown[0]!r}; fields are {', '.join(Config.field_names())}")
+        raise InputError(f"{source}: unknown field {unknown[0]!r}; fields are {', '.join(Config.field_names())}")
     for key, value in values.items():
         values[key] = converted = _as_config_type(key, value)
         try:
             check_type(key, converted)
         except InputError as e:
             if key not in TOML_FORMS:
-                raise InputError(f"preset {source}: {e}") from None
+                raise InputError(f"{source}: {e}") from None
             shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
-            raise InputError(f"preset {source}: {key} must be {TOML_FORMS[key]}, got {shown}") from None
+            raise InputError(f"{source}: {key} must be {TOML_FORMS[key]}, got {shown}") from None
     return values
 
 
@@ -63,11 +69,11 @@ def _model_table(table: dict, source: str) -> str:
     """``[model] layers = ["linear:100", "relu", "linear"]`` -> the spec ``linear:100,relu,linear``."""
     extra = sorted(set(table) - {"layers"})
     if extra:
-        raise InputError(f"preset {source}: [model] takes only layers = [...], got key {extra[0]!r}")
+        raise InputError(f"{source}: [model] takes only layers = [...], got key {extra[0]!r}")
     layers = table.get("layers")
     if not (isinstance(layers, list) and layers
             and all(isinstance(t, str) and t.strip() and "," not in t for t in layers)):
-        raise InputError(f"preset {source}: [model] layers must be a non-empty array of layer tokens, "
+        raise InputError(f"{source}: [model] layers must be a non-empty array of layer tokens, "
                          f'e.g. layers = ["linear:100", "relu", "linear"]')
     return ",".join(t.strip() for t in layers)
 

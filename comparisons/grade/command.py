@@ -1,0 +1,172 @@
+"""``lockstep grade``: the command line (flags, validation of the class's input, the run, the summary).
+
+Exit 0 when every submission has a result, whatever it is; 2 on bad input for the class (one line:
+a submissions folder that is missing or empty, an adapter that does not load, a checks TOML that is
+wrong, a scheduler that does not answer, an output folder holding something else or in use);
+130/143/129 when interrupted (every submission finished before that keeps its result).
+"""
+import argparse
+import ast
+import hashlib
+import sys
+import time
+from pathlib import Path
+
+from comparisons.errors import InputError
+
+DEFAULT_TIMEOUT = 600.0   # seconds per submission (all its checks): the issue's default; the sample class's
+                          # slowest honest submission took 22 s at load 4 on 2 cores (docs/grade.md)
+DEFAULT_MEMORY = 2048     # MB a submission may map beyond the warm worker's ~0.75 GB (torch, the data): the
+                          # sample class's runs need < 100 MB; 2 GB keeps N=2 workers' children within a
+                          # laptop's memory while a hog is stopped in seconds
+EXAMPLES = """examples:
+  python examples/grade_class/make_class.py runs/class               a sample class of 24 submissions
+  lockstep grade runs/class --adapter examples/grade_class/course_adapter.py:Adapter \\
+      --checks examples/grade_class/checks.toml --out runs/graded     on a local Dask cluster of 2 workers
+  lockstep grade runs/class --adapter ... --out runs/graded --scheduler tcp://10.0.0.5:8786   a running cluster
+  lockstep grade gradescope_export/ --adapter course_adapter.py:Adapter --out graded --workers 8 --timeout 120
+
+exit codes: 0 every submission has a result (DIR/class.csv, DIR/class.html, DIR/<submission>/result.json,
+results.json for Gradescope); 2 bad input for the class (one line; a bad submission is a result, not bad
+input); 130/143/129 interrupted (finished submissions keep their results; run again to go on)."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 1 <= value <= 4096:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 4096, got {text!r}")
+    return value
+
+
+def _megabytes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of MB, got {text!r}") from None
+    if not 16 <= value <= 2**30:
+        raise argparse.ArgumentTypeError(f"must be between 16 MB and 1 PB, got {text!r}")
+    return value
+
+
+def add_parser(sub, seconds) -> None:
+    g = sub.add_parser("grade", help="grade a class of submissions (each isolated) on Dask, with a class report",
+                       description="Check every submission in SUBMISSIONS (one folder or .py file each, or "
+                                   "Gradescope's <name>/submission/ folders) through the course's one ADAPTER, on "
+                                   "the checks of --checks (default: the audit, a one-epoch float64 synced run and "
+                                   "a float32 free run of the assignment preset). Each submission runs in its own "
+                                   "process, forked from a warm Dask worker, in a temporary copy of its folder "
+                                   "(first on sys.path), with a scrubbed environment and time and memory limits. "
+                                   "Not a security sandbox: see docs/grade.md.",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    g.add_argument("submissions", metavar="SUBMISSIONS", help="the folder of submissions")
+    g.add_argument("--adapter", required=True, metavar="FILE.py:Class",
+                   help="the course's adapter (comparisons/sides/byo.py's protocol); it imports the student's "
+                        "module by its plain name (from starter import Network)")
+    g.add_argument("--out", required=True, metavar="DIR",
+                   help="DIR/<submission>/ per submission, DIR/class.csv, class.md, class.html; run again to "
+                        "resume (what is done and unchanged is skipped)")
+    g.add_argument("--checks", metavar="CHECKS.toml", help="the checks (docs/grade.md); default: the three above")
+    g.add_argument("--workers", type=_positive_int, default=2,
+                   help="worker processes of the local Dask cluster (default 2; ignored with --scheduler)")
+    g.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="use a running Dask scheduler (its workers need lockstep and the same paths)")
+    g.add_argument("--timeout", type=seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                   help=f"wall time one submission may take, all its checks (default {DEFAULT_TIMEOUT:g})")
+    g.add_argument("--memory", type=_megabytes, default=DEFAULT_MEMORY, metavar="MB",
+                   help=f"memory one submission may allocate beyond the warm worker's (default {DEFAULT_MEMORY})")
+    g.add_argument("--quiet", action="store_true", help="no progress bar; only the closing line")
+
+
+def adapter_digest(spec: str) -> str:
+    """InputError unless ``spec`` is FILE.py:Class with Class defined in FILE (without importing it: it imports
+    a submission's module); the hash of the file."""
+    path, sep, name = spec.rpartition(":")
+    if not sep or not path.endswith(".py") or not name.isidentifier():
+        raise InputError(f"--adapter {spec!r}: expected FILE.py:Class")
+    try:
+        source = Path(path).read_bytes()
+    except OSError as e:
+        raise InputError(f"--adapter {spec}: cannot read {path}: {e.strerror}") from None
+    try:
+        tree = ast.parse(source, filename=path)
+    except (SyntaxError, ValueError) as e:
+        raise InputError(f"--adapter {spec}: {path} does not parse: {e}") from None
+    if not any(isinstance(n, ast.ClassDef) and n.name == name for n in tree.body):
+        raise InputError(f"--adapter {spec}: {path} defines no class {name}")
+    return hashlib.sha256(source).hexdigest()
+
+
+def grade_command(args) -> int:
+    from comparisons.grade import checks as grade_checks, discover, engine, results
+    from comparisons.record.outdir import _lock, _release
+
+    layout, subs = discover.discover(args.submissions)
+    adapter_hash = adapter_digest(args.adapter)
+    adapter = f"{Path(args.adapter.rpartition(':')[0]).resolve()}:{args.adapter.rpartition(':')[2]}"
+    checks = grade_checks.load_checks(args.checks, adapter)
+    if args.scheduler:
+        engine.probe(args.scheduler)
+    out = Path(args.out)
+    if not str(args.out).strip():
+        raise InputError("--out is empty: name the folder for the class's results")
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} is not a folder")
+    if out.resolve().is_relative_to(Path(args.submissions).resolve()):
+        raise InputError(f"--out {out} is inside SUBMISSIONS: the next grade would take it for a submission")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"--out {out}: {e.strerror}") from None
+    lock = _lock(out)
+    try:
+        results.claim(out, Path(args.submissions), adapter)
+        return _grade(args, out, layout, subs, checks, adapter, adapter_hash)
+    finally:
+        _release(out, lock, created=False)
+
+
+def plan(out: Path, layout: str, subs, checks, adapter: str, adapter_hash: str, timeout: float,
+         memory_mb: float) -> tuple[dict, list[dict]]:
+    """({name: result} of the submissions done and unchanged, [job] for the others): what ``grade`` will do."""
+    from comparisons.grade import results
+    check_jobs = [{"name": c.name, "kind": c.kind, "seed": c.seed, "points": c.points, "visibility": c.visibility,
+                   "config": c.config(adapter, checks.preset).__dict__ if c.kind == "run" else {}}
+                  for c in checks.checks]
+    data_specs = checks.data_specs(adapter)
+    checks_hash = checks.digest()
+    done, jobs = {}, []
+    for s in subs:
+        k = results.key(s.digest(), checks_hash, adapter_hash)
+        old = results.load(out / s.name)
+        if old is not None and old.get("key") == k:
+            done[s.name] = old
+            continue
+        jobs.append({"name": s.name, "who": s.who, "layout": layout, "path": s.path, "file": s.file,
+                     "module": checks.module, "adapter": adapter, "checks": check_jobs, "key": k,
+                     "out": str((out / s.name).resolve()), "timeout": timeout, "memory_mb": memory_mb,
+                     "data_specs": data_specs})
+    return done, jobs
+
+
+def _grade(args, out, layout, subs, checks, adapter, adapter_hash) -> int:
+    from comparisons.grade import engine, report, results
+    start = time.monotonic()
+    done, jobs = plan(out, layout, subs, checks, adapter, adapter_hash, args.timeout, args.memory)
+    skipped = len(done)
+
+    def on_done(job, outcome):
+        result = results.build(job, outcome, adapter)
+        results.write(out / job["name"], result)
+        done[job["name"]] = result
+
+    if jobs:
+        with engine.client(args.workers, args.scheduler) as c:
+            engine.run_all(c, jobs, checks.data_specs(adapter), on_done, progress=not args.quiet)
+    ordered = [done[s.name] for s in subs]
+    paths = report.write(out, ordered)
+    print(f"graded {len(jobs)} submissions ({skipped} unchanged, kept) in {time.monotonic() - start:.0f} s: "
+          f"{report.headline(ordered)}; report: {paths[2]}", file=sys.stderr if args.quiet else sys.stdout)
+    return 0

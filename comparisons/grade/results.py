@@ -1,0 +1,120 @@
+"""Each submission's results, written atomically as soon as it is graded.
+
+DIR/<submission>/result.json     lockstep's record: the key, each check's verdict, message, diagnosis, time
+DIR/<submission>/results.json    Gradescope's autograder format (tests[]: name, score, max_score, output,
+                                 visibility, status)
+DIR/<submission>/output.txt      for the student: each check's verdict and message, then their code's output
+DIR/<submission>/<check>/        each run's record (steps.csv, summary.json), the audit's table
+
+A submission's key hashes its content, the checks and the adapter: ``grade`` skips a submission whose
+result.json has the key it would get, and redoes one whose key changed.
+"""
+import hashlib
+import json
+from pathlib import Path
+
+from comparisons.errors import InputError
+from comparisons.record.atomic import write_atomic
+from comparisons.record.outdir import LOCK
+
+RESULT, GRADESCOPE, OUTPUT_TXT = "result.json", "results.json", "output.txt"
+SCHEMA = 1
+
+
+def key(submission_digest: str, checks_digest: str, adapter_digest: str) -> str:
+    return hashlib.sha256(f"{SCHEMA}\0{submission_digest}\0{checks_digest}\0{adapter_digest}".encode()).hexdigest()
+
+
+def load(folder: Path) -> dict | None:
+    """A submission's result.json, or None if it has none (or not a whole one)."""
+    try:
+        result = json.loads((folder / RESULT).read_text())
+    except (OSError, ValueError):
+        return None
+    return result if isinstance(result, dict) and result.get("schema") == SCHEMA else None
+
+
+def build(job: dict, outcome: dict, adapter_spec: str) -> dict:
+    """result.json's content from the job and what the worker returned."""
+    checks = []
+    lost = outcome.get("lost")
+    for i, c in enumerate(job["checks"]):
+        got = ({"verdict": "crashed", "message": f"the worker running it was lost: {lost}"} if lost and i == 0 else
+               {"verdict": "not run", "message": "the worker running the submission was lost"} if lost else
+               outcome["checks"][i])
+        message = _plain(got.get("message", ""), adapter_spec)
+        passed = got["verdict"] == "passed"
+        checks.append({"name": c["name"], "kind": c["kind"], "verdict": got["verdict"], "message": message,
+                       "diagnosis": got.get("diagnosis", ""), "first_divergence": got.get("first_divergence", ""),
+                       "quantity": got.get("quantity", ""), "layer": got.get("name", ""),
+                       "derivations": got.get("derivations", {}), "seconds": got.get("seconds"),
+                       "score": c["points"] if passed else 0.0, "max_score": c["points"],
+                       "visibility": c["visibility"]})
+    verdicts = [c["verdict"] for c in checks]
+    worst = next((v for v in verdicts if v not in ("passed", "not run")), "passed")
+    return {"schema": SCHEMA, "name": job["name"], "who": job["who"], "layout": job["layout"], "key": job["key"],
+            "verdict": worst, "score": sum(c["score"] for c in checks), "max_score": sum(c["max_score"] for c in checks),
+            "seconds": outcome.get("seconds"), "checks": checks, "output": outcome.get("output", "")}
+
+
+def _plain(message: str, adapter_spec: str) -> str:
+    """The message without lockstep's CLI framing of the adapter (``--manual /abs/adapter.py:Adapter: ``)."""
+    path = adapter_spec.rpartition(":")[0]
+    return message.replace(f"--manual {adapter_spec}: ", "").replace(path, Path(path).name)
+
+
+def write(folder: Path, result: dict) -> None:
+    """result.json, results.json and output.txt of one submission, each atomically; result.json last (its
+    presence with the key marks the submission done)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_atomic(folder / GRADESCOPE, json.dumps(gradescope(result), indent=2) + "\n")
+    write_atomic(folder / OUTPUT_TXT, text(result))
+    write_atomic(folder / RESULT, json.dumps(result, indent=2, default=str) + "\n")
+
+
+def _line(c: dict) -> str:
+    detail = f": {c['message']}" if c["message"] else ""
+    return f"{c['name']}: {c['verdict']}{detail}" + (f"\n  diagnosis: {c['diagnosis']}" if c["diagnosis"] else "")
+
+
+def text(result: dict) -> str:
+    lines = [f"{result['name']}: {result['verdict']} ({result['score']:g}/{result['max_score']:g})", ""]
+    lines += [_line(c) for c in result["checks"]]
+    if result.get("output"):
+        lines += ["", "output of the submission's code (the end of it):", result["output"]]
+    return "\n".join(lines) + "\n"
+
+
+def gradescope(result: dict) -> dict:
+    """Gradescope's results.json: one test per check; its output the verdict, message and diagnosis."""
+    tests = [{"name": c["name"], "score": c["score"], "max_score": c["max_score"], "output": _line(c),
+              "visibility": c["visibility"], "status": "passed" if c["verdict"] == "passed" else "failed"}
+             for c in result["checks"]]
+    return {"score": result["score"], "execution_time": round(result["seconds"] or 0.0, 3),
+            "output": f"lockstep grade: {result['verdict']}", "stdout_visibility": "hidden", "tests": tests}
+
+
+MARKER = "grade.json"
+
+
+def claim(out: Path, submissions: Path, adapter: str) -> None:
+    """Make ``out`` this class's output folder, or refuse it (InputError) if it holds something else:
+    another class's results, or files that are not a grade's."""
+    marker = out / MARKER
+    mine = {"kind": "lockstep grade", "submissions": str(submissions.resolve())}
+    if marker.exists():
+        try:
+            theirs = json.loads(marker.read_text())
+        except (OSError, ValueError):
+            raise InputError(f"--out {out}: {MARKER} is unreadable; not a grade's output folder") from None
+        if not isinstance(theirs, dict) or theirs.get("kind") != "lockstep grade":
+            raise InputError(f"--out {out}: {MARKER} is not lockstep grade's")
+        if theirs.get("submissions") != mine["submissions"]:
+            raise InputError(f"--out {out} holds the results of another class ({theirs.get('submissions')}); "
+                             "choose another folder")
+        return
+    others = [p.name for p in out.iterdir() if p.name != LOCK] if out.is_dir() else []
+    if others:
+        raise InputError(f"--out {out} is not empty and holds no {MARKER} (e.g. {sorted(others)[0]}); choose a new "
+                         "or empty folder")
+    write_atomic(marker, json.dumps(mine | {"adapter": adapter}, indent=2) + "\n")

@@ -1,0 +1,300 @@
+"""One submission, checked in a child process forked from a warm worker.
+
+A Dask worker imports torch and lockstep and loads the checks' data once (``prepare``); for each
+submission it forks a child (``grade``), so a submission costs a fork, not a fresh interpreter
+importing torch (seconds). The child:
+
+- starts its own process group (the wall-time kill takes whatever it started too);
+- works in a temporary copy of the submission, which is first on ``sys.path`` (the course
+  adapter's ``from starter import Network`` imports this student's file);
+- has a scrubbed environment (PATH, HOME and TMPDIR in the copy, the thread settings; nothing
+  else of the worker's: no tokens, no cluster addresses);
+- runs under RLIMIT_AS (``--memory`` MB beyond what the warm worker has mapped: an allocation past
+  it fails as MemoryError) and RLIMIT_CPU (``--timeout``), and no core files;
+- writes each check's outcome as a line of JSON when it ends (``events.jsonl``), its own and the
+  student's output into ``output.log``, and leaves with ``os._exit``.
+
+The worker kills the group when ``--timeout`` (wall time) passes and judges how the child ended.
+This contains mistakes (a crash, a hang, a memory hog, ``sys.exit``, an import error), not an
+attacker: the child runs as the worker's user and can write wherever that user can. For hostile
+code run the workers in containers (docs/grade.md).
+"""
+import json
+import os
+import resource
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+VERDICTS = ("passed", "failed", "error", "out of memory", "crashed", "timed out", "not run")
+POLL_SECONDS = 0.02     # how often the worker looks at its child: a submission's overhead includes half of it
+KEEP_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OPENBLAS_THREAD_TIMEOUT",
+            "GOMP_SPINCOUNT", "LANG", "LC_ALL")
+EVENTS, OUTPUT = "events.jsonl", "output.log"
+OOM_TEXT = ("MemoryError", "can't allocate memory", "Cannot allocate memory", "not enough memory")
+
+_data: dict = {}        # data spec -> Dataset, loaded once per worker
+
+
+def prepare(data_specs: list[str]) -> dict:
+    """Load what every child needs, once per worker: torch, lockstep's run and audit, the data."""
+    import comparisons   # noqa: F401 - first: it sets the thread settings before torch loads
+    import torch
+    torch.set_num_threads(1)
+    import threading
+
+    from tqdm.auto import tqdm
+    tqdm.set_lock(threading.RLock())   # not its default multiprocessing lock: a semaphore made in a child (which
+                                       # leaves by os._exit) or a worker killed by Ctrl-C would be reported as
+                                       # leaked by multiprocessing's resource tracker at the end of the grade
+    from comparisons.data import load_data
+    from comparisons.explain import audit  # noqa: F401
+    from comparisons import lockstep       # noqa: F401
+    for spec in data_specs:
+        if spec not in _data:
+            _data[spec] = load_data(spec)
+    return {"pid": os.getpid(), "rss_mb": _rss_mb()}
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _mapped_bytes() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def grade(job: dict) -> dict:
+    """Check one submission in a forked child; its outcome: {checks: [...], seconds, output}.
+
+    ``job``: name, path, file (one-file submission or None), module, adapter, checks (list of dicts:
+    name, kind, seed, config), out (this submission's directory), timeout, memory_mb, data_specs."""
+    prepare(job["data_specs"])
+    out = Path(job["out"])
+    out.mkdir(parents=True, exist_ok=True)
+    for c in job["checks"]:
+        shutil.rmtree(out / c["name"], ignore_errors=True)     # a run of an older version of the submission
+    for name in (EVENTS, OUTPUT):
+        (out / name).unlink(missing_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="lockstep-grade-"))
+    start = time.monotonic()
+    try:
+        work = tmp / "submission"
+        if job["file"] is not None:
+            work.mkdir()
+            name = f"{job['module']}.py" if job["module"] else Path(job["file"]).name
+            shutil.copyfile(job["file"], work / name)
+        else:
+            shutil.copytree(job["path"], work, symlinks=True,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        status, timed_out = _watch(job, work, tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    seconds = time.monotonic() - start
+    return {"checks": _judge(job, out, status, timed_out), "seconds": seconds, "output": _tail(out / OUTPUT)}
+
+
+def _watch(job: dict, work: Path, tmp: Path, out: Path) -> tuple[int, bool]:
+    """Fork the child, wait for it (killing its group after the timeout): its wait status, and if it timed out."""
+    sys.stdout.flush(), sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:                                   # the child: never returns
+        code = 70
+        try:
+            code = _child(job, work, tmp, out)
+        finally:
+            os._exit(code)
+    try:
+        os.setpgid(pid, pid)
+    except OSError:
+        pass                                        # the child did it first (or has ended)
+    deadline = time.monotonic() + job["timeout"]
+    timed_out = False
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline and not timed_out:
+            timed_out = True
+            _kill_group(pid)
+        time.sleep(POLL_SECONDS)
+    _kill_group(pid)                                # whatever the submission left running
+    return status, timed_out
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def _child(job: dict, work: Path, tmp: Path, out: Path) -> int:
+    os.setpgid(0, 0)
+    _die_with_parent()
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGXCPU):
+        signal.signal(s, signal.SIG_DFL)
+    log = os.open(out / OUTPUT, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(log, 1), os.dup2(log, 2)
+    sys.stdout = open(1, "w", buffering=1, closefd=False)
+    sys.stderr = open(2, "w", buffering=1, closefd=False)
+    events = open(out / EVENTS, "a", buffering=1)
+    keep = {k: os.environ[k] for k in KEEP_ENV if k in os.environ}
+    os.environ.clear()
+    os.environ.update(keep, PATH="/usr/local/bin:/usr/bin:/bin", HOME=str(tmp), TMPDIR=str(tmp),
+                      OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    tempfile.tempdir = str(tmp)
+    os.chdir(work)
+    adapter_dir = str(Path(job["adapter"].rpartition(":")[0]).resolve().parent)
+    sys.path[:] = [str(work), *(p for p in sys.path if p not in ("", ".", adapter_dir)), adapter_dir]
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    cpu = int(job["timeout"]) + 1
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+    if job["memory_mb"]:
+        limit = _mapped_bytes() + int(job["memory_mb"] * 2**20)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    for check in job["checks"]:
+        events.write(json.dumps({"event": "begin", "check": check["name"], "t": time.monotonic()}) + "\n")
+        result = _one(check, job, out)
+        events.write(json.dumps({"event": "end", "check": check["name"], "t": time.monotonic(), **result},
+                                default=str) + "\n")
+    events.close()
+    sys.stdout.flush(), sys.stderr.flush()
+    return 0
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this child when the worker thread that forked it ends (a worker killed, a cluster
+    closed by Ctrl-C): its own process group keeps it from the terminal's signals. Elsewhere RLIMIT_CPU
+    still ends a spinning orphan."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)     # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _one(check: dict, job: dict, out: Path) -> dict:
+    """Run one check in the child: {verdict, message, diagnosis, ...}; whatever the submission does."""
+    from comparisons.errors import InputError, describe
+    try:
+        if check["kind"] == "audit":
+            return _audit(check, job, out)
+        return _run(check, job, out)
+    except MemoryError as e:
+        return {"verdict": "out of memory", "message": f"out of memory (--memory {job['memory_mb']:g} MB): "
+                                                       f"{describe(e)}"}
+    except InputError as e:                         # the submission failed before the first step
+        return {"verdict": _error_kind(str(e)), "message": str(e)}
+    except SystemExit as e:
+        return {"verdict": "error", "message": f"the submission {describe(e)}"}
+    except Exception as e:                          # noqa: BLE001 - the submission's code, or a bug of lockstep's
+        where = traceback.extract_tb(e.__traceback__)[-1]
+        return {"verdict": _error_kind(describe(e)),
+                "message": f"{describe(e)} (at {Path(where.filename).name}:{where.lineno})"}
+
+
+def _error_kind(message: str) -> str:
+    return "out of memory" if any(t in message for t in OOM_TEXT) else "error"
+
+
+def _audit(check: dict, job: dict, out: Path) -> dict:
+    from comparisons.explain.audit import audit, format_table
+    rows, notes = audit(job["adapter"], check["seed"])
+    where = out / check["name"]
+    where.mkdir(exist_ok=True)
+    (where / "audit.txt").write_text(format_table(rows) + "\n" + "".join(f"- {n}\n" for n in notes))
+    failed = [r for r in rows if r.verdict == "FAIL"]
+    first = failed[0] if failed else None
+    return {"verdict": "failed" if failed else "passed",
+            "message": f"{first.derivation} ({first.formula}): {first.finding}" if first else "",
+            "diagnosis": first.finding if first else "",
+            "derivations": {r.derivation: r.verdict for r in rows}}
+
+
+def _run(check: dict, job: dict, out: Path) -> dict:
+    from comparisons.config import Config
+    from comparisons.lockstep import run
+    config = Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in check["config"].items()})
+    data = _data.get(config.data)
+    result = run(config, data=data, out=out / check["name"], overwrite=True, progress=False)
+    first = result.first_failure or {}
+    diagnosis = result.summary.get("diagnosis") or {}
+    findings = diagnosis.get("findings") or []
+    message = first.get("message") or result.summary.get("stopped") or ""
+    verdict = result.status
+    if first.get("quantity") == "user_code":
+        verdict = _error_kind(message)
+    return {"verdict": verdict, "message": message,
+            "diagnosis": findings[0] if findings else diagnosis.get("first_divergence", ""),
+            "quantity": first.get("quantity", ""), "name": first.get("name", ""),
+            "first_divergence": diagnosis.get("first_divergence", ""), "steps": result.summary.get("steps")}
+
+
+def _judge(job: dict, out: Path, status: int, timed_out: bool) -> list[dict]:
+    """Each check's outcome, from the child's events and how it ended."""
+    ended, begun = {}, {}
+    try:
+        for line in (out / EVENTS).read_text().splitlines():
+            try:
+                e = json.loads(line)
+            except ValueError:
+                continue                               # a line cut short by the kill
+            (ended if e["event"] == "end" else begun)[e["check"]] = e
+    except OSError:
+        pass
+    how = _ending(job, status, timed_out)
+    results, stopped = [], False
+    for c in job["checks"]:
+        name = c["name"]
+        if name in ended:
+            e = ended[name]
+            seconds = e["t"] - begun[name]["t"] if name in begun else None
+            results.append({k: v for k, v in e.items() if k not in ("event", "check", "t")} | {"seconds": seconds})
+        elif not stopped and how is not None:
+            stopped = True
+            verdict, message = how
+            results.append({"verdict": verdict, "message": message if name in begun else f"{message} (at start-up)"})
+        else:
+            results.append({"verdict": "not run", "message": "an earlier check ended the submission's process"
+                            if stopped else "the child ended before it"})
+    return results
+
+
+def _ending(job: dict, status: int, timed_out: bool) -> tuple[str, str] | None:
+    """(verdict, message) for a child that did not finish its checks; None if it ended cleanly."""
+    if timed_out:
+        return "timed out", f"timed out after {job['timeout']:g} s (wall time)"
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        if sig == signal.SIGXCPU:
+            return "timed out", f"used more than {int(job['timeout']) + 1} s of CPU time (SIGXCPU)"
+        name = signal.Signals(sig).name
+        if sig == signal.SIGKILL:
+            return "crashed", "the process was killed (SIGKILL, from outside: the kernel's out-of-memory killer?)"
+        return "crashed", f"the process ended ({name})"
+    code = os.WEXITSTATUS(status)
+    if code != 0:
+        return "crashed", f"the process ended (exit code {code}: os._exit or a fatal error)"
+    return None
+
+
+def _tail(path: Path, limit: int = 4000) -> str:
+    """The end of the child's output (the student's prints, lockstep's warnings)."""
+    try:
+        text = path.read_bytes()[-limit:].decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return text
