@@ -231,3 +231,38 @@ def test_a_tiny_wrong_gradient_entry_fails_the_update_under_adam(monkeypatch, ti
                         dtype="float32", mode="synced", fail_fast=True), tiny_data)
     first = result.first_failure
     assert (first["step"], first["quantity"], first["name"]) == (1, "update", "fc1.weight"), first
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_update_arrays_read_later_are_those_the_step_made(tiny_data, dtype):
+    """The manual update arrays are built only when read (LazyValues): this step's (m - before) when
+    the referee or the diagnosis asks, and the previous step's, for the diagnosis, from this step's
+    judge.before. Both equal, bit for bit, the arrays built right after their step."""
+    import types
+
+    from comparisons.lockstep import Lockstep, LazyValues
+    from comparisons.record.recorder import Recorder
+    lock = Lockstep(Config(**SMALL, dtype=dtype), tiny_data.astype(np.dtype(dtype)))
+    lock.recorder = Recorder(None)
+    made, seen = [], []
+    judged = Lockstep.judged_step
+
+    def judged_step(self, *args):
+        results = judged(self, *args)
+        made.append({k: v - self.judge.before[k] for k, v in self.manual.params.items()})
+        return results
+    previous_values = Lockstep.previous_values
+
+    def kept(self):
+        values = previous_values(self)
+        if isinstance(values, LazyValues):
+            seen.append({k: values[("update", k)] for k in self.manual.params})
+        return values
+    lock.judged_step = types.MethodType(judged_step, lock)
+    lock.previous_values = types.MethodType(kept, lock)
+    lock.train(types.SimpleNamespace(update=lambda: None))
+    assert lock.tracker.first_failure is None and len(seen) == len(made) - 1 >= 3
+    for before, after in zip(made, seen):
+        assert all(np.array_equal(before[k], after[k]) for k in before)
+    assert isinstance(lock.previous, LazyValues)
+    assert all(np.array_equal(lock.previous[("update", k)], made[-1][k]) for k in made[-1])
