@@ -237,6 +237,14 @@ def test_another_tied_maximum_is_a_convention_every_one_is_a_slip(tmp_path, slip
 
 
 @pytest.mark.parametrize("old, new, layer, found", [
+    ("rnn_step_backward(dh[:, s] + dprev, cache[s])\n        dWx += dwx\n",
+     "rnn_step_backward(dh[:, s] + dprev, cache[s])\n        dWx = dwx\n", "rnn",
+     "dWx: a sum over time cut short: manual = the term of time step t = 0 (the first) alone, where the reference "
+     "sums the terms of all T = 3 time steps"),
+    ("        dWh += dwh\n        db += dbs\n    return dx, dprev_h, dWx, dWh, db",
+     "        dWh = dwh\n        db += dbs\n    return dx, dprev_h, dWx, dWh, db", "lstm",
+     "dWh: a sum over time cut short: manual = the term of time step t = 0 (the first) alone, where the reference "
+     "sums the terms of all T = 3 time steps"),
     ("    dw = x.reshape(x.shape[0], -1).T @ dout\n", "    dw = (x.reshape(x.shape[0], -1).T @ dout).T\n",
      "affine", "dw: a transposed layout: manual = reference.T"),
     ("    return loss, dx / n\n\n\ndef svm_loss", "    return loss, dx\n\n\ndef svm_loss",

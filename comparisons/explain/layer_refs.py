@@ -51,6 +51,7 @@ class Known:
     conventions: Callable | None = None   # (args, douts, manual grads) -> [(label, {grad: array})]
     reread: Callable | None = None        # args -> [(label, args read that way)]
     constants: Callable = lambda args: {}
+    terms: Callable | None = None         # (args, douts) -> {grad: [its term per time step]} (time_terms.py)
 
     @property
     def pair(self) -> str:
@@ -153,6 +154,25 @@ def _lstm(a, seen):
         h, c = _lstm_step(a["x"][:, t], h, c, a["Wx"], a["Wh"], a["b"])
         hs.append(h)
     return {"h": torch.stack(hs, dim=1)}
+
+
+def _time_terms(lstm: bool):
+    """A recurrent layer's dWx, dWh, db per time step (comparisons/explain/time_terms.py), cs231n's layout."""
+    def terms(args, douts):
+        from comparisons.explain.time_terms import unrolled
+        t = {k: torch.tensor(np.asarray(args[k], np.float64)) for k in ("x", "h0", "Wx", "Wh", "b")}
+
+        def step(x_t, state, p):
+            if not lstm:
+                h = _rnn_step(x_t, state, p["Wx"], p["Wh"], p["b"])
+                return h, h
+            h, c = _lstm_step(x_t, *state, p["Wx"], p["Wh"], p["b"])
+            return h, (h, c)
+        state = (t["h0"], torch.zeros_like(t["h0"])) if lstm else t["h0"]
+        found = unrolled(step, {k: t[k] for k in ("Wx", "Wh", "b")}, t["x"], state,
+                         torch.tensor(np.asarray(douts["h"], np.float64)))
+        return {f"d{k}": v for k, v in found.items()}
+    return terms
 
 
 def _temporal_softmax(a, seen):
@@ -410,14 +430,15 @@ KNOWN = {k.name: k for k in (
           lambda a, s: {"next_h": _rnn_step(a["x"], a["prev_h"], a["Wx"], a["Wh"], a["b"])}, _rnn_step_cases,
           ("rnn_step_backward",), ("dx", "dprev_h", "dWx", "dWh", "db"), constants=_constants),
     Known("rnn", "rnn_forward", ("x", "h0", "Wx", "Wh", "b"), ("h",), _rnn, _rnn_cases,
-          ("rnn_backward",), ("dx", "dh0", "dWx", "dWh", "db"), constants=_constants),
+          ("rnn_backward",), ("dx", "dh0", "dWx", "dWh", "db"), constants=_constants, terms=_time_terms(False)),
     Known("lstm_step", "lstm_step_forward", ("x", "prev_h", "prev_c", "Wx", "Wh", "b"), ("next_h", "next_c"),
           lambda a, s: dict(zip(("next_h", "next_c"), _lstm_step(a["x"], a["prev_h"], a["prev_c"], a["Wx"],
                                                                  a["Wh"], a["b"]))),
           lambda rng: _rnn_step_cases(rng, lstm=True), ("lstm_step_backward",),
           ("dx", "dprev_h", "dprev_c", "dWx", "dWh", "db"), reread=_gate_orders, constants=_constants),
     Known("lstm", "lstm_forward", ("x", "h0", "Wx", "Wh", "b"), ("h",), _lstm, lambda rng: _rnn_cases(rng, lstm=True),
-          ("lstm_backward",), ("dx", "dh0", "dWx", "dWh", "db"), reread=_gate_orders, constants=_constants),
+          ("lstm_backward",), ("dx", "dh0", "dWx", "dWh", "db"), reread=_gate_orders, constants=_constants,
+          terms=_time_terms(True)),
     Known("word_embedding", "word_embedding_forward", ("x", "W"), ("out",), lambda a, s: {"out": a["W"][a["x"]]},
           _embedding_cases, ("word_embedding_backward",), ("dW",), constants=_constants),
     Known("temporal_affine", "temporal_affine_forward", ("x", "w", "b"), ("out",),

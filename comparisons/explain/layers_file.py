@@ -450,7 +450,9 @@ class LayerCheck:
         operands.update({f"d{o}" if o != "out" else "dout": v for o, v in douts.items()})
         forward = reference(known, up, seen, {}, "float64", grads=False)
         operands.update({f"the forward's {o}": forward[("out", o)] for o in known.outputs if not known.loss})
-        ctx = Context(constants=known.constants(up), operands=operands, masks=dict(case.masks), coarse=coarse)
+        terms = known.terms(up, douts) if kind == "grad" and known.terms is not None else {}
+        ctx = Context(constants=known.constants(up), operands=operands, masks=dict(case.masks), coarse=coarse,
+                      terms={"time step": terms[name]} if name in terms else {})
         if m.ndim == 0:
             from comparisons.explain.relations import describe_scalar
             return describe_scalar(float(m), float(r), allow, ctx)[0]
