@@ -10,7 +10,7 @@ importing torch (seconds). The child:
 - has a scrubbed environment (PATH, HOME and TMPDIR in the copy, the thread settings; nothing
   else of the worker's: no tokens, no cluster addresses);
 - runs under RLIMIT_AS (``--memory`` MB beyond what the warm worker has mapped: an allocation past
-  it fails as MemoryError) and RLIMIT_CPU (``--timeout``), and no core files;
+  it fails as MemoryError), RLIMIT_CPU (``--timeout``), RLIMIT_FSIZE (FILE_MB per file), no core files;
 - writes each check's outcome as a line of JSON when it ends (``events.jsonl``), its own and the
   student's output into ``output.log``, and leaves with ``os._exit``.
 
@@ -35,6 +35,9 @@ POLL_SECONDS = 0.02     # how often the worker looks at its child: a submission'
 KEEP_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OPENBLAS_THREAD_TIMEOUT",
             "GOMP_SPINCOUNT", "LANG", "LC_ALL")
 EVENTS, OUTPUT = "events.jsonl", "output.log"
+FILE_MB = 1024          # the largest file a child may write (RLIMIT_FSIZE): a print loop fails with "File too large"
+                        # instead of filling the disk. The sample class's largest record file is 0.55 MB (steps.csv of
+                        # 120 steps, 4.6 kB a step): the default config's 600 steps, ~3 MB
 OOM_TEXT = ("MemoryError", "can't allocate memory", "Cannot allocate memory", "not enough memory")
 
 _data: dict = {}        # data spec -> Dataset, loaded once per worker
@@ -160,6 +163,8 @@ def _child(job: dict, work: Path, tmp: Path, out: Path) -> int:
     adapter_dir = str(Path(job["adapter"].rpartition(":")[0]).resolve().parent)
     sys.path[:] = [str(work), *(p for p in sys.path if p not in ("", ".", adapter_dir)), adapter_dir]
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    size = int(job.get("file_mb", FILE_MB) * 2**20)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))    # Python ignores SIGXFSZ: the write raises EFBIG
     cpu = int(job["timeout"]) + 1
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
     if job["memory_mb"]:
