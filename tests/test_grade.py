@@ -232,3 +232,24 @@ def test_a_print_loop_is_stopped_by_the_file_limit(tmp_path):
     first = outcome["checks"][0]
     assert first["verdict"] == "error" and "File too large" in first["message"], first
     assert (Path(job["out"]) / "output.log").stat().st_size <= 2**20
+
+
+def test_a_submission_cannot_write_outside_its_folders(tmp_path):
+    """Where the kernel has Landlock, a submission writing beside the class (outside its copy and its result
+    folder) gets a permission error, recorded as an error; the file is not made."""
+    from comparisons.grade import checks as grade_checks, command, discover, sandbox
+    probe = subprocess.run([sys.executable, "-c", "import sys; from comparisons.grade.sandbox import confine_writes; "
+                            f"sys.exit(0 if confine_writes([{str(tmp_path)!r}]) else 3)"])
+    if probe.returncode == 3:
+        pytest.skip("no Landlock in this kernel: writes are not confined (docs/grade.md)")
+    folder, checks, escaped = tmp_path / "class", _checks(tmp_path), tmp_path / "escaped.txt"
+    make_class.write(folder, "plain", ["ok_02"])
+    starter = folder / "ok_02" / "starter.py"
+    starter.write_text(f"open({str(escaped)!r}, 'w').write('out')\n" + starter.read_text())
+    layout, subs = discover.discover(folder)
+    _, (job,) = command.plan(tmp_path / "out", layout, subs, grade_checks.load_checks(str(checks), ADAPTER),
+                             ADAPTER, command.adapter_digest(ADAPTER), 120.0, 2048)
+    outcome = sandbox.grade(job)
+    first = outcome["checks"][0]
+    assert first["verdict"] == "error" and "PermissionError" in first["message"], first
+    assert not escaped.exists()

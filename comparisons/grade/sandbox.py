@@ -9,6 +9,8 @@ importing torch (seconds). The child:
   adapter's ``from starter import Network`` imports this student's file);
 - has a scrubbed environment (PATH, HOME and TMPDIR in the copy, the thread settings; nothing
   else of the worker's: no tokens, no cluster addresses);
+- may write only under its copy and its result folder (and /dev), where the kernel has Landlock
+  (Linux >= 5.13); reading stays allowed everywhere;
 - runs under RLIMIT_AS (``--memory`` MB beyond what the warm worker has mapped: an allocation past
   it fails as MemoryError), RLIMIT_CPU (``--timeout``), RLIMIT_FSIZE (FILE_MB per file), no core files;
 - writes each check's outcome as a line of JSON when it ends (``events.jsonl``), its own and the
@@ -16,8 +18,8 @@ importing torch (seconds). The child:
 
 The worker kills the group when ``--timeout`` (wall time) passes and judges how the child ended.
 This contains mistakes (a crash, a hang, a memory hog, ``sys.exit``, an import error), not an
-attacker: the child runs as the worker's user and can write wherever that user can. For hostile
-code run the workers in containers (docs/grade.md).
+attacker: the child runs as the worker's user, can read what that user can and, without Landlock,
+write there too. For hostile code run the workers in containers (docs/grade.md).
 """
 import json
 import os
@@ -170,6 +172,7 @@ def _child(job: dict, work: Path, tmp: Path, out: Path) -> int:
     if job["memory_mb"]:
         limit = _mapped_bytes() + int(job["memory_mb"] * 2**20)
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    confine_writes([str(tmp), str(out), "/dev"])
     for check in job["checks"]:
         events.write(json.dumps({"event": "begin", "check": check["name"], "t": time.monotonic()}) + "\n")
         result = _one(check, job, out)
@@ -178,6 +181,52 @@ def _child(job: dict, work: Path, tmp: Path, out: Path) -> int:
     events.close()
     sys.stdout.flush(), sys.stderr.flush()
     return 0
+
+
+# Landlock (Linux >= 5.13; comparisons/grade/sandbox.py's only use of it): the child may write only under its copy
+# (its HOME and TMPDIR), its result folder and /dev (null, shm). Reading stays allowed everywhere.
+_LANDLOCK_SYSCALLS = (444, 445, 446)     # create_ruleset, add_rule, restrict_self: the same on x86_64 and arm64
+_WRITE_ACCESS = sum(1 << b for b in (1, 4, 5, 6, 7, 8, 9, 10, 11, 12))   # write, remove, make (file, dir, ...)
+_REFER, _TRUNCATE = 1 << 13, 1 << 14     # ABI 2: moves between folders (a run's staged record); ABI 3: truncate
+
+
+def confine_writes(writable: list[str]) -> bool:
+    """Forbid this process (and what it starts) writes outside ``writable``, where the kernel has Landlock;
+    False where it has not (nothing changes)."""
+    import ctypes
+    import platform
+    if platform.system() != "Linux" or platform.machine() not in ("x86_64", "aarch64"):
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    create, add, restrict = _LANDLOCK_SYSCALLS
+    abi = libc.syscall(create, None, ctypes.c_size_t(0), ctypes.c_uint32(1))    # LANDLOCK_CREATE_RULESET_VERSION
+    if abi < 1:
+        return False
+    handled = _WRITE_ACCESS | (_REFER if abi >= 2 else 0) | (_TRUNCATE if abi >= 3 else 0)
+    attr = ctypes.c_uint64(handled)
+    ruleset = libc.syscall(create, ctypes.byref(attr), ctypes.c_size_t(8), ctypes.c_uint32(0))
+    if ruleset < 0:
+        return False
+    try:
+        class PathBeneath(ctypes.Structure):
+            _pack_ = 1
+            _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+        for path in writable:
+            try:
+                fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                rule = PathBeneath(handled, fd)
+                if libc.syscall(add, ctypes.c_int(ruleset), ctypes.c_int(1), ctypes.byref(rule), ctypes.c_uint32(0)):
+                    return False
+            finally:
+                os.close(fd)
+        if libc.prctl(38, 1, 0, 0, 0):           # PR_SET_NO_NEW_PRIVS, which restrict_self requires
+            return False
+        return libc.syscall(restrict, ctypes.c_int(ruleset), ctypes.c_uint32(0)) == 0
+    finally:
+        os.close(ruleset)
 
 
 def _die_with_parent() -> None:
