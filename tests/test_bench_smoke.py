@@ -39,7 +39,14 @@ def _well_formed(figures, group):
 
 def test_every_group_is_measured():
     assert set(bench.GROUPS) == {"threads", "step", "spin", "lockstep", "load", "float64", "referee", "zoo", "preset",
-                                 "optim", "conv"}
+                                 "optim", "conv", "grade"}
+
+
+def test_grade_overhead():
+    """The grade group's per-submission overhead on one submission (the speed-up starts two clusters:
+    tests/test_grade.py runs the same engine)."""
+    from benchmarks import grade
+    _well_formed(grade.overhead(1), "grade")
 
 
 def test_threads():

@@ -214,3 +214,42 @@ def test_an_interrupted_grade_keeps_what_finished(tmp_path):
                               adapter_hash, 600.0, 2048)
     assert set(done) == {"ok_03", "ok_05"} and [j["name"] for j in jobs] == ["bad_infinite_loop"]
     assert all(r["verdict"] == "passed" for r in done.values())
+
+
+def test_a_print_loop_is_stopped_by_the_file_limit(tmp_path):
+    """A submission printing forever: its output file reaches the child's RLIMIT_FSIZE, the print raises,
+    and the check is an error naming it (the disk is not filled). Forked from this process, no cluster."""
+    from comparisons.grade import checks as grade_checks, command, discover, sandbox
+    folder, checks = tmp_path / "class", _checks(tmp_path)
+    make_class.write(folder, "plain", ["ok_02"])
+    starter = folder / "ok_02" / "starter.py"
+    starter.write_text(starter.read_text().replace("        self.X = X\n",
+                                                   "        while True:\n            print('x' * 1000)\n"))
+    layout, subs = discover.discover(folder)
+    _, (job,) = command.plan(tmp_path / "out", layout, subs, grade_checks.load_checks(str(checks), ADAPTER),
+                             ADAPTER, command.adapter_digest(ADAPTER), 120.0, 2048)
+    outcome = sandbox.grade(job | {"file_mb": 1})
+    first = outcome["checks"][0]
+    assert first["verdict"] == "error" and "File too large" in first["message"], first
+    assert (Path(job["out"]) / "output.log").stat().st_size <= 2**20
+
+
+def test_a_submission_cannot_write_outside_its_folders(tmp_path):
+    """Where the kernel has Landlock, a submission writing beside the class (outside its copy and its result
+    folder) gets a permission error, recorded as an error; the file is not made."""
+    from comparisons.grade import checks as grade_checks, command, discover, sandbox
+    probe = subprocess.run([sys.executable, "-c", "import sys; from comparisons.grade.sandbox import confine_writes; "
+                            f"sys.exit(0 if confine_writes([{str(tmp_path)!r}]) else 3)"])
+    if probe.returncode == 3:
+        pytest.skip("no Landlock in this kernel: writes are not confined (docs/grade.md)")
+    folder, checks, escaped = tmp_path / "class", _checks(tmp_path), tmp_path / "escaped.txt"
+    make_class.write(folder, "plain", ["ok_02"])
+    starter = folder / "ok_02" / "starter.py"
+    starter.write_text(f"open({str(escaped)!r}, 'w').write('out')\n" + starter.read_text())
+    layout, subs = discover.discover(folder)
+    _, (job,) = command.plan(tmp_path / "out", layout, subs, grade_checks.load_checks(str(checks), ADAPTER),
+                             ADAPTER, command.adapter_digest(ADAPTER), 120.0, 2048)
+    outcome = sandbox.grade(job)
+    first = outcome["checks"][0]
+    assert first["verdict"] == "error" and "PermissionError" in first["message"], first
+    assert not escaped.exists()

@@ -9,15 +9,17 @@ importing torch (seconds). The child:
   adapter's ``from starter import Network`` imports this student's file);
 - has a scrubbed environment (PATH, HOME and TMPDIR in the copy, the thread settings; nothing
   else of the worker's: no tokens, no cluster addresses);
+- may write only under its copy and its result folder (and /dev), where the kernel has Landlock
+  (Linux >= 5.13); reading stays allowed everywhere;
 - runs under RLIMIT_AS (``--memory`` MB beyond what the warm worker has mapped: an allocation past
-  it fails as MemoryError) and RLIMIT_CPU (``--timeout``), and no core files;
+  it fails as MemoryError), RLIMIT_CPU (``--timeout``), RLIMIT_FSIZE (FILE_MB per file), no core files;
 - writes each check's outcome as a line of JSON when it ends (``events.jsonl``), its own and the
   student's output into ``output.log``, and leaves with ``os._exit``.
 
 The worker kills the group when ``--timeout`` (wall time) passes and judges how the child ended.
 This contains mistakes (a crash, a hang, a memory hog, ``sys.exit``, an import error), not an
-attacker: the child runs as the worker's user and can write wherever that user can. For hostile
-code run the workers in containers (docs/grade.md).
+attacker: the child runs as the worker's user, can read what that user can and, without Landlock,
+write there too. For hostile code run the workers in containers (docs/grade.md).
 """
 import json
 import os
@@ -35,6 +37,9 @@ POLL_SECONDS = 0.02     # how often the worker looks at its child: a submission'
 KEEP_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OPENBLAS_THREAD_TIMEOUT",
             "GOMP_SPINCOUNT", "LANG", "LC_ALL")
 EVENTS, OUTPUT = "events.jsonl", "output.log"
+FILE_MB = 1024          # the largest file a child may write (RLIMIT_FSIZE): a print loop fails with "File too large"
+                        # instead of filling the disk. The sample class's largest record file is 0.55 MB (steps.csv of
+                        # 120 steps, 4.6 kB a step): the default config's 600 steps, ~3 MB
 OOM_TEXT = ("MemoryError", "can't allocate memory", "Cannot allocate memory", "not enough memory")
 
 _data: dict = {}        # data spec -> Dataset, loaded once per worker
@@ -160,11 +165,14 @@ def _child(job: dict, work: Path, tmp: Path, out: Path) -> int:
     adapter_dir = str(Path(job["adapter"].rpartition(":")[0]).resolve().parent)
     sys.path[:] = [str(work), *(p for p in sys.path if p not in ("", ".", adapter_dir)), adapter_dir]
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    size = int(job.get("file_mb", FILE_MB) * 2**20)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))    # Python ignores SIGXFSZ: the write raises EFBIG
     cpu = int(job["timeout"]) + 1
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
     if job["memory_mb"]:
         limit = _mapped_bytes() + int(job["memory_mb"] * 2**20)
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    confine_writes([str(tmp), str(out), "/dev"])
     for check in job["checks"]:
         events.write(json.dumps({"event": "begin", "check": check["name"], "t": time.monotonic()}) + "\n")
         result = _one(check, job, out)
@@ -173,6 +181,52 @@ def _child(job: dict, work: Path, tmp: Path, out: Path) -> int:
     events.close()
     sys.stdout.flush(), sys.stderr.flush()
     return 0
+
+
+# Landlock (Linux >= 5.13; comparisons/grade/sandbox.py's only use of it): the child may write only under its copy
+# (its HOME and TMPDIR), its result folder and /dev (null, shm). Reading stays allowed everywhere.
+_LANDLOCK_SYSCALLS = (444, 445, 446)     # create_ruleset, add_rule, restrict_self: the same on x86_64 and arm64
+_WRITE_ACCESS = sum(1 << b for b in (1, 4, 5, 6, 7, 8, 9, 10, 11, 12))   # write, remove, make (file, dir, ...)
+_REFER, _TRUNCATE = 1 << 13, 1 << 14     # ABI 2: moves between folders (a run's staged record); ABI 3: truncate
+
+
+def confine_writes(writable: list[str]) -> bool:
+    """Forbid this process (and what it starts) writes outside ``writable``, where the kernel has Landlock;
+    False where it has not (nothing changes)."""
+    import ctypes
+    import platform
+    if platform.system() != "Linux" or platform.machine() not in ("x86_64", "aarch64"):
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    create, add, restrict = _LANDLOCK_SYSCALLS
+    abi = libc.syscall(create, None, ctypes.c_size_t(0), ctypes.c_uint32(1))    # LANDLOCK_CREATE_RULESET_VERSION
+    if abi < 1:
+        return False
+    handled = _WRITE_ACCESS | (_REFER if abi >= 2 else 0) | (_TRUNCATE if abi >= 3 else 0)
+    attr = ctypes.c_uint64(handled)
+    ruleset = libc.syscall(create, ctypes.byref(attr), ctypes.c_size_t(8), ctypes.c_uint32(0))
+    if ruleset < 0:
+        return False
+    try:
+        class PathBeneath(ctypes.Structure):
+            _pack_ = 1
+            _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+        for path in writable:
+            try:
+                fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                rule = PathBeneath(handled, fd)
+                if libc.syscall(add, ctypes.c_int(ruleset), ctypes.c_int(1), ctypes.byref(rule), ctypes.c_uint32(0)):
+                    return False
+            finally:
+                os.close(fd)
+        if libc.prctl(38, 1, 0, 0, 0):           # PR_SET_NO_NEW_PRIVS, which restrict_self requires
+            return False
+        return libc.syscall(restrict, ctypes.c_int(ruleset), ctypes.c_uint32(0)) == 0
+    finally:
+        os.close(ruleset)
 
 
 def _die_with_parent() -> None:

@@ -1,40 +1,23 @@
 """The course's one adapter for its starter code: it serves every submission of the class.
 
 ``lockstep grade`` puts each submission's folder first on sys.path, so ``from starter import
-Network`` imports that student's starter.py. The interface (the starter code's): weights (in, out),
-biases (1, n), one-hot labels, mean cross-entropy, momentum v <- gamma v + lr g, W <- W - v.
+Network`` imports that student's starter.py. The starter's interface is the one of
+examples/student_mlp.py (weights (in, out), biases (1, n), one-hot labels, mean cross-entropy,
+momentum v <- gamma v + lr g, W <- W - v), so this adapter is examples/student_adapter.py's with the
+starter's constructor; a course writes its own the same way (comparisons/sides/byo.py).
 
-    lockstep grade examples/grade_class/class --adapter examples/grade_class/course_adapter.py:Adapter \\
-        --checks examples/grade_class/checks.toml --out runs/grade
+    lockstep grade runs/class --adapter examples/grade_class/course_adapter.py:Adapter \\
+        --checks examples/grade_class/checks.toml --out runs/graded
 """
-from starter import Network
+import sys
+from pathlib import Path
+
+sys.path.append(str(Path(__file__).resolve().parents[1]))   # examples/, after the submission's folder
+from student_adapter import Adapter as StudentAdapter        # noqa: E402
+from starter import Network                                  # noqa: E402 - this submission's starter.py
 
 
-class Adapter:
-    weight_layout, bias_shape, labels = "in_out", "row", "onehot"
-    names = {"W1": "hidden.weight", "b1": "hidden.bias", "W2": "output.weight", "b2": "output.bias"}
-
+class Adapter(StudentAdapter):
     def __init__(self, sizes, config):
         self.net = Network(*sizes, lr=config.lr, momentum=config.momentum, v0=config.init_velocity,
                            dtype=config.dtype)
-
-    def parameters(self):
-        return {"W1": self.net.W1, "b1": self.net.b1, "W2": self.net.W2, "b2": self.net.b2}
-
-    def forward(self, x, y):
-        self.y = y
-        probs = self.net.forward(x)
-        return self.net.loss(y), probs
-
-    def backward(self):
-        return self.net.backward(self.y)
-
-    def step(self, grads):
-        self.net.update(grads)
-
-    def velocity(self):
-        return self.net.v
-
-    def intermediates(self):
-        n = self.net
-        return {"hidden.pre": n.Z1, "hidden.act": n.H, "logits": n.O, "probs": n.P}
