@@ -1,7 +1,21 @@
+import os
+
 import numpy as np
 import pytest
 
 from comparisons.data.builtin import synthetic
+
+
+@pytest.fixture(autouse=True)
+def _environment_restored():
+    """Each test ends with the environment it started with. Dask's LocalCluster sets OMP_NUM_THREADS=1
+    (and MKL/OPENBLAS) in the process that starts it and leaves it set: a later test's subprocess then
+    ran torch on one thread, and `lockstep layers` printed other last digits than the README's."""
+    saved = dict(os.environ)
+    yield
+    if os.environ != saved:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 @pytest.fixture(scope="session")
