@@ -26,6 +26,12 @@ def setting(name: str, value=None, quoted: bool = False) -> str:
     return name if value is None else f"{name}={value!r}"
 
 
+def spoken(cli: str, python: str) -> str:
+    """What to tell the user to do: the command line's words inside ``cli_words()``, the Python API's outside
+    (a report rendered from a notebook names ``comparisons.audit(...)``, not ``lockstep audit``)."""
+    return cli if _CLI else python
+
+
 class InputError(Exception):
     """Bad input or usage: wrong shapes, NaN in data, unknown options, unwritable paths.
 

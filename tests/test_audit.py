@@ -4,6 +4,7 @@ The fixtures in tests/students/ are student files in three styles, each with
 its adapter in a module of its own. A slip is one line of the student's file
 changed (``slipped``), as a student would have written it.
 """
+import html
 import math
 import sys
 import uuid
@@ -214,3 +215,28 @@ def test_the_stand_in_computes_what_numpy_does(idiom):
     assert got.shape == want.shape
     assert str(got.dtype).split(".")[-1] == str(want.dtype)
     np.testing.assert_allclose(got.detach().numpy(), want, rtol=1e-14, atol=0)   # measured: equal, or 1 ulp
+
+
+# --- the result, from Python ----------------------------------------------------------------------------
+
+def test_the_result_unpacks_and_shows_itself_in_one_line_and_in_a_notebook():
+    from comparisons import audit as api_audit
+    result = api_audit(manual="seed")
+    rows, notes = result                                       # callers that unpack (rows, notes) keep working
+    assert rows is result.rows and notes is result.notes and not result.passed
+    text = repr(result)
+    assert text.startswith("AuditResult('FAILED: dlogits, ") and "\n" not in text and len(text) < 300
+    page = result._repr_html_()
+    assert "<strong>FAILED: dlogits, " in page and "<th>vs autograd</th>" in page
+    assert html.escape(by_name(rows)["dlogits"].finding) in page        # each derivation's finding
+    assert "Next: fix the derivations marked FAIL" in page
+
+
+def test_a_passing_audit_names_the_lockstep_run_as_its_next_step_in_the_callers_words():
+    from comparisons.errors import cli_words
+    manual = spec("cs231n")
+    result = audit(manual)
+    assert result.passed and repr(result) == "AuditResult('PASSED: every derivation holds', derivations=4)"
+    assert html.escape(f"comparisons.run(Config(manual={manual!r}, dtype='float64', mode='synced'))") in result._repr_html_()
+    with cli_words():
+        assert f"`lockstep run --manual {manual} --dtype float64 --mode synced`" in result.next_step()

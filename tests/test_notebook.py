@@ -1,5 +1,6 @@
 """examples/notebook.ipynb runs top to bottom (nbclient, on a kernel of this interpreter: tools/notebooks.py),
-and a student sees the verdict and the cause of a missing-1/N slip in it without opening a file."""
+and a student sees the verdict and the cause of a missing-1/N slip in it without opening a file, then
+the audit's finding on each derivation."""
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,11 @@ def test_notebook_runs_and_shows_the_verdict_and_the_cause(tmp_path):
     assert figures and (tmp_path / "runs" / "my_mlp_slip" / "report.html").is_file()
     assert slip.count('<img src="data:image/png;base64,') == len(figures)   # every figure shown inline
     assert 'id="fig-first-failure"' in slip and slip.index("Cause:") < slip.index("<img")
+    assert "run `comparisons.audit(manual=&#x27;" in slip and "lockstep audit" not in slip   # the API's words
+    audited = next(t for t in texts if "AuditResult(" in t)
+    assert "AuditResult('FAILED: fc1.weight, fc1.bias, fc2.weight, fc2.bias', derivations=4)" in audited
+    assert "a constant factor: manual = 8 × reference (= N = 8, the batch size)" in audited
+    assert "Next: fix the derivations marked FAIL" in audited
 
 
 def test_kernel_spec_runs_this_interpreter(tmp_path):

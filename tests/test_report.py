@@ -242,3 +242,23 @@ def test_atomic_write_replaces_whole_and_names_what_it_cannot_write(tmp_path):
 def test_share_of_allowance_reads_as_a_size_not_a_digit_string(used, text):
     from comparisons.report.sections import percent_of_allowance
     assert percent_of_allowance(used) == text
+
+
+FAILED_BYO = {"status": "failed", "config": {"manual": "/c/net.py:Net", "model": "linear:16, relu, linear",
+                                             "dtype": "float32", "mode": "free"}}
+
+
+def test_next_step_names_the_cli_command_on_the_command_line_and_the_python_call_from_python():
+    from comparisons.errors import cli_words
+    python = report_tables.next_steps(FAILED_BYO)
+    assert "`comparisons.audit(manual='/c/net.py:Net')`" in python
+    assert "run it again with `dtype='float64', mode='synced'`" in python
+    assert "lockstep audit" not in python and "--" not in python
+    with cli_words():
+        cli = report_tables.next_steps(FAILED_BYO)
+    assert "`lockstep audit --manual /c/net.py:Net`" in cli and "re-run with `--dtype float64 --mode synced`" in cli
+    assert "comparisons." not in cli and "=" not in cli
+    passed = {"status": "passed", "config": {}}
+    assert report_tables.next_steps(passed).endswith("`lockstep compare BASELINE_DIR NEW_DIR` (in a terminal).")
+    with cli_words():
+        assert report_tables.next_steps(passed).endswith("`lockstep compare BASELINE_DIR NEW_DIR`.")

@@ -220,20 +220,12 @@ def _add_timeout_flag(p: argparse.ArgumentParser) -> None:
 
 def audit_command(args) -> int:
     from comparisons.explain.audit import audit, format_table
-    rows, notes = audit(args.manual, args.seed)
-    print(format_table(rows))
-    findings = [f"{r.derivation} ({r.formula}): {r.finding}" for r in rows if r.finding] + notes
-    if findings:
-        print("\nfindings:\n" + "\n".join(f"  - {f}" for f in findings))
-    failed = [r.derivation for r in rows if r.verdict == "FAIL"]
-    unchecked = [r.derivation for r in rows if r.verdict == "unchecked"]
-    fd_only = all(math.isnan(r.autograd_err) for r in rows)
-    if failed:
-        print(f"\nFAILED: {', '.join(failed)}")
-    else:
-        print("\nPASSED: every derivation holds" + (" (by central differences only)" if fd_only else "")
-              + (f"; unchecked: {', '.join(unchecked)}" if unchecked else ""))
-    return 1 if failed else 0
+    result = audit(args.manual, args.seed)
+    print(format_table(result.rows))
+    if result.findings:
+        print("\nfindings:\n" + "\n".join(f"  - {f}" for f in result.findings))
+    print(f"\n{result.verdict}")
+    return 0 if result.passed else 1
 
 
 def layers_command(args) -> int:

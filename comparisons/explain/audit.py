@@ -27,7 +27,7 @@ from comparisons.sides import shared_init
 from comparisons.sides.byo import ByoSide, legacy_name, load_class
 from comparisons.config import Config
 from comparisons.explain.diagnosis import describe, describe_softmax, factors, rel
-from comparisons.errors import InputError
+from comparisons.errors import InputError, setting, spoken
 from comparisons.explain.torch_numpy import Tracked, Unsupported, Untrackable, constant, modules_of, numpy_as_torch
 
 AUTOGRAD_TOL = 1e-8   # a correct formula agrees with autograd to <= 1.4e-14 in float64 (measured: examples/ and
@@ -51,6 +51,79 @@ class AuditRow:
     fd_err: float            # worst relative error against central differences (nan: not measured)
     verdict: str             # ok | convention (differs only at exact kinks, by a convention) | FAIL | unchecked
     finding: str             # what the difference is, from the computation
+
+
+class AuditResult(tuple):
+    """What ``audit`` found: a row per derivation and notes about the forward, for the class ``manual``.
+    Unpacks as ``rows, notes`` (a pair, as it always has); shows itself in one line (``repr``) and, in a
+    notebook, as the verdict, the table, each finding and what to do next (``_repr_html_``)."""
+
+    def __new__(cls, rows: list[AuditRow], notes: list[str], manual: str = ""):
+        self = super().__new__(cls, (rows, notes))
+        self.manual = manual
+        return self
+
+    @property
+    def rows(self) -> list[AuditRow]:
+        return self[0]
+
+    @property
+    def notes(self) -> list[str]:
+        return self[1]
+
+    @property
+    def failed(self) -> list[str]:
+        return [r.derivation for r in self.rows if r.verdict == "FAIL"]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failed
+
+    @property
+    def findings(self) -> list[str]:
+        """Each derivation's finding (``name (formula): what differs``), then the notes."""
+        return [f"{r.derivation} ({r.formula}): {r.finding}" for r in self.rows if r.finding] + list(self.notes)
+
+    @property
+    def verdict(self) -> str:
+        if self.failed:
+            return f"FAILED: {', '.join(self.failed)}"
+        unchecked = [r.derivation for r in self.rows if r.verdict == "unchecked"]
+        fd_only = all(math.isnan(r.autograd_err) for r in self.rows)
+        return ("PASSED: every derivation holds" + (" (by central differences only)" if fd_only else "")
+                + (f"; unchecked: {', '.join(unchecked)}" if unchecked else ""))
+
+    def next_step(self) -> str:
+        """What to do next, in the words of whoever asks (errors.spoken)."""
+        if self.failed:
+            return ("Next: fix the derivations marked FAIL (each finding says how they are off), then audit "
+                    "again.")
+        call = spoken(f"lockstep run --manual {self.manual} --dtype float64 --mode synced",
+                      f"comparisons.run(Config(manual={self.manual!r}, dtype='float64', mode='synced'))")
+        return (f"Next: run `{call}`: the whole training (data, optimizer, state) side by side with torch, "
+                "which the audit does not check.")
+
+    def __repr__(self) -> str:
+        return f"AuditResult({self.verdict!r}, derivations={len(self.rows)})"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        from comparisons.report.tables import Table, to_html
+        from comparisons.report.write import COLOURS
+        colour = COLOURS["failed" if self.failed else "passed"]
+        table = Table(f"Audit of {self.manual}" if self.manual else "Audit",
+                      ("derivation", "formula", "vs autograd", "vs finite diff", "verdict", "finding"),
+                      tuple((r.derivation, r.formula, _err(r.autograd_err), _err(r.fd_err), r.verdict, r.finding)
+                            for r in self.rows))
+        notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
+        return (f'<div><p style="color:{colour}"><strong>{html.escape(self.verdict)}</strong></p>'
+                f"{to_html(table, level=4)}{f'<ul>{notes}</ul>' if notes else ''}"
+                f"<p>{html.escape(self.next_step())}</p></div>")
+
+
+def _err(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.1e}"
 
 
 @dataclass
@@ -282,11 +355,14 @@ def _convention(hand, point, sides: dict, slopes: dict, by_fd: bool) -> str | No
 
 # --- the audit -------------------------------------------------------------------------
 
-def audit(spec: str, seed: int = 0) -> tuple[list[AuditRow], list[str]]:
-    """Rows of the table, and findings about the forward (e.g. the softmax's epsilon)."""
-    if spec == "builtin":
-        raise InputError("audit checks a class (--manual seed or pkg.module:Class); the built-in manual/ "
-                         "is checked against autograd and finite differences by its test suite")
+def audit(manual: str, seed: int = 0) -> AuditResult:
+    """Each derivation of the class ``manual`` (``seed``, ``pkg.module:Class`` or ``file.py:Class``) against
+    autograd and central differences: the rows of the table, and findings about the forward (e.g. the
+    softmax's epsilon). InputError for a class that cannot be loaded or audited."""
+    if manual == "builtin":
+        raise InputError(f"audit checks a class ({setting('manual', 'seed')} or pkg.module:Class); the built-in "
+                         "manual/ is checked against autograd and finite differences by its test suite")
+    spec = manual
     cls = load_class(spec)
     rng = np.random.default_rng(seed)
     sizes = network_sizes(cls, spec)
@@ -341,7 +417,7 @@ def audit(spec: str, seed: int = 0) -> tuple[list[AuditRow], list[str]]:
              for found_in in forward_notes.values()]
     if sizes != SIZES:
         notes.append(f"the class fixes its own widths: audited as {'-'.join(map(str, sizes))}")
-    return rows, notes + ([f"autograd unavailable: {unavailable}"] if unavailable else [])
+    return AuditResult(rows, notes + ([f"autograd unavailable: {unavailable}"] if unavailable else []), manual)
 
 
 def _kink_references(side, x, y, layer, hand, auto, slope, inter) -> dict[str, str]:
@@ -433,6 +509,5 @@ def format_table(rows: list[AuditRow]) -> str:
     f = max(len(r.formula) for r in rows)
     lines = [f"{'derivation':<{w}}  {'formula':<{f}}  {'vs autograd':>11}  {'vs finite diff':>14}  verdict"]
     for r in rows:
-        fmt = lambda v: "n/a" if math.isnan(v) else f"{v:.1e}"
-        lines.append(f"{r.derivation:<{w}}  {r.formula:<{f}}  {fmt(r.autograd_err):>11}  {fmt(r.fd_err):>14}  {r.verdict}")
+        lines.append(f"{r.derivation:<{w}}  {r.formula:<{f}}  {_err(r.autograd_err):>11}  {_err(r.fd_err):>14}  {r.verdict}")
     return "\n".join(lines)

@@ -2,6 +2,7 @@
 import json
 import math
 
+from comparisons.errors import setting, spoken
 from comparisons.report.tables import Table
 
 QUANTITY_ORDER = ("init", "out", "loss", "accuracy", "disagreements", "dx", "grad", "update", "state", "buffer")
@@ -28,23 +29,25 @@ def cause(summary: dict) -> str:
 
 
 def next_steps(summary: dict) -> str:
-    """What to do next, from the run's status and config."""
+    """What to do next, from the run's status and config; in the words of whoever renders it (the command
+    line's flags and commands inside errors.cli_words(), the Python API's calls and arguments outside)."""
     config = summary.get("config") or {}
     manual = config.get("manual", "builtin")
     if summary["status"] == "passed":
         return ("Next: nothing to fix. Keep this run as a baseline and gate later versions with "
-                "`lockstep compare BASELINE_DIR NEW_DIR`.")
+                "`lockstep compare BASELINE_DIR NEW_DIR`" + spoken("", " (in a terminal)") + ".")
     if summary["status"] == "interrupted":
         return "Next: run it again to the end; this record is not a verdict."
     steps = []
     model = config.get("model") or ""
     mlp = all(t.split(":")[0].strip().lower() in ("linear", "relu") for t in model.split(",")) if model else True
     if manual != "builtin" and mlp:        # audit checks MLP classes (linear and relu layers) only
-        steps.append(f"run `lockstep audit --manual {manual}` to check each derivation against autograd and "
-                     "finite differences on edge cases")
+        call = spoken(f"lockstep audit --manual {manual}", f"comparisons.audit(manual={manual!r})")
+        steps.append(f"run `{call}` to check each derivation against autograd and finite differences on edge cases")
     if config.get("dtype") != "float64" or config.get("mode") != "synced":
-        steps.append("re-run with `--dtype float64 --mode synced`: each step judged from one state, with "
-                     "rounding out of the way")
+        again = spoken("re-run with", "run it again with")
+        steps.append(f"{again} `{setting('dtype', 'float64')}{spoken(' ', ', ')}{setting('mode', 'synced')}`: "
+                     "each step judged from one state, with rounding out of the way")
     steps.append("fix the stage the cause names, then run again")
     return "Next: " + "; ".join(steps) + "."
 
