@@ -50,11 +50,19 @@ def build(job: dict, outcome: dict, adapter_spec: str) -> dict:
                        "derivations": got.get("derivations", {}), "seconds": got.get("seconds"),
                        "score": c["points"] if passed else 0.0, "max_score": c["points"],
                        "visibility": c["visibility"]})
-    verdicts = [c["verdict"] for c in checks]
-    worst = next((v for v in verdicts if v not in ("passed", "not run")), "passed")
+    worst = overall([c["verdict"] for c in checks])
     return {"schema": SCHEMA, "name": job["name"], "who": job["who"], "layout": job["layout"], "key": job["key"],
             "verdict": worst, "score": sum(c["score"] for c in checks), "max_score": sum(c["max_score"] for c in checks),
             "seconds": outcome.get("seconds"), "checks": checks, "output": outcome.get("output", "")}
+
+
+SEVERITY = ("passed", "failed", "not run", "error", "out of memory", "timed out", "crashed")   # least to most
+
+
+def overall(verdicts: list[str]) -> str:
+    """The submission's verdict: its checks' most severe (a check not run alone is an error, never a pass)."""
+    worst = max(verdicts, key=SEVERITY.index, default="error")
+    return "error" if worst == "not run" else worst
 
 
 def _plain(message: str, adapter_spec: str) -> str:

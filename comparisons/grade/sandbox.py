@@ -310,6 +310,8 @@ def _judge(job: dict, out: Path, status: int, timed_out: bool) -> list[dict]:
     except OSError:
         pass
     how = _ending(job, status, timed_out)
+    if how is None and any(c["name"] not in ended for c in job["checks"]):
+        how = "crashed", "the process ended (exit code 0: os._exit(0) or sys.exit from a thread?) before its checks did"
     results, stopped = [], False
     for c in job["checks"]:
         name = c["name"]

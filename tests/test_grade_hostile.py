@@ -1,0 +1,66 @@
+"""``lockstep grade`` against submissions that misbehave on purpose (a hostile review's reproductions): each is
+graded by ``sandbox.grade`` forked from this process (no cluster), on one audit check (~1 s)."""
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "grade_class"
+ADAPTER = f"{EXAMPLE / 'course_adapter.py'}:Adapter"
+sys.path.insert(0, str(EXAMPLE))
+import make_class  # noqa: E402
+
+
+def _checks(tmp_path: Path, runs: bool = False) -> Path:
+    """One audit check (and, with ``runs``, a short float64 run after it: a 784-16-10 net, 6 steps)."""
+    path = tmp_path / "checks.toml"
+    text = (f'preset = "{EXAMPLE / "course.toml"}"\nmodule = "starter"\n'
+            '[[check]]\nname = "derivations"\nkind = "audit"\npoints = 2\n')
+    if runs:
+        text += ('[[check]]\nname = "float64 synced"\nkind = "run"\ndtype = "float64"\nmode = "synced"\n'
+                 'hidden = [16]\nepochs = 1\nbatch_size = 1000\n')
+    path.write_text(text)
+    return path
+
+
+def _job(tmp_path: Path, top: str = "", runs: bool = False, name: str = "ok_02", **limits) -> dict:
+    """The plan's job for ok_02 with ``top`` inserted after its ``import numpy``."""
+    from comparisons.grade import checks as grade_checks, command, discover
+    folder = tmp_path / "class"
+    make_class.write(folder, "plain", ["ok_02"])
+    if name != "ok_02":
+        (folder / "ok_02").rename(folder / name)
+    starter = folder / name / "starter.py"
+    starter.write_text(starter.read_text().replace("import numpy as np\n", "import numpy as np\n" + top, 1))
+    layout, subs = discover.discover(folder)
+    _, jobs = command.plan(tmp_path / "out", layout, subs, grade_checks.load_checks(str(_checks(tmp_path, runs)),
+                                                                                    ADAPTER),
+                           ADAPTER, command.adapter_digest(ADAPTER), limits.get("timeout", 120.0),
+                           limits.get("memory", 2048))
+    return jobs[0]
+
+
+def _graded(tmp_path: Path, top: str = "", runs: bool = False, **limits) -> dict:
+    from comparisons.grade import results, sandbox
+    job = _job(tmp_path, top, runs, **limits)
+    return results.build(job, sandbox.grade(job), ADAPTER)
+
+
+def test_an_exit_0_at_import_is_a_crash_not_a_pass(tmp_path):
+    """os._exit(0) before any check ended: every check and the submission are crashed, the score 0."""
+    r = _graded(tmp_path, "import os\nos._exit(0)\n", runs=True)
+    assert [c["verdict"] for c in r["checks"]] == ["crashed", "not run"], r["checks"]
+    assert "exit code 0" in r["checks"][0]["message"]
+    assert r["verdict"] == "crashed" and r["score"] == 0
+
+
+def test_the_overall_verdict_is_the_most_severe():
+    from comparisons.grade.results import overall
+    assert overall(["failed", "timed out"]) == "timed out"
+    assert overall(["error", "crashed", "not run"]) == "crashed"
+    assert overall(["passed", "failed"]) == "failed"
+    assert overall(["passed", "not run"]) != "passed"
+    assert overall(["passed", "passed"]) == "passed"
