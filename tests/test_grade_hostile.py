@@ -64,3 +64,55 @@ def test_the_overall_verdict_is_the_most_severe():
     assert overall(["passed", "failed"]) == "failed"
     assert overall(["passed", "not run"]) != "passed"
     assert overall(["passed", "passed"]) == "passed"
+
+
+MAKE_WAY = '''import os
+d = os.path.dirname(os.readlink("/proc/self/fd/1"))
+for n in ("results.json", "result.json", "output.txt"):
+    try:
+        os.makedirs(os.path.join(d, n, "x"))
+    except OSError:
+        pass
+'''
+
+
+def test_a_submission_cannot_block_its_own_results(tmp_path):
+    """Folders made by the submission where lockstep writes its files (or refused by Landlock) do not stop
+    its results from being written."""
+    from comparisons.grade import results, sandbox
+    job = _job(tmp_path, MAKE_WAY)
+    outcome = sandbox.grade(job)
+    for n in ("results.json", "result.json", "output.txt"):     # without Landlock the folders exist: the worst case
+        os.makedirs(Path(job["out"]) / n / "x", exist_ok=True)
+    r = results.record(Path(job["out"]), job, outcome, ADAPTER)
+    assert r["verdict"] == "passed", r["checks"]
+    assert results.load(Path(job["out"]))["key"] == job["key"]
+    assert json.loads((Path(job["out"]) / "results.json").read_text())["score"] == 2
+
+
+def test_results_that_cannot_be_written_are_the_submissions_error(tmp_path, monkeypatch):
+    from comparisons.errors import RecordWriteError
+    from comparisons.grade import results
+    job = _job(tmp_path)
+    outcome = {"checks": [{"verdict": "passed", "message": ""}], "seconds": 1.0, "output": ""}
+    calls = []
+
+    def refuse(path, data):
+        calls.append(path)
+        raise RecordWriteError(f"cannot write {path}: No space left on device")
+    monkeypatch.setattr(results, "write_atomic", refuse)
+    r = results.record(Path(job["out"]), job, outcome, ADAPTER)
+    assert r["verdict"] == "error" and r["score"] == 0 and "No space left" in r["checks"][0]["message"]
+    assert len(calls) == 2                          # tried, then tried to record the error
+
+
+@pytest.mark.parametrize("name", ["result.json", "results.json", "output.txt", "output.log", "events.jsonl"])
+def test_a_check_named_like_a_submission_file_has_its_own_folder(tmp_path, name):
+    """Check records live under DIR/<submission>/checks/: a check may be named like lockstep's files."""
+    from comparisons.grade import results, sandbox
+    job = _job(tmp_path)
+    job["checks"][0]["name"] = name
+    r = results.record(Path(job["out"]), job, sandbox.grade(job), ADAPTER)
+    assert r["verdict"] == "passed", r["checks"]
+    assert (Path(job["out"]) / "checks" / name / "audit.txt").is_file()
+    assert results.load(Path(job["out"]))["checks"][0]["name"] == name

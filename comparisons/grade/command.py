@@ -158,9 +158,7 @@ def _grade(args, out, layout, subs, checks, adapter, adapter_hash) -> int:
     skipped = len(done)
 
     def on_done(job, outcome):
-        result = results.build(job, outcome, adapter)
-        results.write(out / job["name"], result)
-        done[job["name"]] = result
+        done[job["name"]] = results.record(out / job["name"], job, outcome, adapter)
 
     if jobs:
         with engine.client(args.workers, args.scheduler) as c:

@@ -4,7 +4,7 @@ DIR/<submission>/result.json     lockstep's record: the key, each check's verdic
 DIR/<submission>/results.json    Gradescope's autograder format (tests[]: name, score, max_score, output,
                                  visibility, status)
 DIR/<submission>/output.txt      for the student: each check's verdict and message, then their code's output
-DIR/<submission>/<check>/        each run's record (steps.csv, summary.json), the audit's table
+DIR/<submission>/checks/<check>/ each run's record (steps.csv, summary.json), the audit's table
 
 A submission's key hashes its content, the checks and the adapter: ``grade`` skips a submission whose
 result.json has the key it would get, and redoes one whose key changed.
@@ -73,11 +73,34 @@ def _plain(message: str, adapter_spec: str) -> str:
 
 def write(folder: Path, result: dict) -> None:
     """result.json, results.json and output.txt of one submission, each atomically; result.json last (its
-    presence with the key marks the submission done)."""
+    presence with the key marks the submission done). Whatever is in the way (a folder a submission made
+    under one of these names) is removed first."""
+    from comparisons.grade.sandbox import clear
+    if not folder.is_dir() or folder.is_symlink():
+        clear(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    write_atomic(folder / GRADESCOPE, json.dumps(gradescope(result), indent=2) + "\n")
-    write_atomic(folder / OUTPUT_TXT, text(result))
-    write_atomic(folder / RESULT, json.dumps(result, indent=2, default=str) + "\n")
+    for name, content in ((GRADESCOPE, json.dumps(gradescope(result), indent=2) + "\n"), (OUTPUT_TXT, text(result)),
+                          (RESULT, json.dumps(result, indent=2, default=str) + "\n")):
+        if (folder / name).is_dir() and not (folder / name).is_symlink():
+            clear(folder / name)
+        write_atomic(folder / name, content)
+
+
+def record(folder: Path, job: dict, outcome: dict, adapter_spec: str) -> dict:
+    """Build and write one submission's result; a failure to write it makes the result an error (written if
+    it can be), never an error of the class."""
+    result = build(job, outcome, adapter_spec)
+    try:
+        write(folder, result)
+    except (OSError, InputError) as e:      # RecordWriteError is an InputError
+        result |= {"verdict": "error", "score": 0.0,
+                   "checks": [c | {"verdict": "error", "score": 0.0, "message": f"lockstep could not write the "
+                                   f"submission's results: {e}"} for c in result["checks"]]}
+        try:
+            write(folder, result)
+        except (OSError, InputError):
+            pass
+    return result
 
 
 def _line(c: dict) -> str:

@@ -9,7 +9,7 @@ importing torch (seconds). The child:
   adapter's ``from starter import Network`` imports this student's file);
 - has a scrubbed environment (PATH, HOME and TMPDIR in the copy, the thread settings; nothing
   else of the worker's: no tokens, no cluster addresses);
-- may write only under its copy and its result folder (and /dev), where the kernel has Landlock
+- may write only under its copy and its checks' folder (DIR/<submission>/checks/, and /dev), where the kernel has Landlock
   (Linux >= 5.13); reading stays allowed everywhere;
 - runs under RLIMIT_AS (``--memory`` MB beyond what the warm worker has mapped: an allocation past
   it fails as MemoryError), RLIMIT_CPU (``--timeout``), RLIMIT_FSIZE (FILE_MB per file), no core files;
@@ -37,6 +37,8 @@ POLL_SECONDS = 0.02     # how often the worker looks at its child: a submission'
 KEEP_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OPENBLAS_THREAD_TIMEOUT",
             "GOMP_SPINCOUNT", "LANG", "LC_ALL")
 EVENTS, OUTPUT = "events.jsonl", "output.log"
+CHECKS = "checks"       # DIR/<submission>/checks/<check>/: each check's record, the only part of DIR/<submission>/ the
+                        # child may write (with Landlock): lockstep's own files beside it cannot be blocked by it
 FILE_MB = 1024          # the largest file a child may write (RLIMIT_FSIZE): a print loop fails with "File too large"
                         # instead of filling the disk. The sample class's largest record file is 0.55 MB (steps.csv of
                         # 120 steps, 4.6 kB a step): the default config's 600 steps, ~3 MB
@@ -88,11 +90,9 @@ def grade(job: dict) -> dict:
     name, kind, seed, config), out (this submission's directory), timeout, memory_mb, data_specs."""
     prepare(job["data_specs"])
     out = Path(job["out"])
-    out.mkdir(parents=True, exist_ok=True)
-    for c in job["checks"]:
-        shutil.rmtree(out / c["name"], ignore_errors=True)     # a run of an older version of the submission
-    for name in (EVENTS, OUTPUT):
-        (out / name).unlink(missing_ok=True)
+    for path in (out / CHECKS, out / EVENTS, out / OUTPUT):    # an older grade's, or what a submission put there
+        clear(path)
+    (out / CHECKS).mkdir(parents=True)
     tmp = Path(tempfile.mkdtemp(prefix="lockstep-grade-"))
     start = time.monotonic()
     try:
@@ -172,7 +172,7 @@ def _child(job: dict, work: Path, tmp: Path, out: Path) -> int:
     if job["memory_mb"]:
         limit = _mapped_bytes() + int(job["memory_mb"] * 2**20)
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    confine_writes([str(tmp), str(out), "/dev"])
+    confine_writes([str(tmp), str(out / CHECKS), "/dev"])
     for check in job["checks"]:
         events.write(json.dumps({"event": "begin", "check": check["name"], "t": time.monotonic()}) + "\n")
         result = _one(check, job, out)
@@ -184,7 +184,7 @@ def _child(job: dict, work: Path, tmp: Path, out: Path) -> int:
 
 
 # Landlock (Linux >= 5.13; comparisons/grade/sandbox.py's only use of it): the child may write only under its copy
-# (its HOME and TMPDIR), its result folder and /dev (null, shm). Reading stays allowed everywhere.
+# (its HOME and TMPDIR), its checks' folder (DIR/<submission>/checks/) and /dev (null, shm). Reading stays allowed everywhere.
 _LANDLOCK_SYSCALLS = (444, 445, 446)     # create_ruleset, add_rule, restrict_self: the same on x86_64 and arm64
 _WRITE_ACCESS = sum(1 << b for b in (1, 4, 5, 6, 7, 8, 9, 10, 11, 12))   # write, remove, make (file, dir, ...)
 _REFER, _TRUNCATE = 1 << 13, 1 << 14     # ABI 2: moves between folders (a run's staged record); ABI 3: truncate
@@ -267,7 +267,7 @@ def _error_kind(message: str) -> str:
 def _audit(check: dict, job: dict, out: Path) -> dict:
     from comparisons.explain.audit import audit, format_table
     rows, notes = audit(job["adapter"], check["seed"])
-    where = out / check["name"]
+    where = out / CHECKS / check["name"]
     where.mkdir(exist_ok=True)
     (where / "audit.txt").write_text(format_table(rows) + "\n" + "".join(f"- {n}\n" for n in notes))
     failed = [r for r in rows if r.verdict == "FAIL"]
@@ -283,7 +283,7 @@ def _run(check: dict, job: dict, out: Path) -> dict:
     from comparisons.lockstep import run
     config = Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in check["config"].items()})
     data = _data.get(config.data)
-    result = run(config, data=data, out=out / check["name"], overwrite=True, progress=False)
+    result = run(config, data=data, out=out / CHECKS / check["name"], overwrite=True, progress=False)
     first = result.first_failure or {}
     diagnosis = result.summary.get("diagnosis") or {}
     findings = diagnosis.get("findings") or []
@@ -345,6 +345,17 @@ def _ending(job: dict, status: int, timed_out: bool) -> tuple[str, str] | None:
     if code != 0:
         return "crashed", f"the process ended (exit code {code}: os._exit or a fatal error)"
     return None
+
+
+def clear(path: Path) -> None:
+    """Remove ``path`` whatever it is (a file, a link, a folder); nothing if it is not there."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
 
 
 def _tail(path: Path, limit: int = 4000) -> str:
