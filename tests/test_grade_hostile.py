@@ -116,3 +116,26 @@ def test_a_check_named_like_a_submission_file_has_its_own_folder(tmp_path, name)
     assert r["verdict"] == "passed", r["checks"]
     assert (Path(job["out"]) / "checks" / name / "audit.txt").is_file()
     assert results.load(Path(job["out"]))["checks"][0]["name"] == name
+
+
+def test_submissions_named_like_the_class_files_stay_apart(tmp_path):
+    """Submissions named grade.json, class.md, class.html (folders) and class.csv (a file class.csv.py) are
+    graded into DIR/submissions/: the class's files stay whole and the folder is still this class's."""
+    from comparisons.grade import checks as grade_checks, command, discover, report, results
+    folder, out = tmp_path / "class", tmp_path / "out"
+    names = ["grade.json", "class.md", "class.html"]
+    for n in names:
+        (folder / n).mkdir(parents=True)
+        (folder / n / "starter.py").write_text("x = 1\n")
+    (folder / "class.csv.py").write_text("x = 1\n")
+    out.mkdir()
+    results.claim(out, folder, ADAPTER)
+    layout, subs = discover.discover(folder)
+    _, jobs = command.plan(out, layout, subs, grade_checks.load_checks(str(_checks(tmp_path)), ADAPTER), ADAPTER,
+                           command.adapter_digest(ADAPTER), 120.0, 2048)
+    assert sorted(j["name"] for j in jobs) == sorted([*names, "class.csv"])
+    done = [results.record(Path(j["out"]), j, {"checks": [{"verdict": "passed", "message": ""}], "seconds": 1.0},
+                           ADAPTER) for j in jobs]
+    report.write(out, done)
+    results.claim(out, folder, ADAPTER)                  # grade.json is still this class's
+    assert all((out / n).is_file() for n in ("grade.json", "class.csv", "class.md", "class.html"))

@@ -4,7 +4,7 @@
     module = "starter"         # optional: a one-file submission is copied in as starter.py (default: its own name)
 
     [[check]]
-    name = "derivations"       # unique; names the folder of its record, DIR/<submission>/checks/<name>/
+    name = "derivations"       # unique; names the folder of its record, DIR/submissions/<submission>/checks/<name>/
     kind = "audit"             # audit (lockstep audit) | run (lockstep run)
     points = 2                 # Gradescope's max_score (default 1): all of them if it passes, none if not
     visibility = "visible"     # Gradescope's: visible | hidden | after_due_date | after_published

@@ -26,7 +26,7 @@ EXAMPLES = """examples:
   lockstep grade runs/class --adapter ... --out runs/graded --scheduler tcp://10.0.0.5:8786   a running cluster
   lockstep grade gradescope_export/ --adapter course_adapter.py:Adapter --out graded --workers 8 --timeout 120
 
-exit codes: 0 every submission has a result (DIR/class.csv, DIR/class.html, DIR/<submission>/result.json,
+exit codes: 0 every submission has a result (DIR/class.csv, DIR/class.html, DIR/submissions/<submission>/result.json,
 results.json for Gradescope); 2 bad input for the class (one line; a bad submission is a result, not bad
 input); 130/143/129 interrupted (finished submissions keep their results; run again to go on)."""
 
@@ -66,7 +66,7 @@ def add_parser(sub, seconds) -> None:
                    help="the course's adapter (comparisons/sides/byo.py's protocol); it imports the student's "
                         "module by its plain name (from starter import Network)")
     g.add_argument("--out", required=True, metavar="DIR",
-                   help="DIR/<submission>/ per submission, DIR/class.csv, class.md, class.html; run again to "
+                   help="DIR/submissions/<submission>/ per submission, DIR/class.csv, class.md, class.html; run again to "
                         "resume (what is done and unchanged is skipped)")
     g.add_argument("--checks", metavar="CHECKS.toml", help="the checks (docs/grade.md); default: the three above")
     g.add_argument("--workers", type=_positive_int, default=2,
@@ -140,13 +140,13 @@ def plan(out: Path, layout: str, subs, checks, adapter: str, adapter_hash: str, 
     done, jobs = {}, []
     for s in subs:
         k = results.key(s.digest(), checks_hash, adapter_hash)
-        old = results.load(out / s.name)
+        old = results.load(results.folder(out, s.name))
         if old is not None and old.get("key") == k:
             done[s.name] = old
             continue
         jobs.append({"name": s.name, "who": s.who, "layout": layout, "path": s.path, "file": s.file,
                      "module": checks.module, "adapter": adapter, "checks": check_jobs, "key": k,
-                     "out": str((out / s.name).resolve()), "timeout": timeout, "memory_mb": memory_mb,
+                     "out": str(results.folder(out, s.name).resolve()), "timeout": timeout, "memory_mb": memory_mb,
                      "data_specs": data_specs})
     return done, jobs
 
@@ -158,7 +158,7 @@ def _grade(args, out, layout, subs, checks, adapter, adapter_hash) -> int:
     skipped = len(done)
 
     def on_done(job, outcome):
-        done[job["name"]] = results.record(out / job["name"], job, outcome, adapter)
+        done[job["name"]] = results.record(results.folder(out, job["name"]), job, outcome, adapter)
 
     if jobs:
         with engine.client(args.workers, args.scheduler) as c:

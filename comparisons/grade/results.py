@@ -1,10 +1,10 @@
 """Each submission's results, written atomically as soon as it is graded.
 
-DIR/<submission>/result.json     lockstep's record: the key, each check's verdict, message, diagnosis, time
-DIR/<submission>/results.json    Gradescope's autograder format (tests[]: name, score, max_score, output,
+DIR/submissions/<submission>/result.json     lockstep's record: the key, each check's verdict, message, diagnosis, time
+DIR/submissions/<submission>/results.json    Gradescope's autograder format (tests[]: name, score, max_score, output,
                                  visibility, status)
-DIR/<submission>/output.txt      for the student: each check's verdict and message, then their code's output
-DIR/<submission>/checks/<check>/ each run's record (steps.csv, summary.json), the audit's table
+DIR/submissions/<submission>/output.txt      for the student: each check's verdict and message, then their code's output
+DIR/submissions/<submission>/checks/<check>/ each run's record (steps.csv, summary.json), the audit's table
 
 A submission's key hashes its content, the checks and the adapter: ``grade`` skips a submission whose
 result.json has the key it would get, and redoes one whose key changed.
@@ -18,6 +18,13 @@ from comparisons.record.atomic import write_atomic
 from comparisons.record.outdir import LOCK
 
 RESULT, GRADESCOPE, OUTPUT_TXT = "result.json", "results.json", "output.txt"
+SUBMISSIONS = "submissions"   # DIR/submissions/<submission>/: apart from the class's own files in DIR (grade.json,
+                              # class.csv, ..., the lock), so that no submission's name can collide with them
+
+
+def folder(out: Path, name: str) -> Path:
+    """A submission's folder under the output folder ``out``."""
+    return out / SUBMISSIONS / name
 SCHEMA = 1
 
 

@@ -9,7 +9,7 @@ importing torch (seconds). The child:
   adapter's ``from starter import Network`` imports this student's file);
 - has a scrubbed environment (PATH, HOME and TMPDIR in the copy, the thread settings; nothing
   else of the worker's: no tokens, no cluster addresses);
-- may write only under its copy and its checks' folder (DIR/<submission>/checks/, and /dev), where the kernel has Landlock
+- may write only under its copy and its checks' folder (DIR/submissions/<submission>/checks/, and /dev), where the kernel has Landlock
   (Linux >= 5.13); reading stays allowed everywhere;
 - runs under RLIMIT_AS (``--memory`` MB beyond what the warm worker has mapped: an allocation past
   it fails as MemoryError), RLIMIT_CPU (``--timeout``), RLIMIT_FSIZE (FILE_MB per file), no core files;
@@ -37,7 +37,7 @@ POLL_SECONDS = 0.02     # how often the worker looks at its child: a submission'
 KEEP_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OPENBLAS_THREAD_TIMEOUT",
             "GOMP_SPINCOUNT", "LANG", "LC_ALL")
 EVENTS, OUTPUT = "events.jsonl", "output.log"
-CHECKS = "checks"       # DIR/<submission>/checks/<check>/: each check's record, the only part of DIR/<submission>/ the
+CHECKS = "checks"       # DIR/submissions/<submission>/checks/<check>/: each check's record, the only part of DIR/submissions/<submission>/ the
                         # child may write (with Landlock): lockstep's own files beside it cannot be blocked by it
 FILE_MB = 1024          # the largest file a child may write (RLIMIT_FSIZE): a print loop fails with "File too large"
                         # instead of filling the disk. The sample class's largest record file is 0.55 MB (steps.csv of
@@ -184,7 +184,7 @@ def _child(job: dict, work: Path, tmp: Path, out: Path) -> int:
 
 
 # Landlock (Linux >= 5.13; comparisons/grade/sandbox.py's only use of it): the child may write only under its copy
-# (its HOME and TMPDIR), its checks' folder (DIR/<submission>/checks/) and /dev (null, shm). Reading stays allowed everywhere.
+# (its HOME and TMPDIR), its checks' folder (DIR/submissions/<submission>/checks/) and /dev (null, shm). Reading stays allowed everywhere.
 _LANDLOCK_SYSCALLS = (444, 445, 446)     # create_ruleset, add_rule, restrict_self: the same on x86_64 and arm64
 _WRITE_ACCESS = sum(1 << b for b in (1, 4, 5, 6, 7, 8, 9, 10, 11, 12))   # write, remove, make (file, dir, ...)
 _REFER, _TRUNCATE = 1 << 13, 1 << 14     # ABI 2: moves between folders (a run's staged record); ABI 3: truncate
