@@ -139,3 +139,50 @@ def test_submissions_named_like_the_class_files_stay_apart(tmp_path):
     report.write(out, done)
     results.claim(out, folder, ADAPTER)                  # grade.json is still this class's
     assert all((out / n).is_file() for n in ("grade.json", "class.csv", "class.md", "class.html"))
+
+
+def _in_time(fn, seconds: float = 30.0):
+    """``fn()``'s value; fails (instead of hanging the suite) if it takes longer than ``seconds``."""
+    import threading
+    box = []
+    t = threading.Thread(target=lambda: box.append(fn()), daemon=True)
+    t.start()
+    t.join(seconds)
+    assert not t.is_alive(), f"{fn} did not return within {seconds} s"
+    return box[0]
+
+
+def test_a_file_name_in_any_encoding_is_hashed(tmp_path):
+    from comparisons.grade.discover import discover
+    folder = tmp_path / "class"
+    (folder / "ok").mkdir(parents=True)
+    (folder / "ok" / "starter.py").write_text("x = 1\n")
+    with open(os.path.join(os.fsencode(folder / "ok"), b"r\xe9ponse.txt"), "wb") as f:
+        f.write(b"oui")
+    (sub,) = discover(folder)[1]
+    before = sub.digest()
+    with open(os.path.join(os.fsencode(folder / "ok"), b"r\xe9ponse.txt"), "wb") as f:
+        f.write(b"non")
+    assert sub.digest() != before
+
+
+def test_links_and_fifos_are_neither_read_nor_followed(tmp_path):
+    """A link to /dev/zero and a FIFO in a submission: hashing and copying it end (a link by its target's path,
+    the FIFO left out) instead of reading forever."""
+    from comparisons.grade import discover, sandbox
+    folder = tmp_path / "class"
+    sub_dir = folder / "ok"
+    sub_dir.mkdir(parents=True)
+    (sub_dir / "starter.py").write_text("x = 1\n")
+    (sub_dir / "zero").symlink_to("/dev/zero")
+    (sub_dir / "up").symlink_to(tmp_path)                 # a link to a folder: not walked into
+    os.mkfifo(sub_dir / "pipe")
+    (sub,) = discover.discover(folder)[1]
+    first = _in_time(sub.digest)
+    (sub_dir / "zero").unlink()
+    (sub_dir / "zero").symlink_to("/dev/null")
+    assert _in_time(sub.digest) != first
+    work = tmp_path / "work"
+    _in_time(lambda: sandbox.copy({"file": None, "path": str(sub_dir), "module": ""}, work))
+    assert sorted(p.name for p in work.iterdir()) == ["starter.py", "up", "zero"]
+    assert os.readlink(work / "zero") == "/dev/null" and (work / "up").is_symlink()

@@ -97,18 +97,28 @@ def grade(job: dict) -> dict:
     start = time.monotonic()
     try:
         work = tmp / "submission"
-        if job["file"] is not None:
-            work.mkdir()
-            name = f"{job['module']}.py" if job["module"] else Path(job["file"]).name
-            shutil.copyfile(job["file"], work / name)
-        else:
-            shutil.copytree(job["path"], work, symlinks=True,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        copy(job, work)
         status, timed_out = _watch(job, work, tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     seconds = time.monotonic() - start
     return {"checks": _judge(job, out, status, timed_out), "seconds": seconds, "output": _tail(out / OUTPUT)}
+
+
+def copy(job: dict, work: Path) -> None:
+    """The submission's files into ``work``: links as links (not followed), FIFOs, sockets and devices left out
+    (opening one could block), no __pycache__."""
+    from comparisons.grade.discover import regular_or_link
+    if job["file"] is not None:
+        work.mkdir()
+        name = f"{job['module']}.py" if job["module"] else Path(job["file"]).name
+        shutil.copyfile(job["file"], work / name)
+        return
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        return {n for n in names if n == "__pycache__" or n.endswith(".pyc")
+                or not regular_or_link(os.path.join(folder, n))}
+    shutil.copytree(job["path"], work, symlinks=True, ignore=ignore)
 
 
 def _watch(job: dict, work: Path, tmp: Path, out: Path) -> tuple[int, bool]:
