@@ -135,3 +135,23 @@ def test_a_check_of_the_toml_is_read_as_written(tmp_path):
     assert checks.checks[2].visibility == "after_published" and checks.module == "starter"
     free = checks.checks[2].config(ADAPTER, checks.preset)
     assert (free.hidden, free.epochs, free.dtype, free.fail_fast) == ((64,), 2, "float32", True)   # course.toml
+
+
+def test_a_port_that_accepts_and_stays_silent_is_one_line_in_time():
+    """A real listening socket on 127.0.0.1 that never reads nor writes: refused within the deadline, not a hang."""
+    import time
+
+    from comparisons.errors import InputError
+    from comparisons.grade import engine
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)                 # the kernel completes the TCP handshake; nothing ever answers
+    try:
+        address = f"tcp://127.0.0.1:{silent.getsockname()[1]}"
+        engine.probe(address)        # the port accepts
+        start = time.monotonic()
+        with pytest.raises(InputError, match="no Dask scheduler answered within 1 s"):
+            engine.hello(address, seconds=1.0)
+        assert time.monotonic() - start < 10      # the deadline (1 s) plus room for a loaded machine
+    finally:
+        silent.close()
