@@ -186,3 +186,33 @@ def test_links_and_fifos_are_neither_read_nor_followed(tmp_path):
     _in_time(lambda: sandbox.copy({"file": None, "path": str(sub_dir), "module": ""}, work))
     assert sorted(p.name for p in work.iterdir()) == ["starter.py", "up", "zero"]
     assert os.readlink(work / "zero") == "/dev/null" and (work / "up").is_symlink()
+
+
+def _plan(tmp_path: Path, checks: Path, timeout: float = 120.0, memory: float = 2048):
+    from comparisons.grade import checks as grade_checks, command, discover
+    layout, subs = discover.discover(tmp_path / "class")
+    return command.plan(tmp_path / "out", layout, subs, grade_checks.load_checks(str(checks), ADAPTER), ADAPTER,
+                        command.adapter_digest(ADAPTER), timeout, memory)
+
+
+@pytest.mark.parametrize("verdict, lost", [("passed", False), ("timed out", False), ("out of memory", False),
+                                           ("crashed", True)])
+def test_what_a_second_grade_keeps(tmp_path, verdict, lost):
+    """Resume: a passed result is kept under other limits; one that timed out or ran out of memory is redone
+    under other limits (kept under the same); a lost worker's is always redone; changed points rescore a kept
+    result without running it."""
+    from comparisons.grade import results
+    job = _job(tmp_path)
+    outcome = {"lost": "KilledWorker: gone"} if lost else {"checks": [{"verdict": verdict, "message": ""}],
+                                                           "seconds": 1.0}
+    results.record(Path(job["out"]), job, outcome, ADAPTER)
+    checks = _checks(tmp_path)
+    done, jobs = _plan(tmp_path, checks)
+    assert (len(jobs), len(done)) == ((1, 0) if lost else (0, 1))
+    done, jobs = _plan(tmp_path, checks, timeout=60.0, memory=512)
+    assert len(jobs) == (0 if verdict == "passed" else 1)
+    if verdict == "passed":
+        checks.write_text(checks.read_text().replace("points = 2", "points = 5\nvisibility = \"hidden\""))
+        done, jobs = _plan(tmp_path, checks)
+        assert not jobs and done["ok_02"]["score"] == 5 and done["ok_02"]["checks"][0]["visibility"] == "hidden"
+        assert json.loads((Path(job["out"]) / "results.json").read_text())["score"] == 5

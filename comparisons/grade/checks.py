@@ -60,8 +60,10 @@ class Checks:
     source: str                # the file, or "default"
 
     def digest(self) -> str:
-        """A hash of what the checks do (part of each submission's result key)."""
-        text = json.dumps([self.preset, self.module, [c.__dict__ for c in self.checks]], sort_keys=True, default=str)
+        """A hash of what the checks do (part of each submission's result key): not their points nor their
+        visibility, which change a kept result's scores without running it again."""
+        work = [{k: v for k, v in c.__dict__.items() if k not in ("points", "visibility")} for c in self.checks]
+        text = json.dumps([self.preset, self.module, work], sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()
 
     def data_specs(self, adapter: str) -> list[str]:

@@ -130,7 +130,8 @@ def grade_command(args) -> int:
 
 def plan(out: Path, layout: str, subs, checks, adapter: str, adapter_hash: str, timeout: float,
          memory_mb: float) -> tuple[dict, list[dict]]:
-    """({name: result} of the submissions done and unchanged, [job] for the others): what ``grade`` will do."""
+    """({name: result} of the submissions done and unchanged, [job] for the others): what ``grade`` will do.
+    A kept result whose checks' points or visibility changed is rescored and written again."""
     from comparisons.grade import results
     check_jobs = [{"name": c.name, "kind": c.kind, "seed": c.seed, "points": c.points, "visibility": c.visibility,
                    "config": c.config(adapter, checks.preset).__dict__ if c.kind == "run" else {}}
@@ -141,8 +142,13 @@ def plan(out: Path, layout: str, subs, checks, adapter: str, adapter_hash: str, 
     for s in subs:
         k = results.key(s.digest(), checks_hash, adapter_hash)
         old = results.load(results.folder(out, s.name))
-        if old is not None and old.get("key") == k:
-            done[s.name] = old
+        if old is not None and old.get("key") == k and not results.redo(old, timeout, memory_mb):
+            done[s.name] = results.rescore(old, check_jobs)
+            if done[s.name] != old:                 # the checks' points or visibility changed
+                try:
+                    results.write(results.folder(out, s.name), done[s.name])
+                except (OSError, InputError):
+                    pass                            # the report has the new scores; the next grade writes them
             continue
         jobs.append({"name": s.name, "who": s.who, "layout": layout, "path": s.path, "file": s.file,
                      "module": checks.module, "adapter": adapter, "checks": check_jobs, "key": k,

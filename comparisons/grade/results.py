@@ -6,8 +6,10 @@ DIR/submissions/<submission>/results.json    Gradescope's autograder format (tes
 DIR/submissions/<submission>/output.txt      for the student: each check's verdict and message, then their code's output
 DIR/submissions/<submission>/checks/<check>/ each run's record (steps.csv, summary.json), the audit's table
 
-A submission's key hashes its content, the checks and the adapter: ``grade`` skips a submission whose
-result.json has the key it would get, and redoes one whose key changed.
+A submission's key hashes its content, what the checks do (not their points nor visibility) and the adapter:
+``grade`` keeps a submission whose result.json has the key it would get (its scores recomputed from the checks'
+points), and redoes one whose key changed, whose worker was lost, or which timed out or ran out of memory under
+other --timeout or --memory limits.
 """
 import hashlib
 import json
@@ -46,7 +48,7 @@ def build(job: dict, outcome: dict, adapter_spec: str) -> dict:
     checks = []
     lost = outcome.get("lost")
     for i, c in enumerate(job["checks"]):
-        got = ({"verdict": "crashed", "message": f"the worker running it was lost: {lost}"} if lost and i == 0 else
+        got = ({"verdict": "crashed", "message": f"the worker running it was lost: {lost} (the next grade tries it again)"} if lost and i == 0 else
                {"verdict": "not run", "message": "the worker running the submission was lost"} if lost else
                outcome["checks"][i])
         message = _plain(got.get("message", ""), adapter_spec)
@@ -59,8 +61,29 @@ def build(job: dict, outcome: dict, adapter_spec: str) -> dict:
                        "visibility": c["visibility"]})
     worst = overall([c["verdict"] for c in checks])
     return {"schema": SCHEMA, "name": job["name"], "who": job["who"], "layout": job["layout"], "key": job["key"],
+            "limits": {"timeout": job["timeout"], "memory_mb": job["memory_mb"]}, "lost": bool(lost),
             "verdict": worst, "score": sum(c["score"] for c in checks), "max_score": sum(c["max_score"] for c in checks),
             "seconds": outcome.get("seconds"), "checks": checks, "output": outcome.get("output", "")}
+
+
+LIMITED = ("timed out", "out of memory")    # verdicts that --timeout and --memory decide
+
+
+def redo(result: dict, timeout: float, memory_mb: float) -> bool:
+    """Whether a kept result (its key unchanged) must be graded again: its worker was lost, or a check timed out
+    or ran out of memory under other limits than these."""
+    if result.get("lost"):
+        return True
+    limited = any(c.get("verdict") in LIMITED for c in result.get("checks", []))
+    return limited and result.get("limits") != {"timeout": timeout, "memory_mb": memory_mb}
+
+
+def rescore(result: dict, check_jobs: list[dict]) -> dict:
+    """A kept result with the scores and visibility of the checks as they are now (points are not in the key)."""
+    checks = [c | {"score": j["points"] if c["verdict"] == "passed" else 0.0, "max_score": j["points"],
+                   "visibility": j["visibility"]} for c, j in zip(result["checks"], check_jobs)]
+    return result | {"checks": checks, "score": sum(c["score"] for c in checks),
+                     "max_score": sum(c["max_score"] for c in checks)}
 
 
 SEVERITY = ("passed", "failed", "not run", "error", "out of memory", "timed out", "crashed")   # least to most
