@@ -26,6 +26,7 @@ def _grade(capsys, *argv):
 
 @pytest.mark.parametrize("case, expected", [
     ("missing", "no submissions folder"),
+    ("blank", "SUBMISSIONS is empty"),
     ("empty", "holds no submissions"),
     ("adapter-missing", "cannot read"),
     ("adapter-noclass", "defines no class Nope"),
@@ -48,6 +49,8 @@ def test_bad_input_is_one_line_exit_2(tmp_path, capsys, free_port, case, expecte
     adapter, checks, extra = ADAPTER, CHECKS, []
     if case == "missing":
         folder = tmp_path / "nowhere"
+    elif case == "blank":
+        folder = ""
     elif case == "empty":
         folder = tmp_path / "empty"
         folder.mkdir()

@@ -109,6 +109,7 @@ def grade_command(args) -> int:
     checks = grade_checks.load_checks(args.checks, adapter)
     if args.scheduler:
         engine.probe(args.scheduler)
+        engine.hello(args.scheduler)      # before --out is claimed
     out = Path(args.out)
     if not str(args.out).strip():
         raise InputError("--out is empty: name the folder for the class's results")

@@ -90,6 +90,8 @@ def regular_or_link(path: str) -> bool:
 
 def discover(root: str | Path) -> tuple[str, list[Submission]]:
     """(layout, submissions sorted by name); InputError for a folder that is missing, empty or holds none."""
+    if not str(root).strip():            # Path("") is the working directory: never what was meant
+        raise InputError("SUBMISSIONS is empty: name the folder of submissions")
     root = Path(root)
     if not root.exists():
         raise InputError(f"no submissions folder {root}")
