@@ -216,3 +216,10 @@ def test_what_a_second_grade_keeps(tmp_path, verdict, lost):
         done, jobs = _plan(tmp_path, checks)
         assert not jobs and done["ok_02"]["score"] == 5 and done["ok_02"]["checks"][0]["visibility"] == "hidden"
         assert json.loads((Path(job["out"]) / "results.json").read_text())["score"] == 5
+
+
+def test_a_keyboard_interrupt_at_import_is_an_error_naming_it(tmp_path):
+    r = _graded(tmp_path, "raise KeyboardInterrupt\n")
+    first = r["checks"][0]
+    assert (first["verdict"], r["verdict"]) == ("error", "error"), first
+    assert "KeyboardInterrupt" in first["message"] and "starter.py" in first["message"], first["message"]

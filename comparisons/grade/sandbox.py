@@ -268,6 +268,11 @@ def _one(check: dict, job: dict, out: Path) -> dict:
         where = traceback.extract_tb(e.__traceback__)[-1]
         return {"verdict": _error_kind(describe(e)),
                 "message": f"{describe(e)} (at {Path(where.filename).name}:{where.lineno})"}
+    except BaseException as e:                      # noqa: BLE001 - KeyboardInterrupt, GeneratorExit raised by it
+        where = traceback.extract_tb(e.__traceback__)[-1]
+        return {"verdict": "error", "message": f"the submission raised {type(e).__name__}"
+                                               f"{': ' + str(e) if str(e) else ''} (at {Path(where.filename).name}:"
+                                               f"{where.lineno})"}
 
 
 def _error_kind(message: str) -> str:
