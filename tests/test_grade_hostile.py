@@ -223,3 +223,19 @@ def test_a_keyboard_interrupt_at_import_is_an_error_naming_it(tmp_path):
     first = r["checks"][0]
     assert (first["verdict"], r["verdict"]) == ("error", "error"), first
     assert "KeyboardInterrupt" in first["message"] and "starter.py" in first["message"], first["message"]
+
+
+def test_the_output_tail_reads_only_the_end(tmp_path):
+    """A 4 GiB output.log (sparse) ending in a line: its tail is read from the end, under a 1 GiB address
+    space (reading the whole file would fail)."""
+    import subprocess
+    log = tmp_path / "output.log"
+    with open(log, "wb") as f:
+        f.truncate(4 * 2**30)
+        f.seek(0, os.SEEK_END)
+        f.write(b"the last line\n")
+    code = ("import resource; resource.setrlimit(resource.RLIMIT_AS, (2**30, 2**30)); from pathlib import Path; "
+            f"from comparisons.grade.sandbox import _tail; t = _tail(Path({str(log)!r})); "
+            "assert len(t) == 4000 and t.endswith('the last line\\n'), repr(t[-30:])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

@@ -37,11 +37,13 @@ POLL_SECONDS = 0.02     # how often the worker looks at its child: a submission'
 KEEP_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OPENBLAS_THREAD_TIMEOUT",
             "GOMP_SPINCOUNT", "LANG", "LC_ALL")
 EVENTS, OUTPUT = "events.jsonl", "output.log"
-CHECKS = "checks"       # DIR/submissions/<submission>/checks/<check>/: each check's record, the only part of DIR/submissions/<submission>/ the
-                        # child may write (with Landlock): lockstep's own files beside it cannot be blocked by it
-FILE_MB = 1024          # the largest file a child may write (RLIMIT_FSIZE): a print loop fails with "File too large"
-                        # instead of filling the disk. The sample class's largest record file is 0.55 MB (steps.csv of
-                        # 120 steps, 4.6 kB a step): the default config's 600 steps, ~3 MB
+CHECKS = "checks"       # DIR/submissions/<submission>/checks/<check>/: each check's record, the only part of the
+                        # submission's folder the child may write (with Landlock): lockstep's files beside it are safe
+FILE_MB = 32            # the largest file a child may write (RLIMIT_FSIZE, one limit for every file of the process,
+                        # output.log included): a print loop fails with "File too large" at 32 MB instead of filling
+                        # the disk (a class of 300 print loops: < 10 GB). The sample class's largest record file is
+                        # 0.55 MB (steps.csv of 120 steps, 4.6 kB a step), the default config's 600 steps ~3 MB:
+                        # 32 MB leaves a check ~7000 steps (longer checks need a larger FILE_MB)
 OOM_TEXT = ("MemoryError", "can't allocate memory", "Cannot allocate memory", "not enough memory")
 
 _data: dict = {}        # data spec -> Dataset, loaded once per worker
@@ -374,9 +376,11 @@ def clear(path: Path) -> None:
 
 
 def _tail(path: Path, limit: int = 4000) -> str:
-    """The end of the child's output (the student's prints, lockstep's warnings)."""
+    """The end of the child's output (the student's prints, lockstep's warnings): its last ``limit`` bytes,
+    read from there (the file may be FILE_MB long)."""
     try:
-        text = path.read_bytes()[-limit:].decode("utf-8", "replace")
+        with open(path, "rb") as f:
+            f.seek(max(f.seek(0, os.SEEK_END) - limit, 0))
+            return f.read(limit).decode("utf-8", "replace")
     except OSError:
         return ""
-    return text
