@@ -239,3 +239,60 @@ def test_the_output_tail_reads_only_the_end(tmp_path):
             "assert len(t) == 4000 and t.endswith('the last line\\n'), repr(t[-30:])")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+GRANDCHILD = '''import os, time
+if os.fork() == 0:
+    os.setsid()
+    print("GRANDCHILD", os.getpid(), flush=True)
+    time.sleep(900)
+    os._exit(0)
+time.sleep(0.5)
+'''
+
+
+def _gone(pid: int, seconds: float = 10.0) -> bool:
+    import time
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
+        except OSError:
+            return True
+        if state in (b"Z", b"X"):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="walks Linux's /proc")
+@pytest.mark.parametrize("hang", [False, True])
+def test_a_grandchild_in_its_own_session_is_killed(tmp_path, hang):
+    """A submission forks a grandchild that calls setsid (out of the child's process group) and sleeps: it is
+    killed when the child ends, and when the child is killed at the time-out."""
+    from comparisons.grade import sandbox
+    job = _job(tmp_path, GRANDCHILD + ("while True:\n    pass\n" if hang else ""), timeout=3.0)
+    outcome = sandbox.grade(job)
+    assert outcome["checks"][0]["verdict"] == ("timed out" if hang else "passed"), outcome
+    pid = int(outcome["output"].split("GRANDCHILD ")[1].split()[0])
+    try:
+        assert _gone(pid), f"grandchild {pid} survived"
+    finally:
+        try:
+            os.kill(pid, 9)
+        except OSError:
+            pass
+
+
+def test_stale_temporary_copies_are_swept(tmp_path, monkeypatch):
+    import subprocess
+    import tempfile
+    from comparisons.grade import sandbox
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f"{sandbox.TMP_PREFIX}{ended.stdout.strip()}-abc"
+    mine = tmp_path / f"{sandbox.TMP_PREFIX}{os.getpid()}-def"
+    (stale / "submission").mkdir(parents=True)
+    mine.mkdir()
+    assert sandbox.sweep() == 1
+    assert not stale.exists() and mine.exists()

@@ -47,6 +47,29 @@ FILE_MB = 32            # the largest file a child may write (RLIMIT_FSIZE, one 
 OOM_TEXT = ("MemoryError", "can't allocate memory", "Cannot allocate memory", "not enough memory")
 
 _data: dict = {}        # data spec -> Dataset, loaded once per worker
+_swept: list = []       # whether this worker has removed the temporary copies of workers that are gone
+TMP_PREFIX = "lockstep-grade-"   # + the worker's pid + "-": a copy whose worker has ended is stale
+
+
+def sweep() -> int:
+    """Remove the temporary copies left by workers that have ended (killed before their ``finally``); how many."""
+    removed = 0
+    for path in Path(tempfile.gettempdir()).glob(f"{TMP_PREFIX}*-*"):
+        pid = path.name[len(TMP_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):
+        return True            # another user's, or not ours to judge
+    return True
 
 
 def prepare(data_specs: list[str]) -> dict:
@@ -66,6 +89,8 @@ def prepare(data_specs: list[str]) -> dict:
     for spec in data_specs:
         if spec not in _data:
             _data[spec] = load_data(spec)
+    if not _swept:
+        _swept.append(sweep())
     return {"pid": os.getpid(), "rss_mb": _rss_mb()}
 
 
@@ -95,7 +120,7 @@ def grade(job: dict) -> dict:
     for path in (out / CHECKS, out / EVENTS, out / OUTPUT):    # an older grade's, or what a submission put there
         clear(path)
     (out / CHECKS).mkdir(parents=True)
-    tmp = Path(tempfile.mkdtemp(prefix="lockstep-grade-"))
+    tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-"))
     start = time.monotonic()
     try:
         work = tmp / "submission"
@@ -132,6 +157,7 @@ def _watch(job: dict, work: Path, tmp: Path, out: Path) -> tuple[int, bool]:
         try:
             code = _child(job, work, tmp, out)
         finally:
+            kill_tree(os.getpid())                 # what the submission started, even in a session of its own
             os._exit(code)
     try:
         os.setpgid(pid, pid)
@@ -145,10 +171,46 @@ def _watch(job: dict, work: Path, tmp: Path, out: Path) -> tuple[int, bool]:
             break
         if time.monotonic() > deadline and not timed_out:
             timed_out = True
+            kill_tree(pid)                          # first: once the child is gone, its tree is init's
             _kill_group(pid)
         time.sleep(POLL_SECONDS)
     _kill_group(pid)                                # whatever the submission left running
     return status, timed_out
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes under ``pid``, whatever their group or session (Linux's /proc; [] elsewhere)."""
+    children: dict[int, list[int]] = {}
+    try:
+        entries = [e for e in os.listdir("/proc") if e.isdigit()]
+    except OSError:
+        return []
+    for e in entries:
+        try:
+            with open(f"/proc/{e}/stat", "rb") as f:
+                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])      # after "(comm)": state, ppid
+        except (OSError, ValueError, IndexError):
+            continue                                # ended meanwhile
+        children.setdefault(ppid, []).append(int(e))
+    found, todo = [], [pid]
+    while todo:
+        for c in children.get(todo.pop(), ()):
+            found.append(c)
+            todo.append(c)
+    return found
+
+
+def kill_tree(pid: int, rounds: int = 3) -> None:
+    """SIGKILL every process under ``pid`` (not ``pid`` itself); a few rounds, for those forked meanwhile."""
+    for _ in range(rounds):
+        found = descendants(pid)
+        if not found:
+            return
+        for d in found:
+            try:
+                os.kill(d, signal.SIGKILL)
+            except OSError:
+                pass
 
 
 def _kill_group(pid: int) -> None:
@@ -247,7 +309,10 @@ def _die_with_parent() -> None:
     still ends a spinning orphan."""
     try:
         import ctypes
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)     # PR_SET_PDEATHSIG
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)     # PR_SET_PDEATHSIG
+        libc.prctl(36, 1)                 # PR_SET_CHILD_SUBREAPER: what the submission starts and leaves (a
+                                          # daemon, setsid) stays under this child, where kill_tree finds it
     except (OSError, AttributeError):
         pass
 
