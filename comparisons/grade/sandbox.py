@@ -19,7 +19,9 @@ importing torch (seconds). The child:
 The worker kills the group when ``--timeout`` (wall time) passes and judges how the child ended.
 This contains mistakes (a crash, a hang, a memory hog, ``sys.exit``, an import error), not an
 attacker: the child runs as the worker's user, can read what that user can and, without Landlock,
-write there too. For hostile code run the workers in containers (docs/grade.md).
+write there too; and the submission's code runs in the same process as the checks that judge it, so
+it can forge its own result (e.g. write "passed" lines into the open events file). For hostile code
+see docs/grade.md.
 """
 import json
 import os
