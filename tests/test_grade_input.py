@@ -158,3 +158,18 @@ def test_a_port_that_accepts_and_stays_silent_is_one_line_in_time():
         assert time.monotonic() - start < 10      # the deadline (1 s) plus room for a loaded machine
     finally:
         silent.close()
+
+
+def test_quiet_silences_dask_logs():
+    """--quiet: Dask's in-process loggers (the scheduler's "marked as failed because 4 workers died") say
+    nothing; without it their errors show."""
+    import logging
+
+    from comparisons.grade import engine
+    try:
+        engine.quiet_logs(True)
+        assert not any(logging.getLogger(n).isEnabledFor(logging.ERROR) for n in engine.LOGGERS)
+        engine.quiet_logs(False)
+        assert all(logging.getLogger(n).isEnabledFor(logging.ERROR) for n in engine.LOGGERS)
+    finally:
+        engine.quiet_logs(False)

@@ -77,7 +77,7 @@ def add_parser(sub, seconds) -> None:
                    help=f"wall time one submission may take, all its checks (default {DEFAULT_TIMEOUT:g})")
     g.add_argument("--memory", type=_megabytes, default=DEFAULT_MEMORY, metavar="MB",
                    help=f"memory one submission may allocate beyond the warm worker's (default {DEFAULT_MEMORY})")
-    g.add_argument("--quiet", action="store_true", help="no progress bar; only the closing line")
+    g.add_argument("--quiet", action="store_true", help="no progress bar, no Dask log lines; only the closing line")
 
 
 def adapter_digest(spec: str) -> str:
@@ -168,7 +168,7 @@ def _grade(args, out, layout, subs, checks, adapter, adapter_hash) -> int:
         done[job["name"]] = results.record(results.folder(out, job["name"]), job, outcome, adapter)
 
     if jobs:
-        with engine.client(args.workers, args.scheduler) as c:
+        with engine.client(args.workers, args.scheduler, quiet=args.quiet) as c:
             engine.run_all(c, jobs, checks.data_specs(adapter), on_done, progress=not args.quiet)
     ordered = [done[s.name] for s in subs]
     paths = report.write(out, ordered)

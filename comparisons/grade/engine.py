@@ -71,12 +71,24 @@ def hello(address: str, seconds: float = HELLO_SECONDS) -> None:
                          f"({reply.get('type') if isinstance(reply, dict) else type(reply).__name__})")
 
 
+LOGGERS = ("distributed", "distributed.worker", "distributed.nanny", "distributed.scheduler", "distributed.client",
+           "distributed.core", "distributed.comm")
+
+
+def quiet_logs(quiet: bool) -> int:
+    """Dask's log level in this process (the in-process scheduler and client): its errors (a task lost when
+    workers died) unless ``quiet``, nothing if ``quiet`` (the result records the loss); the level."""
+    level = logging.CRITICAL + 1 if quiet else logging.ERROR
+    for name in LOGGERS:
+        logging.getLogger(name).setLevel(level)
+    return level
+
+
 @contextmanager
-def client(workers: int, scheduler: str | None):
+def client(workers: int, scheduler: str | None, quiet: bool = False):
     """A dask.distributed Client: on a new LocalCluster, or on the running ``scheduler``."""
     from distributed import Client, LocalCluster
-    for name in ("distributed", "distributed.worker", "distributed.nanny", "distributed.scheduler"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    level = quiet_logs(quiet)
     if scheduler is not None:
         probe(scheduler)
         hello(scheduler)
@@ -92,7 +104,7 @@ def client(workers: int, scheduler: str | None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")     # "Port 8787 is already in use" and the like: no dashboard here
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                               dashboard_address=None, memory_limit=0, silence_logs=logging.ERROR)
+                               dashboard_address=None, memory_limit=0, silence_logs=level)
     try:
         c = Client(cluster)
         try:
