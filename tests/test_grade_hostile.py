@@ -296,3 +296,21 @@ def test_stale_temporary_copies_are_swept(tmp_path, monkeypatch):
     mine.mkdir()
     assert sandbox.sweep() == 1
     assert not stale.exists() and mine.exists()
+
+
+def test_the_class_report_rates_forward_backward_and_update():
+    """The pass rate per derivation has a row per stage of the runs, besides the audit's gradients."""
+    from comparisons.grade.report import STAGES, class_tables
+
+    def run(verdict, where=""):
+        return {"name": "r", "kind": "run", "verdict": verdict, "first_divergence": where, "quantity": "",
+                "layer": "", "message": "", "diagnosis": "", "seconds": 1.0, "score": 0, "max_score": 1,
+                "derivations": {}}
+    results = [{"name": n, "who": n, "verdict": c["verdict"], "score": 0, "max_score": 1, "seconds": 1.0,
+                "checks": [c]} for n, c in (("a", run("passed")), ("b", run("failed", "update > fc1.weight > change")),
+                                            ("c", run("failed", "forward > loss > value")), ("d", run("error")))]
+    (table,) = [t for t in class_tables(results) if t.title.startswith("Pass rate per derivation")]
+    rows = {r[0]: r[1:] for r in table.rows}
+    assert rows[STAGES["forward"]] == ("2/3 (67%)", "1", "0")
+    assert rows[STAGES["backward"]] == ("2/2 (100%)", "0", "1")
+    assert rows[STAGES["update"]] == ("1/2 (50%)", "1", "1")
