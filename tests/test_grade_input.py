@@ -32,6 +32,7 @@ def _grade(capsys, *argv):
     ("adapter-noclass", "defines no class Nope"),
     ("adapter-syntax", "does not parse"),
     ("adapter-form", "expected FILE.py:Class"),
+    ("adapter-import", "No module named 'definitely_not_a_package'"),
     ("checks-unknown", "unknown field 'colour'"),
     ("checks-kind", "kind must be one of audit, run"),
     ("checks-config", "unknown field 'hiden'"),
@@ -61,6 +62,10 @@ def test_bad_input_is_one_line_exit_2(tmp_path, capsys, free_port, case, expecte
     elif case == "adapter-syntax":
         (tmp_path / "bad.py").write_text("class Adapter(:\n")
         adapter = str(tmp_path / "bad.py") + ":Adapter"
+    elif case == "adapter-import":      # a package the course forgot to install; the student's module is fine
+        (tmp_path / "imports.py").write_text("import definitely_not_a_package\nfrom starter import Network\n"
+                                             "class Adapter:\n    pass\n")
+        adapter = str(tmp_path / "imports.py") + ":Adapter"
     elif case == "adapter-form":
         adapter = "course_adapter.Adapter"
     elif case.startswith("checks"):

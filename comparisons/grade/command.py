@@ -8,6 +8,7 @@ wrong, a scheduler that does not answer, an output folder holding something else
 import argparse
 import ast
 import hashlib
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ DEFAULT_TIMEOUT = 600.0   # seconds per submission (all its checks): the issue's
 DEFAULT_MEMORY = 2048     # MB a submission may map beyond the warm worker's ~0.75 GB (torch, the data): the
                           # sample class's runs need < 100 MB; 2 GB keeps N=2 workers' children within a
                           # laptop's memory while a hog is stopped in seconds
+ADAPTER_SECONDS = 120.0   # importing the adapter once, up front (torch and lockstep: ~3 s on a quiet core)
 EXAMPLES = """examples:
   python examples/grade_class/make_class.py runs/class               a sample class of 24 submissions
   lockstep grade runs/class --adapter examples/grade_class/course_adapter.py:Adapter \\
@@ -99,6 +101,60 @@ def adapter_digest(spec: str) -> str:
     return hashlib.sha256(source).hexdigest()
 
 
+_IMPORT = """import importlib.util, sys
+path = sys.argv[1]
+sys.path.insert(0, sys.argv[2])
+spec = importlib.util.spec_from_file_location("lockstep_course_adapter", path)
+try:
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    print("LOCKSTEP-ADAPTER ok")
+except ModuleNotFoundError as e:
+    print("LOCKSTEP-ADAPTER missing", e.name or "", "|", str(e).splitlines()[0][:300] if str(e) else "")
+except BaseException as e:
+    print("LOCKSTEP-ADAPTER error", f"{type(e).__name__}: {e}".splitlines()[0][:300])
+"""
+
+
+def adapter_imports(spec: str, provided: set[str]) -> None:
+    """InputError, one line, unless the adapter's file imports in a fresh interpreter, but for the modules the
+    submissions provide (``provided``: their top-level module names; the adapter imports the student's by
+    its plain name, which no submission is there to provide)."""
+    path = Path(spec.rpartition(":")[0]).resolve()
+    try:
+        done = subprocess.run([sys.executable, "-c", _IMPORT, str(path), str(path.parent)], capture_output=True,
+                              text=True, timeout=ADAPTER_SECONDS, cwd=path.parent, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise InputError(f"--adapter {spec}: importing {path.name} takes longer than {ADAPTER_SECONDS:g} s") from None
+    said = next((line.split(" ", 1)[1] for line in reversed(done.stdout.splitlines())
+                 if line.startswith("LOCKSTEP-ADAPTER ")), None)
+    if said == "ok":
+        return
+    if said is not None and said.startswith("missing "):
+        name, _, message = said[len("missing "):].partition(" | ")
+        if name.split(".")[0] in provided:
+            return                                  # the student's module: each submission brings its own
+        raise InputError(f"--adapter {spec}: importing {path.name} fails: {message or 'ModuleNotFoundError'}")
+    if said is not None:
+        raise InputError(f"--adapter {spec}: importing {path.name} fails: {said[len('error '):]}")
+    last = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1][:300]
+    raise InputError(f"--adapter {spec}: importing {path.name} ends the interpreter: {last}")
+
+
+def provided_modules(subs, module: str) -> set[str]:
+    """The top-level module names the submissions bring (their .py files and folders), and the checks' module."""
+    names = {module} if module else set()
+    for s in subs:
+        if s.file is not None:
+            names.add(Path(s.file).stem)
+            continue
+        try:
+            names |= {e.stem if e.suffix == ".py" else e.name for e in Path(s.path).iterdir()
+                      if e.suffix == ".py" or e.is_dir()}
+        except OSError:
+            pass
+    return names
+
+
 def grade_command(args) -> int:
     from comparisons.grade import checks as grade_checks, discover, engine, results
     from comparisons.record.outdir import _lock, _release
@@ -117,6 +173,7 @@ def grade_command(args) -> int:
         raise InputError(f"--out {out} is not a folder")
     if out.resolve().is_relative_to(Path(args.submissions).resolve()):
         raise InputError(f"--out {out} is inside SUBMISSIONS: the next grade would take it for a submission")
+    adapter_imports(adapter, provided_modules(subs, checks.module))
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
