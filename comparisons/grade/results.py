@@ -48,7 +48,8 @@ def build(job: dict, outcome: dict, adapter_spec: str) -> dict:
     checks = []
     lost = outcome.get("lost")
     for i, c in enumerate(job["checks"]):
-        got = ({"verdict": "crashed", "message": f"the worker running it was lost: {lost} (the next grade tries it again)"} if lost and i == 0 else
+        got = ({"verdict": "crashed",
+                "message": f"the worker running it was lost: {lost} (the next grade tries it again)"} if lost and i == 0 else
                {"verdict": "not run", "message": "the worker running the submission was lost"} if lost else
                outcome["checks"][i])
         message = _plain(got.get("message", ""), adapter_spec)

@@ -9,8 +9,8 @@ importing torch (seconds). The child:
   adapter's ``from starter import Network`` imports this student's file);
 - has a scrubbed environment (PATH, HOME and TMPDIR in the copy, the thread settings; nothing
   else of the worker's: no tokens, no cluster addresses);
-- may write only under its copy and its checks' folder (DIR/submissions/<submission>/checks/, and /dev), where the kernel has Landlock
-  (Linux >= 5.13); reading stays allowed everywhere;
+- may write only under its copy, its checks' folder (DIR/submissions/<submission>/checks/) and /dev,
+  where the kernel has Landlock (Linux >= 5.13); reading stays allowed everywhere;
 - runs under RLIMIT_AS (``--memory`` MB beyond what the warm worker has mapped: an allocation past
   it fails as MemoryError), RLIMIT_CPU (``--timeout``), RLIMIT_FSIZE (FILE_MB per file), no core files;
 - writes each check's outcome as a line of JSON when it ends (``events.jsonl``), its own and the
@@ -260,7 +260,8 @@ def _child(job: dict, work: Path, tmp: Path, out: Path) -> int:
 
 
 # Landlock (Linux >= 5.13; comparisons/grade/sandbox.py's only use of it): the child may write only under its copy
-# (its HOME and TMPDIR), its checks' folder (DIR/submissions/<submission>/checks/) and /dev (null, shm). Reading stays allowed everywhere.
+# (its HOME and TMPDIR), its checks' folder (DIR/submissions/<submission>/checks/) and /dev (null, shm). Reading stays
+# allowed everywhere.
 _LANDLOCK_SYSCALLS = (444, 445, 446)     # create_ruleset, add_rule, restrict_self: the same on x86_64 and arm64
 _WRITE_ACCESS = sum(1 << b for b in (1, 4, 5, 6, 7, 8, 9, 10, 11, 12))   # write, remove, make (file, dir, ...)
 _REFER, _TRUNCATE = 1 << 13, 1 << 14     # ABI 2: moves between folders (a run's staged record); ABI 3: truncate
