@@ -290,12 +290,14 @@ def test_stale_temporary_copies_are_swept(tmp_path, monkeypatch):
     from comparisons.grade import sandbox
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    stale = tmp_path / f"{sandbox.TMP_PREFIX}{ended.stdout.strip()}-abc"
-    mine = tmp_path / f"{sandbox.TMP_PREFIX}{os.getpid()}-def"
+    stale = tmp_path / f"{sandbox.TMP_PREFIX}{ended.stdout.strip()}@{sandbox._host()}-abc"
+    mine = tmp_path / f"{sandbox.TMP_PREFIX}{os.getpid()}@{sandbox._host()}-def"
+    elsewhere = tmp_path / f"{sandbox.TMP_PREFIX}{ended.stdout.strip()}@another-host-ghi"
     (stale / "submission").mkdir(parents=True)
     mine.mkdir()
+    elsewhere.mkdir()
     assert sandbox.sweep() == 1
-    assert not stale.exists() and mine.exists()
+    assert not stale.exists() and mine.exists() and elsewhere.exists()
 
 
 def test_the_class_report_rates_forward_backward_and_update():

@@ -50,18 +50,24 @@ OOM_TEXT = ("MemoryError", "can't allocate memory", "Cannot allocate memory", "n
 
 _data: dict = {}        # data spec -> Dataset, loaded once per worker
 _swept: list = []       # whether this worker has removed the temporary copies of workers that are gone
-TMP_PREFIX = "lockstep-grade-"   # + the worker's pid + "-": a copy whose worker has ended is stale
+TMP_PREFIX = "lockstep-grade-"   # + "<pid>@<host>-": a copy whose worker (on this host) has ended is stale
 
 
 def sweep() -> int:
-    """Remove the temporary copies left by workers that have ended (killed before their ``finally``); how many."""
+    """Remove the temporary copies left by workers of this host that have ended (killed before their
+    ``finally``); how many. Another host's (a /tmp shared between containers) are left alone."""
     removed = 0
-    for path in Path(tempfile.gettempdir()).glob(f"{TMP_PREFIX}*-*"):
-        pid = path.name[len(TMP_PREFIX):].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+    for path in Path(tempfile.gettempdir()).glob(f"{TMP_PREFIX}*@*-*"):
+        pid, _, rest = path.name[len(TMP_PREFIX):].partition("@")
+        if pid.isdigit() and rest.startswith(f"{_host()}-") and not _alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
             removed += 1
     return removed
+
+
+def _host() -> str:
+    import socket
+    return socket.gethostname().replace("/", "_")
 
 
 def _alive(pid: int) -> bool:
@@ -122,7 +128,7 @@ def grade(job: dict) -> dict:
     for path in (out / CHECKS, out / EVENTS, out / OUTPUT):    # an older grade's, or what a submission put there
         clear(path)
     (out / CHECKS).mkdir(parents=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-"))
+    tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}@{_host()}-"))
     start = time.monotonic()
     try:
         work = tmp / "submission"
