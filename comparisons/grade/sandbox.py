@@ -402,7 +402,7 @@ def _judge(job: dict, out: Path, status: int, timed_out: bool) -> list[dict]:
         pass
     how = _ending(job, status, timed_out)
     if how is None and any(c["name"] not in ended for c in job["checks"]):
-        how = "crashed", "the process ended (exit code 0: os._exit(0) or sys.exit from a thread?) before its checks did"
+        how = "crashed", "the process ended (exit code 0: os._exit(0)?) before its checks did"
     results, stopped = [], False
     for c in job["checks"]:
         name = c["name"]
