@@ -51,7 +51,7 @@ def _grade(capsys, folder, out, checks, *extra) -> tuple[int, str]:
 
 
 def _results(out: Path) -> dict[str, dict]:
-    return {p.parent.name: json.loads(p.read_text()) for p in out.glob("*/result.json")}
+    return {p.parent.name: json.loads(p.read_text()) for p in out.glob("submissions/*/result.json")}
 
 
 def _assert_verdicts(results: dict[str, dict]) -> None:
@@ -74,7 +74,7 @@ def _assert_files(out: Path, results: dict[str, dict]) -> None:
     assert len(rows) == 3 * len(results)
     assert {r["submission"] for r in rows} == set(results)
     for name in results:
-        gs = json.loads((out / name / "results.json").read_text())
+        gs = json.loads((out / "submissions" / name / "results.json").read_text())
         assert [t["name"] for t in gs["tests"]] == ["derivations", "float64 synced", "float32 free"]
         assert [t["visibility"] for t in gs["tests"]] == ["visible", "visible", "hidden"]
         assert gs["score"] == sum(t["score"] for t in gs["tests"])
@@ -181,7 +181,7 @@ def test_the_whole_sample_class_through_a_scheduler(tmp_path, capsys, scheduler)
     results = _results(out)
     assert len(results) == 24
     _assert_verdicts(results)
-    assert os.path.exists(out / "bad_infinite_loop" / "results.json")
+    assert os.path.exists(out / "submissions" / "bad_infinite_loop" / "results.json")
 
 
 def test_an_interrupted_grade_keeps_what_finished(tmp_path):
@@ -198,7 +198,7 @@ def test_an_interrupted_grade_keeps_what_finished(tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 240
-        while len(list(out.glob("ok_*/result.json"))) < 2:
+        while len(list(out.glob("submissions/ok_*/result.json"))) < 2:
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
             time.sleep(0.5)
         proc.send_signal(signal.SIGINT)

@@ -26,11 +26,13 @@ def _grade(capsys, *argv):
 
 @pytest.mark.parametrize("case, expected", [
     ("missing", "no submissions folder"),
+    ("blank", "SUBMISSIONS is empty"),
     ("empty", "holds no submissions"),
     ("adapter-missing", "cannot read"),
     ("adapter-noclass", "defines no class Nope"),
     ("adapter-syntax", "does not parse"),
     ("adapter-form", "expected FILE.py:Class"),
+    ("adapter-import", "No module named 'definitely_not_a_package'"),
     ("checks-unknown", "unknown field 'colour'"),
     ("checks-kind", "kind must be one of audit, run"),
     ("checks-config", "unknown field 'hiden'"),
@@ -48,6 +50,8 @@ def test_bad_input_is_one_line_exit_2(tmp_path, capsys, free_port, case, expecte
     adapter, checks, extra = ADAPTER, CHECKS, []
     if case == "missing":
         folder = tmp_path / "nowhere"
+    elif case == "blank":
+        folder = ""
     elif case == "empty":
         folder = tmp_path / "empty"
         folder.mkdir()
@@ -58,6 +62,10 @@ def test_bad_input_is_one_line_exit_2(tmp_path, capsys, free_port, case, expecte
     elif case == "adapter-syntax":
         (tmp_path / "bad.py").write_text("class Adapter(:\n")
         adapter = str(tmp_path / "bad.py") + ":Adapter"
+    elif case == "adapter-import":      # a package the course forgot to install; the student's module is fine
+        (tmp_path / "imports.py").write_text("import definitely_not_a_package\nfrom starter import Network\n"
+                                             "class Adapter:\n    pass\n")
+        adapter = str(tmp_path / "imports.py") + ":Adapter"
     elif case == "adapter-form":
         adapter = "course_adapter.Adapter"
     elif case.startswith("checks"):
@@ -135,3 +143,38 @@ def test_a_check_of_the_toml_is_read_as_written(tmp_path):
     assert checks.checks[2].visibility == "after_published" and checks.module == "starter"
     free = checks.checks[2].config(ADAPTER, checks.preset)
     assert (free.hidden, free.epochs, free.dtype, free.fail_fast) == ((64,), 2, "float32", True)   # course.toml
+
+
+def test_a_port_that_accepts_and_stays_silent_is_one_line_in_time():
+    """A real listening socket on 127.0.0.1 that never reads nor writes: refused within the deadline, not a hang."""
+    import time
+
+    from comparisons.errors import InputError
+    from comparisons.grade import engine
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)                 # the kernel completes the TCP handshake; nothing ever answers
+    try:
+        address = f"tcp://127.0.0.1:{silent.getsockname()[1]}"
+        engine.probe(address)        # the port accepts
+        start = time.monotonic()
+        with pytest.raises(InputError, match="no Dask scheduler answered within 1 s"):
+            engine.hello(address, seconds=1.0)
+        assert time.monotonic() - start < 10      # the deadline (1 s) plus room for a loaded machine
+    finally:
+        silent.close()
+
+
+def test_quiet_silences_dask_logs():
+    """--quiet: Dask's in-process loggers (the scheduler's "marked as failed because 4 workers died") say
+    nothing; without it their errors show."""
+    import logging
+
+    from comparisons.grade import engine
+    try:
+        engine.quiet_logs(True)
+        assert not any(logging.getLogger(n).isEnabledFor(logging.ERROR) for n in engine.LOGGERS)
+        engine.quiet_logs(False)
+        assert all(logging.getLogger(n).isEnabledFor(logging.ERROR) for n in engine.LOGGERS)
+    finally:
+        engine.quiet_logs(False)

@@ -4,7 +4,7 @@
     module = "starter"         # optional: a one-file submission is copied in as starter.py (default: its own name)
 
     [[check]]
-    name = "derivations"       # unique; names the submission's folder DIR/<submission>/<name>/
+    name = "derivations"       # unique; names the folder of its record, DIR/submissions/<submission>/checks/<name>/
     kind = "audit"             # audit (lockstep audit) | run (lockstep run)
     points = 2                 # Gradescope's max_score (default 1): all of them if it passes, none if not
     visibility = "visible"     # Gradescope's: visible | hidden | after_due_date | after_published
@@ -60,8 +60,10 @@ class Checks:
     source: str                # the file, or "default"
 
     def digest(self) -> str:
-        """A hash of what the checks do (part of each submission's result key)."""
-        text = json.dumps([self.preset, self.module, [c.__dict__ for c in self.checks]], sort_keys=True, default=str)
+        """A hash of what the checks do (part of each submission's result key): not their points nor their
+        visibility, which change a kept result's scores without running it again."""
+        work = [{k: v for k, v in c.__dict__.items() if k not in ("points", "visibility")} for c in self.checks]
+        text = json.dumps([self.preset, self.module, work], sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()
 
     def data_specs(self, adapter: str) -> list[str]:

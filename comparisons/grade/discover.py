@@ -10,6 +10,7 @@ Hidden entries, __pycache__ and anything else (a README, a .zip) are not submiss
 import hashlib
 import json
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,38 +30,68 @@ class Submission:
     who: str             # for people: Gradescope's users' emails, or the name
 
     def files(self) -> list[Path]:
-        """The submission's files, sorted (what is copied and hashed)."""
+        """The submission's files, sorted (what is copied and hashed); a link to a folder is one entry (not
+        followed)."""
         if self.file is not None:
             return [Path(self.file)]
         root = Path(self.path)
         found = []
         for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = sorted(d for d in dirnames if d not in SKIP and not d.startswith("."))
-            found += [Path(dirpath, f) for f in sorted(filenames) if not f.endswith((".pyc", ".pyo"))]
+            links = [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
+            dirnames[:] = sorted(d for d in dirnames if d not in SKIP and not d.startswith(".") and d not in links)
+            found += [Path(dirpath, f) for f in sorted(filenames + links) if not f.endswith((".pyc", ".pyo"))]
         return found
 
     def digest(self) -> str:
-        """A hash of the submission's content: file names (relative) and bytes."""
+        """A hash of the submission's content: file names (relative, as bytes: any encoding) and bytes. A link
+        is hashed by its target's path, not followed; a FIFO or a device is not read (it could block forever)."""
         h = hashlib.sha256()
         base = Path(self.file).parent if self.file is not None else Path(self.path)
         budget = MAX_BYTES
         for f in self.files():
-            h.update(str(f.relative_to(base)).encode() + b"\0")
+            h.update(os.fsencode(f.relative_to(base)) + b"\0")
             try:
-                size = f.stat().st_size
-                if size <= budget:
-                    h.update(f.read_bytes())
-                    budget -= size
-                else:
-                    h.update(str(size).encode())
+                budget -= _content(f, budget, h)
             except OSError as e:     # unreadable: the content is that fact (the grade records the error)
                 h.update(f"unreadable {e.strerror}".encode())
             h.update(b"\0")
         return h.hexdigest()
 
 
+def _content(path: Path, budget: int, h) -> int:
+    """Hash what ``path`` is into ``h``: a regular file's bytes (its size alone beyond ``budget``), a link's
+    target path, a special file's kind; the bytes read."""
+    mode = os.lstat(path).st_mode
+    if stat.S_ISLNK(mode):
+        h.update(b"link " + os.fsencode(os.readlink(path)))
+        return 0
+    if not stat.S_ISREG(mode):
+        h.update(b"special file")
+        return 0
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):     # swapped for something else since the lstat
+            h.update(b"special file")
+            return 0
+        size = os.fstat(fd).st_size
+        if size > budget:
+            h.update(str(size).encode())
+            return 0
+        h.update(f.read(size))
+        return size
+
+
+def regular_or_link(path: str) -> bool:
+    """Whether ``path`` is a file, a folder or a link (what a submission's copy takes), not a FIFO, a socket
+    or a device."""
+    mode = os.lstat(path).st_mode
+    return stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)
+
+
 def discover(root: str | Path) -> tuple[str, list[Submission]]:
     """(layout, submissions sorted by name); InputError for a folder that is missing, empty or holds none."""
+    if not str(root).strip():            # Path("") is the working directory: never what was meant
+        raise InputError("SUBMISSIONS is empty: name the folder of submissions")
     root = Path(root)
     if not root.exists():
         raise InputError(f"no submissions folder {root}")

@@ -2,8 +2,8 @@
 
 class.csv   one row per submission x check: verdict, score, first failure, diagnosis, time
 class.md    (and class.html, the same tables) verdicts per check; pass rate per derivation (the audit's
-            rows: which layer's forward or backward, which optimizer step) and where runs first
-            failed (stage > tensor); the most common diagnoses and errors with how many submissions
+            rows: each parameter's gradient; the runs' rows: forward, backward, the optimizer step)
+            and where runs first failed (stage > layer > tensor); the most common diagnoses and errors with how many submissions
             share each; the slowest submissions; the ones that crashed, hung or ran out of memory;
             one row per submission.
 """
@@ -69,8 +69,10 @@ def class_tables(results: list[dict]) -> list[Table]:
         for c in r["checks"]:
             for name, verdict in (c.get("derivations") or {}).items():
                 derivations.setdefault(name, Counter())[verdict] += 1
+    derivations |= _stages(results)
     if derivations:
-        tables.append(Table("Pass rate per derivation (audit: each layer's forward and backward, against autograd)",
+        tables.append(Table("Pass rate per derivation (the audit's rows: each parameter's gradient against autograd; "
+                            "the runs' rows: each stage of a training step, up to a run's first failure)",
                             ("derivation", "holds", "FAIL", "unchecked"),
                             tuple((d, _rate(n["ok"] + n["convention"], n["ok"] + n["convention"] + n["FAIL"]),
                                    str(n["FAIL"]), str(n["unchecked"])) for d, n in derivations.items())))
@@ -100,6 +102,30 @@ def class_tables(results: list[dict]) -> list[Table]:
                                *[next((c["verdict"] for c in r["checks"] if c["name"] == n), "") for n in checks],
                                "" if r.get("seconds") is None else f"{r['seconds']:.1f}") for r in results)))
     return [t for t in tables if t.rows]
+
+
+STAGES = {"forward": "forward (runs: activations and loss)", "backward": "backward (runs: the gradients)",
+          "update": "update (runs: the optimizer step and its state)"}   # in the order a step meets them
+
+
+def _stages(results: list[dict]) -> dict[str, Counter]:
+    """{stage row: Counter(ok, FAIL, unchecked)} over the run checks that passed or failed: a passed run holds
+    every stage; a failed one holds the stages before its first failure's, fails that one, and leaves the later
+    ones (and all, if it failed elsewhere: at init) unchecked."""
+    order = list(STAGES)
+    counts = {row: Counter() for row in STAGES.values()}
+    ran = False
+    for r in results:
+        for c in r["checks"]:
+            if c["kind"] != "run" or c["verdict"] not in ("passed", "failed"):
+                continue
+            ran = True
+            stage = (c["first_divergence"] or c["quantity"] or "").split(" > ")[0]
+            at = order.index(stage) if c["verdict"] == "failed" and stage in order else None
+            for i, s in enumerate(order):
+                held = c["verdict"] == "passed" or (at is not None and i < at)
+                counts[STAGES[s]]["ok" if held else "FAIL" if i == at else "unchecked"] += 1
+    return counts if ran else {}
 
 
 def _shared(title: str, found: list[tuple[dict, str]]) -> Table:

@@ -9,8 +9,8 @@ importing torch (seconds). The child:
   adapter's ``from starter import Network`` imports this student's file);
 - has a scrubbed environment (PATH, HOME and TMPDIR in the copy, the thread settings; nothing
   else of the worker's: no tokens, no cluster addresses);
-- may write only under its copy and its result folder (and /dev), where the kernel has Landlock
-  (Linux >= 5.13); reading stays allowed everywhere;
+- may write only under its copy, its checks' folder (DIR/submissions/<submission>/checks/) and /dev,
+  where the kernel has Landlock (Linux >= 5.13); reading stays allowed everywhere;
 - runs under RLIMIT_AS (``--memory`` MB beyond what the warm worker has mapped: an allocation past
   it fails as MemoryError), RLIMIT_CPU (``--timeout``), RLIMIT_FSIZE (FILE_MB per file), no core files;
 - writes each check's outcome as a line of JSON when it ends (``events.jsonl``), its own and the
@@ -19,7 +19,9 @@ importing torch (seconds). The child:
 The worker kills the group when ``--timeout`` (wall time) passes and judges how the child ended.
 This contains mistakes (a crash, a hang, a memory hog, ``sys.exit``, an import error), not an
 attacker: the child runs as the worker's user, can read what that user can and, without Landlock,
-write there too. For hostile code run the workers in containers (docs/grade.md).
+write there too; and the submission's code runs in the same process as the checks that judge it, so
+it can forge its own result (e.g. write "passed" lines into the open events file). For hostile code
+see docs/grade.md.
 """
 import json
 import os
@@ -37,12 +39,45 @@ POLL_SECONDS = 0.02     # how often the worker looks at its child: a submission'
 KEEP_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OPENBLAS_THREAD_TIMEOUT",
             "GOMP_SPINCOUNT", "LANG", "LC_ALL")
 EVENTS, OUTPUT = "events.jsonl", "output.log"
-FILE_MB = 1024          # the largest file a child may write (RLIMIT_FSIZE): a print loop fails with "File too large"
-                        # instead of filling the disk. The sample class's largest record file is 0.55 MB (steps.csv of
-                        # 120 steps, 4.6 kB a step): the default config's 600 steps, ~3 MB
+CHECKS = "checks"       # DIR/submissions/<submission>/checks/<check>/: each check's record, the only part of the
+                        # submission's folder the child may write (with Landlock): lockstep's files beside it are safe
+FILE_MB = 32            # the largest file a child may write (RLIMIT_FSIZE, one limit for every file of the process,
+                        # output.log included): a print loop fails with "File too large" at 32 MB instead of filling
+                        # the disk (a class of 300 print loops: < 10 GB). The sample class's largest record file is
+                        # 0.55 MB (steps.csv of 120 steps, 4.6 kB a step), the default config's 600 steps ~3 MB:
+                        # 32 MB leaves a check ~7000 steps (longer checks need a larger FILE_MB)
 OOM_TEXT = ("MemoryError", "can't allocate memory", "Cannot allocate memory", "not enough memory")
 
 _data: dict = {}        # data spec -> Dataset, loaded once per worker
+_swept: list = []       # whether this worker has removed the temporary copies of workers that are gone
+TMP_PREFIX = "lockstep-grade-"   # + "<pid>@<host>-": a copy whose worker (on this host) has ended is stale
+
+
+def sweep() -> int:
+    """Remove the temporary copies left by workers of this host that have ended (killed before their
+    ``finally``); how many. Another host's (a /tmp shared between containers) are left alone."""
+    removed = 0
+    for path in Path(tempfile.gettempdir()).glob(f"{TMP_PREFIX}*@*-*"):
+        pid, _, rest = path.name[len(TMP_PREFIX):].partition("@")
+        if pid.isdigit() and rest.startswith(f"{_host()}-") and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def _host() -> str:
+    import socket
+    return socket.gethostname().replace("/", "_")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):
+        return True            # another user's, or not ours to judge
+    return True
 
 
 def prepare(data_specs: list[str]) -> dict:
@@ -62,6 +97,8 @@ def prepare(data_specs: list[str]) -> dict:
     for spec in data_specs:
         if spec not in _data:
             _data[spec] = load_data(spec)
+    if not _swept:
+        _swept.append(sweep())
     return {"pid": os.getpid(), "rss_mb": _rss_mb()}
 
 
@@ -88,27 +125,35 @@ def grade(job: dict) -> dict:
     name, kind, seed, config), out (this submission's directory), timeout, memory_mb, data_specs."""
     prepare(job["data_specs"])
     out = Path(job["out"])
-    out.mkdir(parents=True, exist_ok=True)
-    for c in job["checks"]:
-        shutil.rmtree(out / c["name"], ignore_errors=True)     # a run of an older version of the submission
-    for name in (EVENTS, OUTPUT):
-        (out / name).unlink(missing_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="lockstep-grade-"))
+    for path in (out / CHECKS, out / EVENTS, out / OUTPUT):    # an older grade's, or what a submission put there
+        clear(path)
+    (out / CHECKS).mkdir(parents=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}@{_host()}-"))
     start = time.monotonic()
     try:
         work = tmp / "submission"
-        if job["file"] is not None:
-            work.mkdir()
-            name = f"{job['module']}.py" if job["module"] else Path(job["file"]).name
-            shutil.copyfile(job["file"], work / name)
-        else:
-            shutil.copytree(job["path"], work, symlinks=True,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        copy(job, work)
         status, timed_out = _watch(job, work, tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     seconds = time.monotonic() - start
     return {"checks": _judge(job, out, status, timed_out), "seconds": seconds, "output": _tail(out / OUTPUT)}
+
+
+def copy(job: dict, work: Path) -> None:
+    """The submission's files into ``work``: links as links (not followed), FIFOs, sockets and devices left out
+    (opening one could block), no __pycache__."""
+    from comparisons.grade.discover import regular_or_link
+    if job["file"] is not None:
+        work.mkdir()
+        name = f"{job['module']}.py" if job["module"] else Path(job["file"]).name
+        shutil.copyfile(job["file"], work / name)
+        return
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        return {n for n in names if n == "__pycache__" or n.endswith(".pyc")
+                or not regular_or_link(os.path.join(folder, n))}
+    shutil.copytree(job["path"], work, symlinks=True, ignore=ignore)
 
 
 def _watch(job: dict, work: Path, tmp: Path, out: Path) -> tuple[int, bool]:
@@ -120,6 +165,7 @@ def _watch(job: dict, work: Path, tmp: Path, out: Path) -> tuple[int, bool]:
         try:
             code = _child(job, work, tmp, out)
         finally:
+            kill_tree(os.getpid())                 # what the submission started, even in a session of its own
             os._exit(code)
     try:
         os.setpgid(pid, pid)
@@ -133,10 +179,46 @@ def _watch(job: dict, work: Path, tmp: Path, out: Path) -> tuple[int, bool]:
             break
         if time.monotonic() > deadline and not timed_out:
             timed_out = True
+            kill_tree(pid)                          # first: once the child is gone, its tree is init's
             _kill_group(pid)
         time.sleep(POLL_SECONDS)
     _kill_group(pid)                                # whatever the submission left running
     return status, timed_out
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes under ``pid``, whatever their group or session (Linux's /proc; [] elsewhere)."""
+    children: dict[int, list[int]] = {}
+    try:
+        entries = [e for e in os.listdir("/proc") if e.isdigit()]
+    except OSError:
+        return []
+    for e in entries:
+        try:
+            with open(f"/proc/{e}/stat", "rb") as f:
+                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])      # after "(comm)": state, ppid
+        except (OSError, ValueError, IndexError):
+            continue                                # ended meanwhile
+        children.setdefault(ppid, []).append(int(e))
+    found, todo = [], [pid]
+    while todo:
+        for c in children.get(todo.pop(), ()):
+            found.append(c)
+            todo.append(c)
+    return found
+
+
+def kill_tree(pid: int, rounds: int = 3) -> None:
+    """SIGKILL every process under ``pid`` (not ``pid`` itself); a few rounds, for those forked meanwhile."""
+    for _ in range(rounds):
+        found = descendants(pid)
+        if not found:
+            return
+        for d in found:
+            try:
+                os.kill(d, signal.SIGKILL)
+            except OSError:
+                pass
 
 
 def _kill_group(pid: int) -> None:
@@ -172,7 +254,7 @@ def _child(job: dict, work: Path, tmp: Path, out: Path) -> int:
     if job["memory_mb"]:
         limit = _mapped_bytes() + int(job["memory_mb"] * 2**20)
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    confine_writes([str(tmp), str(out), "/dev"])
+    confine_writes([str(tmp), str(out / CHECKS), "/dev"])
     for check in job["checks"]:
         events.write(json.dumps({"event": "begin", "check": check["name"], "t": time.monotonic()}) + "\n")
         result = _one(check, job, out)
@@ -184,7 +266,8 @@ def _child(job: dict, work: Path, tmp: Path, out: Path) -> int:
 
 
 # Landlock (Linux >= 5.13; comparisons/grade/sandbox.py's only use of it): the child may write only under its copy
-# (its HOME and TMPDIR), its result folder and /dev (null, shm). Reading stays allowed everywhere.
+# (its HOME and TMPDIR), its checks' folder (DIR/submissions/<submission>/checks/) and /dev (null, shm). Reading stays
+# allowed everywhere.
 _LANDLOCK_SYSCALLS = (444, 445, 446)     # create_ruleset, add_rule, restrict_self: the same on x86_64 and arm64
 _WRITE_ACCESS = sum(1 << b for b in (1, 4, 5, 6, 7, 8, 9, 10, 11, 12))   # write, remove, make (file, dir, ...)
 _REFER, _TRUNCATE = 1 << 13, 1 << 14     # ABI 2: moves between folders (a run's staged record); ABI 3: truncate
@@ -235,7 +318,10 @@ def _die_with_parent() -> None:
     still ends a spinning orphan."""
     try:
         import ctypes
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)     # PR_SET_PDEATHSIG
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)     # PR_SET_PDEATHSIG
+        libc.prctl(36, 1)                 # PR_SET_CHILD_SUBREAPER: what the submission starts and leaves (a
+                                          # daemon, setsid) stays under this child, where kill_tree finds it
     except (OSError, AttributeError):
         pass
 
@@ -258,6 +344,11 @@ def _one(check: dict, job: dict, out: Path) -> dict:
         where = traceback.extract_tb(e.__traceback__)[-1]
         return {"verdict": _error_kind(describe(e)),
                 "message": f"{describe(e)} (at {Path(where.filename).name}:{where.lineno})"}
+    except BaseException as e:                      # noqa: BLE001 - KeyboardInterrupt, GeneratorExit raised by it
+        where = traceback.extract_tb(e.__traceback__)[-1]
+        return {"verdict": "error", "message": f"the submission raised {type(e).__name__}"
+                                               f"{': ' + str(e) if str(e) else ''} (at {Path(where.filename).name}:"
+                                               f"{where.lineno})"}
 
 
 def _error_kind(message: str) -> str:
@@ -267,7 +358,7 @@ def _error_kind(message: str) -> str:
 def _audit(check: dict, job: dict, out: Path) -> dict:
     from comparisons.explain.audit import audit, format_table
     rows, notes = audit(job["adapter"], check["seed"])
-    where = out / check["name"]
+    where = out / CHECKS / check["name"]
     where.mkdir(exist_ok=True)
     (where / "audit.txt").write_text(format_table(rows) + "\n" + "".join(f"- {n}\n" for n in notes))
     failed = [r for r in rows if r.verdict == "FAIL"]
@@ -283,7 +374,7 @@ def _run(check: dict, job: dict, out: Path) -> dict:
     from comparisons.lockstep import run
     config = Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in check["config"].items()})
     data = _data.get(config.data)
-    result = run(config, data=data, out=out / check["name"], overwrite=True, progress=False)
+    result = run(config, data=data, out=out / CHECKS / check["name"], overwrite=True, progress=False)
     first = result.first_failure or {}
     diagnosis = result.summary.get("diagnosis") or {}
     findings = diagnosis.get("findings") or []
@@ -310,6 +401,8 @@ def _judge(job: dict, out: Path, status: int, timed_out: bool) -> list[dict]:
     except OSError:
         pass
     how = _ending(job, status, timed_out)
+    if how is None and any(c["name"] not in ended for c in job["checks"]):
+        how = "crashed", "the process ended (exit code 0: os._exit(0)?) before its checks did"
     results, stopped = [], False
     for c in job["checks"]:
         name = c["name"]
@@ -345,10 +438,23 @@ def _ending(job: dict, status: int, timed_out: bool) -> tuple[str, str] | None:
     return None
 
 
+def clear(path: Path) -> None:
+    """Remove ``path`` whatever it is (a file, a link, a folder); nothing if it is not there."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+
+
 def _tail(path: Path, limit: int = 4000) -> str:
-    """The end of the child's output (the student's prints, lockstep's warnings)."""
+    """The end of the child's output (the student's prints, lockstep's warnings): its last ``limit`` bytes,
+    read from there (the file may be FILE_MB long)."""
     try:
-        text = path.read_bytes()[-limit:].decode("utf-8", "replace")
+        with open(path, "rb") as f:
+            f.seek(max(f.seek(0, os.SEEK_END) - limit, 0))
+            return f.read(limit).decode("utf-8", "replace")
     except OSError:
         return ""
-    return text
