@@ -27,8 +27,10 @@ def _graded(tmp_path):
                 {"verdict": "error", "message": "ImportError: no module starter"}],
     }
     for name, checks in outcomes.items():
-        job = {"name": name, "who": name.title(), "layout": "plain", "key": name, "checks": CHECKS}
-        results.write(out / name, results.build(job, {"checks": checks, "seconds": 1.5}, "/c/adapter.py:Adapter"))
+        job = {"name": name, "who": name.title(), "layout": "plain", "key": name, "checks": CHECKS,
+               "timeout": 600.0, "memory_mb": 2048.0}
+        result = results.build(job, {"checks": checks, "seconds": 1.5}, "/c/adapter.py:Adapter")
+        results.write(results.folder(out, name), result)
     return out
 
 
@@ -38,13 +40,13 @@ def test_a_graded_class_shows_itself_in_one_line_and_in_a_notebook(tmp_path):
     assert [r["name"] for r in graded.results] == ["alice", "bob", "carol"]
     assert graded.passed == 1 and graded.pass_rate() == "1/3 (33%)"
     text = repr(graded)
-    assert text == f"ClassResult(3 submissions, passed 1/3 (33%): passed 1, failed 2, out={str(out)!r})"
+    assert text == f"ClassResult(3 submissions, passed 1/3 (33%): passed 1, failed 1, error 1, out={str(out)!r})"
     page = graded._repr_html_()
     assert "passed every check: 1/3 (33%)" in page
     for title in ("Verdicts per check", "Most common diagnoses", "Most common errors", "Submissions"):
         assert f"<h4>{title}</h4>" in page or f"<h4>{title} (" in page, title
     assert f"<td>{html.escape(SLIP)}</td><td>2</td><td>alice, bob</td>" in page     # shared by two submissions
-    assert "<td>bob</td><td>Bob</td><td>failed</td><td>0/3</td><td>failed</td><td>error</td>" in page  # its row
+    assert "<td>bob</td><td>Bob</td><td>error</td><td>0/3</td><td>failed</td><td>error</td>" in page  # the worst check
 
 
 def test_a_folder_that_is_not_a_graded_class_is_refused_in_one_line(tmp_path):

@@ -43,7 +43,9 @@ def load(out: str | Path) -> ClassResult:
     out = Path(out)
     if not (out / results.MARKER).is_file():
         raise InputError(f"{out}: not a grade's output folder (it has no {results.MARKER})")
-    found = [r for d in out.iterdir() if d.is_dir() and (r := results.load(d)) is not None]
+    graded = out / results.SUBMISSIONS
+    folders = [d for d in graded.iterdir() if d.is_dir()] if graded.is_dir() else []
+    found = [r for d in folders if (r := results.load(d)) is not None]
     if not found:
         raise InputError(f"{out}: no submission has been graded into it yet")
     return ClassResult(tuple(sorted(found, key=lambda r: r["name"])), out)

@@ -12,6 +12,7 @@ is under one deadline (a port that accepts and stays silent would hang Dask's Cl
 Why Dask and not Ray: docs/grade.md.
 """
 import logging
+import os
 import socket
 import warnings
 from contextlib import contextmanager
@@ -101,7 +102,8 @@ def client(workers: int, scheduler: str | None, quiet: bool = False):
         finally:
             c.close()
         return
-    with warnings.catch_warnings():
+    environment = dict(os.environ)    # the nanny sets OMP/MKL/OPENBLAS_NUM_THREADS=1 here, before each worker it
+    with warnings.catch_warnings():  # spawns, and leaves them: this process's later runs would get one thread
         warnings.simplefilter("ignore")     # "Port 8787 is already in use" and the like: no dashboard here
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                                dashboard_address=None, memory_limit=0, silence_logs=level)
@@ -113,6 +115,8 @@ def client(workers: int, scheduler: str | None, quiet: bool = False):
             c.close()
     finally:
         cluster.close()
+        os.environ.clear()
+        os.environ.update(environment)
 
 
 def run_all(c, jobs: list[dict], data_specs: list[str], on_done, progress: bool) -> dict:
