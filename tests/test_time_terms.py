@@ -100,3 +100,21 @@ def test_a_sum_over_time_cut_short_is_named(cls, mutant, model, where, finding, 
     assert not result.passed and diagnosis["first_divergence"] == where, diagnosis
     assert f"{where}: a sum over time cut short: manual = {finding}, where the reference sums the terms of all " \
            f"T = 12 time steps" in diagnosis["findings"], diagnosis
+
+
+def test_the_last_steps_term_alone_is_not_called_a_cut_short_sum_when_only_that_step_has_a_loss(rng):
+    """Many-to-one (a loss at the last step only): a backward that does not carry dh back to earlier steps
+    gives exactly the last step's term, as a loop that assigns where it meant += does; the finding names
+    both and does not pick one (found by review with an RNN whose backward dropped dh_next)."""
+    N, T, D, H = 4, 5, 3, 6
+    params = {"weight_ih_l0": rng.standard_normal((H, D)) * 0.5, "weight_hh_l0": rng.standard_normal((H, H)) * 0.5,
+              "bias_ih_l0": rng.standard_normal(H) * 0.1, "bias_hh_l0": np.zeros(H)}
+    x, dout = rng.standard_normal((N, T, D)), np.zeros((N, T, H))
+    dout[:, -1] = rng.standard_normal((N, H))
+    terms = time_terms("rnn", params, x, dout)["weight_hh_l0"]
+    m, r = terms[-1], np.sum(terms, axis=0)
+    assert relations.rel(m, r) > 1e-3          # the earlier steps' terms are not zero: dh is carried in the reference
+    ambiguous = relations.partial_sum(m, r, 1e-12, relations.Context(terms={"time step": terms}, fed=(T - 1,)))
+    assert "dh not carried back through time" in ambiguous and not ambiguous.startswith("a sum over time cut short")
+    everywhere = relations.partial_sum(m, r, 1e-12, relations.Context(terms={"time step": terms}, fed=tuple(range(T))))
+    assert everywhere.startswith("a sum over time cut short") and "t = 4 (the last)" in everywhere

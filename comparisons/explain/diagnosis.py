@@ -314,6 +314,7 @@ class Diagnoser:
                 yield Check(f"backward > {spec.name} ({spec.kind.token}) > dx", self.mv[("dx", spec.name)],
                             *pick(got, "dx"), note, ctx, layer=i)
             terms = self.time_terms(spec, x_in, dout)
+            fed = tuple(int(t) for t in np.flatnonzero(np.any(np.asarray(dout) != 0, axis=(0, 2)))) if terms else None
             for key in got["ref"]["grad"]:
                 name = f"{spec.name}.{key}"
                 if ("grad", name) not in self.mv:
@@ -322,7 +323,7 @@ class Diagnoser:
                 ctx = Context(constants=self.constants, dtype=self.dtype,
                               operands={f"the parameter {name}": p0},
                               previous=self.previous.get(("grad", name)),
-                              terms={"time step": terms[key]} if key in terms else {})
+                              terms={"time step": terms[key]} if key in terms else {}, fed=fed)
                 yield Check(f"backward > {spec.name} ({spec.kind.token}) > grad {name}", self.mv[("grad", name)],
                             *pick(got, "grad", key), note, ctx, layer=i, param=key)
 

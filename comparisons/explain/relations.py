@@ -34,6 +34,7 @@ class Context:
     coarse: tuple | None = None   # float64 runs: ("float32", the float32 probe's distance on this stage)
     terms: dict[str, list] = field(default_factory=dict)   # "time step" -> the reference's terms, one per step,
                                                             # that sum to it (comparisons/explain/time_terms.py)
+    fed: tuple | None = None   # the time steps whose incoming gradient (dL/dh from above) is not zero; None: unknown
 
 
 def rel(m, r) -> float:
@@ -104,6 +105,11 @@ def partial_sum(m, r, allow, ctx) -> str | None:
         for t, term in enumerate(terms):
             if np.any(term) and _residual(m, term) <= allow:
                 which = " (the first)" if t == 0 else " (the last)" if t == T - 1 else ""
+                if ctx.fed == (t,):     # no gradient from above but at t: dh not carried back to earlier steps
+                    return (f"manual = the term of {label} t = {t}{which} alone, where the reference sums the terms "
+                            f"of all T = {T} {label}s; only {label} {t} receives a gradient from above, so this is "
+                            f"a sum over time cut short or dh not carried back through time (here the two give "
+                            f"the same value)")
                 return (f"a sum over time cut short: manual = the term of {label} t = {t}{which} alone, where the "
                         f"reference sums the terms of all T = {T} {label}s")
         for k in range(2, T):
