@@ -17,6 +17,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable
 
+from comparisons.errors import setting
+
 
 @dataclass(frozen=True)
 class Arg:
@@ -420,7 +422,7 @@ def parse_optimizer(text: str, config) -> tuple[Optimizer, dict]:
     entry = OPTIMIZERS[f"{name}:{form}"]
     known = {h.name: h for h in entry.hypers}
     if "lr" in given:
-        raise ValueError(f"{name}: the learning rate is --lr (lr in a preset), not an optimizer key")
+        raise ValueError(f"{name}: the learning rate is {setting('lr')} (lr in a preset), not an optimizer key")
     unknown = sorted(set(given) - set(known))
     if unknown:
         raise ValueError(f"{entry.name}: unknown key {unknown[0]!r}; keys are "

@@ -266,7 +266,7 @@ def test_grammar_reads_hyper_parameters_and_forms():
     ("adam:eps=nan", "eps must be > 0, got nan"),
     ("adam:eps=abc", "eps must be a number, got 'abc'"),
     ("momentum:form=polyak", "unknown form 'polyak'; choose from assignment, cs231n, ema, torch"),
-    ("adam:lr=0.1", "the learning rate is --lr"),
+    ("adam:lr=0.1", "the learning rate is lr"),      # from Python: the argument's name
     ("adam:beta1", "expected key=value"),
     ("adam:beta1=0.9,beta1=0.8", "beta1 given more than once"),
     ("adam:", "nothing after ':'"),

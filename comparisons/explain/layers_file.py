@@ -39,7 +39,7 @@ import torch
 
 from comparisons import heartbeat
 from comparisons.check.rules import DIRECT, EPS, FACTOR, floor, rel64
-from comparisons.errors import InputError, describe
+from comparisons.errors import InputError, describe, setting
 from comparisons.explain.layer_refs import KNOWN, Case, Known
 from comparisons.explain.relations import Context, explain
 from comparisons.sides.byo import _import
@@ -521,7 +521,7 @@ def prepare_out(out: str) -> None:
     try:
         Path(out).mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise InputError(f"--out {out}: cannot create the directory: {e.strerror or e}") from None
+        raise InputError(f"{setting('out', out)}: cannot create the directory: {e.strerror or e}") from None
 
 
 def write_csv(layers: list[Layer], out: str) -> str:
@@ -535,5 +535,5 @@ def write_csv(layers: list[Layer], out: str) -> str:
     try:
         pd.DataFrame(rows, columns=COLUMNS).to_csv(target, index=False)
     except OSError as e:
-        raise InputError(f"--out {out}: cannot write layers.csv: {e.strerror}") from None
+        raise InputError(f"{setting('out', out)}: cannot write layers.csv: {e.strerror}") from None
     return str(target)

@@ -328,11 +328,12 @@ def _die_with_parent() -> None:
 
 def _one(check: dict, job: dict, out: Path) -> dict:
     """Run one check in the child: {verdict, message, diagnosis, ...}; whatever the submission does."""
-    from comparisons.errors import InputError, describe
+    from comparisons.errors import InputError, cli_words, describe
     try:
-        if check["kind"] == "audit":
-            return _audit(check, job, out)
-        return _run(check, job, out)
+        with cli_words():       # its reports and messages are read beside `lockstep grade`: they name --flags
+            if check["kind"] == "audit":
+                return _audit(check, job, out)
+            return _run(check, job, out)
     except MemoryError as e:
         return {"verdict": "out of memory", "message": f"out of memory (--memory {job['memory_mb']:g} MB): "
                                                        f"{describe(e)}"}

@@ -18,7 +18,7 @@ import pandas as pd
 
 from comparisons.config import Config
 from comparisons.report.compare_thresholds import CONFIG_FIELDS_LISTED, DEFAULT, Thresholds
-from comparisons.errors import InputError
+from comparisons.errors import InputError, setting
 from comparisons.report.sections import percent_of_allowance
 from comparisons.record.rundir import RunDir
 
@@ -60,7 +60,8 @@ def compare_runs(baseline: RunDir, current: RunDir, *, force: bool = False,
                              "compare needs finished runs")
     refused, listed = config_changes(baseline.summary, current.summary)
     if refused and not force:
-        raise InputError(f"runs of different configs ({'; '.join(refused)}); pass --force to compare them anyway")
+        raise InputError(f"runs of different configs ({'; '.join(refused)}); pass {setting('force')} to compare them "
+                         "anyway")
     changes = (tuple(f"config {c} (compared anyway: --force)" for c in refused)
                + tuple(f"config {c}" for c in listed) + version_changes(baseline.summary, current.summary))
     checks = (_gate(baseline, current), *_agreement(baseline, current, thresholds),

@@ -286,13 +286,13 @@ class ByoSide:
         if self.own_step and config.lr_schedule:
             raise InputError(f"{self.cls_name} has its own step(): lockstep cannot give it the learning-rate "
                              f"schedule {config.lr_schedule!r} nor read the lr it uses; drop step() to have "
-                             f"lockstep's optimizer apply the schedule, or leave --lr-schedule out")
+                             f"lockstep's optimizer apply the schedule, or leave {setting('lr_schedule')} out")
         self.momentum = hypers.get("momentum", 0.0)     # sgd keeps no velocity
         if self.has_velocity and not self.has_opt_state:
             self._require_live("velocity")
         elif self.own_step and self.momentum != 0 and not self.has_opt_state:
             raise InputError(f"{self.cls_name} has its own step() but no velocity(): its optimizer state cannot "
-                             f"be compared (momentum {self.momentum:g}); add velocity() or run with --momentum 0")
+                             f"be compared (momentum {self.momentum:g}); add velocity() or run with {setting('momentum', 0)}")
         self.opt = None if self.own_step else build_optimizer(config, self.params, "manual")
         # the declared state before the first step, in manual units: what a class that makes its state on its
         # first step (cs231n's config.get("velocity", zeros)) is taken to start from; step 1 checks it
