@@ -107,6 +107,11 @@ def test_first_failure_arrays_are_refused_unless_plain_arrays(tmp_path):
              name="fc1.weight", against="torch")
     with pytest.raises(InputError, match="not two float arrays of one shape"):
         load(tmp_path)
+    for bad in ({"step": np.arange(2)}, {"step": "abc"}, {"name": np.array(["a", "b"])}):     # review: tracebacks
+        np.savez(tmp_path / FILE, **{"manual": np.zeros(3), "reference": np.zeros(3), "step": 1, "quantity": "grad",
+                                     "name": "fc1.weight", "against": "torch"} | bad)
+        with pytest.raises(InputError, match="step is not one integer"):
+            load(tmp_path)
     (tmp_path / FILE).write_bytes(b"not a zip")
     with pytest.raises(InputError, match="unreadable"):
         load(tmp_path)

@@ -68,5 +68,8 @@ def load(run_dir: str | Path) -> FailureArrays | None:
     if m.shape != r.shape or m.ndim == 0 or m.dtype.kind != "f" or r.dtype.kind != "f":
         raise InputError(f"{path}: manual {m.dtype}{m.shape} and reference {r.dtype}{r.shape} are not two float "
                          "arrays of one shape")
-    return FailureArrays(m, r, int(fields["step"]), str(fields["quantity"]), str(fields["name"]),
-                         str(fields["against"]))
+    step, words = fields["step"], [fields[f] for f in ("quantity", "name", "against")]
+    if step.shape != () or step.dtype.kind not in "iu" or any(w.shape != () or w.dtype.kind != "U" for w in words):
+        raise InputError(f"{path}: step is not one integer, or quantity, name, against not one string each; "
+                         "not a lockstep first_failure.npz")
+    return FailureArrays(m, r, int(step), *(str(w) for w in words))
