@@ -240,3 +240,7 @@ def test_a_passing_audit_names_the_lockstep_run_as_its_next_step_in_the_callers_
     assert html.escape(f"comparisons.run(Config(manual={manual!r}, dtype='float64', mode='synced'))") in result._repr_html_()
     with cli_words():
         assert f"`lockstep run --manual {manual} --dtype float64 --mode synced`" in result.next_step()
+    import copy
+    import pickle
+    for again in (copy.copy(result), copy.deepcopy(result), pickle.loads(pickle.dumps(result))):   # review
+        assert again == result and again.manual == manual and again.rows == result.rows and again.passed

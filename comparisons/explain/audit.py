@@ -63,6 +63,9 @@ class AuditResult(tuple):
         self.manual = manual
         return self
 
+    def __getnewargs__(self):       # copy, deepcopy and pickle build it again from these
+        return self[0], self[1], self.manual
+
     @property
     def rows(self) -> list[AuditRow]:
         return self[0]
