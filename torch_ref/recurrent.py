@@ -18,7 +18,9 @@ class TemporalLinear(nn.Linear):
 
 def _one_bias(module) -> None:
     """Leave the layer one bias (manual/conventions.py RECURRENT_BIAS, ``onebias``): bias_hh_l0 stops being
-    a parameter and is a constant zero the recurrence still reads (torch's flat weights are rebuilt)."""
+    a parameter and is a constant zero the recurrence still reads (torch's flat weights are rebuilt). Not a
+    buffer either, so that no buffer row expects it: ``.double()``/``.to()`` leave it in its dtype, so the
+    layer is built in the dtype it runs in (``dtype=``) and never converted."""
     zero = torch.zeros_like(module.bias_hh_l0)
     del module.bias_hh_l0
     module.bias_hh_l0 = zero         # a plain tensor attribute: neither a parameter nor a buffer
