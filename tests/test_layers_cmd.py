@@ -163,6 +163,12 @@ def test_a_file_without_layers_is_bad_input(tmp_path):
         check_file(str(path))
 
 
+def test_an_empty_out_is_bad_input_before_any_check(capfd):
+    assert main(["layers", str(CORRECT), "--out", ""]) == 2          # review: it wrote no report, silently
+    assert capfd.readouterr().err == ("lockstep: error: --out is empty: name the directory for layers.csv, "
+                                      "layers.html and layers.md\n")
+
+
 def test_code_that_raises_or_exits_is_a_failed_layer(tmp_path):
     path = edited(tmp_path, ("    return np.maximum(0, x), x\n", "    raise ValueError('not yet')\n"),
                   ("    return dout * (1 - cache ** 2)\n", "    import sys\n    sys.exit(0)\n"),

@@ -231,7 +231,7 @@ def audit_command(args) -> int:
 def layers_command(args) -> int:
     from comparisons.explain.layers_file import check_file, exit_code, prepare_out, write_csv
     from comparisons.report import layers_report
-    if args.out:
+    if args.out is not None:
         prepare_out(args.out)
     layers = check_file(args.file, args.seed)
     for layer in layers:

@@ -518,6 +518,8 @@ def exit_code(layers: list[Layer]) -> int:
 
 def prepare_out(out: str) -> None:
     """Create ``out`` (before any work: a directory that cannot be made is bad input, nothing checked)."""
+    if not str(out).strip():
+        raise InputError(f"{setting('out')} is empty: name the directory for layers.csv, layers.html and layers.md")
     try:
         Path(out).mkdir(parents=True, exist_ok=True)
     except OSError as e:
