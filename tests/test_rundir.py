@@ -58,6 +58,8 @@ BREAKAGES = [
                  id="foreign-csv"),
     pytest.param(lambda d: _keep_lines(d / "steps.csv", lambda lines: lines[:2] + ["x" + lines[2]] + lines[3:]),
                  "steps.csv: row 2 (line 3): step 'x0' is not an integer >= 0", id="garbage-row"),
+    pytest.param(lambda d: _keep_lines(d / "steps.csv", lambda lines: lines[:3] + lines[2:]),   # the report's
+                 "steps.csv: data row 3 repeats step 0 step judged init", id="a-repeated-row"),  # figures raised
     pytest.param(lambda d: _edit_json(d / "summary.json", lambda s: s.update(steps=3)),
                  "reaches step 9 but summary.json reports 3 steps; the two files are from different runs",
                  id="files-of-two-runs"),

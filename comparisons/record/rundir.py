@@ -12,6 +12,7 @@ from importlib import resources
 from pathlib import Path
 
 import jsonschema
+import numpy as np
 import pandas as pd
 
 from comparisons.check.rules import COLUMNS, METRICS, ROW_QUANTITIES, RULES, TRACKS
@@ -170,6 +171,9 @@ def gated_value(frame: pd.DataFrame):
     return np.where(count, frame["abs_diff"], np.where(referee, frame["referee_diff"], frame["rel_diff"]))
 
 
+ROW_KEY = ["step", "phase", "track", "quantity", "name"]
+
+
 def _check_consistent(file: Path, role: str, summary: dict, frame: pd.DataFrame) -> None:
     """steps.csv must reach the step summary.json reports, with its final evaluation if it passed."""
     last = int(frame["step"].max()) if len(frame) else -1
@@ -180,6 +184,13 @@ def _check_consistent(file: Path, role: str, summary: dict, frame: pd.DataFrame)
     if last > steps:
         raise InputError(f"{role} {file}: reaches step {last} but {SUMMARY} reports {steps} steps; "
                          "the two files are from different runs")
+    repeated = frame.duplicated(ROW_KEY)
+    if repeated.any():      # one row per (step, phase, track, quantity, name): the recorder writes each once
+        i = int(np.flatnonzero(repeated.to_numpy())[0])
+        row = frame.iloc[i]
+        raise InputError(f"{role} {file}: data row {i + 1} repeats step {row['step']} {row['phase']} "
+                         f"{row['track']} {row['quantity']} {'' if pd.isna(row['name']) else row['name']}".rstrip()
+                         + "; not a record lockstep wrote")
     if summary["status"] == "passed":
         evaluated = set(frame.loc[frame["step"] == last, "phase"].astype(str))
         absent = [split for split in summary["final"] if split not in evaluated]
