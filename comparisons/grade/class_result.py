@@ -21,7 +21,7 @@ class ClassResult:
 
     def pass_rate(self) -> str:
         """``10/24 (42%)``."""
-        return report._rate(self.passed, len(self.results))
+        return report.rate(self.passed, len(self.results))
 
     def __repr__(self) -> str:
         return (f"ClassResult({len(self.results)} submissions, passed {self.pass_rate()}: "

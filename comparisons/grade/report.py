@@ -52,7 +52,7 @@ def headline(results: list[dict]) -> str:
     return ", ".join(f"{v} {counts[v]}" for v in VERDICTS if counts[v])
 
 
-def _rate(ok: int, n: int) -> str:
+def rate(ok: int, n: int) -> str:
     return f"{ok}/{n} ({100 * ok / n:.0f}%)" if n else "-"
 
 
@@ -62,7 +62,7 @@ def class_tables(results: list[dict]) -> list[Table]:
                 for name in checks}
     used = [v for v in VERDICTS if any(by_check[n][v] for n in checks)]
     tables = [Table("Verdicts per check", ("check", "passed", *[v for v in used if v != "passed"]),
-                    tuple((n, _rate(by_check[n]["passed"], sum(by_check[n].values())),
+                    tuple((n, rate(by_check[n]["passed"], sum(by_check[n].values())),
                            *[str(by_check[n][v]) for v in used if v != "passed"]) for n in checks))]
     derivations: dict[str, Counter] = {}
     for r in results:
@@ -74,7 +74,7 @@ def class_tables(results: list[dict]) -> list[Table]:
         tables.append(Table("Pass rate per derivation (the audit's rows: each parameter's gradient against autograd; "
                             "the runs' rows: each stage of a training step, up to a run's first failure)",
                             ("derivation", "holds", "FAIL", "unchecked"),
-                            tuple((d, _rate(n["ok"] + n["convention"], n["ok"] + n["convention"] + n["FAIL"]),
+                            tuple((d, rate(n["ok"] + n["convention"], n["ok"] + n["convention"] + n["FAIL"]),
                                    str(n["FAIL"]), str(n["unchecked"])) for d, n in derivations.items())))
     stages = Counter()
     for r in results:
@@ -84,7 +84,7 @@ def class_tables(results: list[dict]) -> list[Table]:
     if stages:
         ran = sum(1 for r in results for c in r["checks"] if c["kind"] == "run" and c["verdict"] in ("passed", "failed"))
         tables.append(Table("Where the runs first failed (stage > layer > tensor)", ("first failure", "runs", "share"),
-                            tuple((s, str(n), _rate(n, ran)) for s, n in stages.most_common(TOP))))
+                            tuple((s, str(n), rate(n, ran)) for s, n in stages.most_common(TOP))))
     tables.append(_shared("Most common diagnoses", [(r, c["diagnosis"]) for r in results for c in r["checks"]
                                                     if c["diagnosis"]]))
     tables.append(_shared("Most common errors", [(r, f"{c['verdict']}: {c['message']}") for r in results

@@ -358,16 +358,15 @@ def _error_kind(message: str) -> str:
 
 def _audit(check: dict, job: dict, out: Path) -> dict:
     from comparisons.explain.audit import audit, format_table
-    rows, notes = audit(job["adapter"], check["seed"])
+    result = audit(job["adapter"], check["seed"])
     where = out / CHECKS / check["name"]
     where.mkdir(exist_ok=True)
-    (where / "audit.txt").write_text(format_table(rows) + "\n" + "".join(f"- {n}\n" for n in notes))
-    failed = [r for r in rows if r.verdict == "FAIL"]
-    first = failed[0] if failed else None
-    return {"verdict": "failed" if failed else "passed",
+    (where / "audit.txt").write_text(format_table(result.rows) + "\n" + "".join(f"- {n}\n" for n in result.notes))
+    first = next((r for r in result.rows if r.verdict == "FAIL"), None)
+    return {"verdict": "passed" if result.passed else "failed",
             "message": f"{first.derivation} ({first.formula}): {first.finding}" if first else "",
             "diagnosis": first.finding if first else "",
-            "derivations": {r.derivation: r.verdict for r in rows}}
+            "derivations": {r.derivation: r.verdict for r in result.rows}}
 
 
 def _run(check: dict, job: dict, out: Path) -> dict:
