@@ -14,6 +14,19 @@ distance from its partner, scaled by eps(run) / eps(float32) (2^-29 for a
 float64 run), estimates the rounding in the run's dtype; the rounding of a value
 is the largest over the probes (rules.rejudge).
 
+The referee's own rounding is measured too, in its own dtype: with the probes from shifted inputs
+comes the referee's step again on the batch in another order (PERMUTED_SEED's permutation of the
+samples; every layer kind and loss treats the samples alike, so only the order of the batch's sums
+changes), and its distance from the referee (scale 1) joins the probes. Needed: torch's float64
+kernels are not always as accurate as its float32 ones scaled. Measured (2026-12-03): training-mode
+F.batch_norm on CPU, (100, 4, 28, 28) of mean 5, std 3: float32 0.54 eps32 from exact, float64 69
+eps64 (NumPy's float64, the manual side's way: 1.6 eps64). A float32 probe, scaled by 2^-29, saw a
+sixtieth of the float64 referee's own error: in the zoo's float64 spatial-norms runs, manual vs
+referee reached 95x (bn1.running_mean), 53x (bn1's output) and 45x (gn1.weight's gradient) the
+probes' rounding, against <= 10x in float32; with the permuted referee among the probes, <= 6.3x
+(seeds 0 and 5, every step refereed with every probe). tests/test_referee_order.py shows the
+permuted step to be the same step for every layer kind and loss.
+
 Cheapest first (comparisons/lockstep.py, Lockstep.refereed): the harness asks for the probe from
 the step's own inputs alone, and for the shifted ones only when a row still fails. A row's rounding
 is the largest over the probes, so more probes can only widen its allowance: a row that passes with
@@ -40,6 +53,8 @@ from comparisons.sides.torch_side import TorchSide
 PROBE = "float32"
 PERTURBED = 2          # probes from shifted inputs, beside the one from the step's own inputs
 SHIFT = 1e-3           # relative shift of every input of a shifted probe
+PERMUTED_SEED = 1      # the order of the samples in the referee's second, permuted step
+BATCHED = ("out", "dx", "scores")   # values with the samples on axis 0 (the rest are sums over them)
 
 
 @dataclass
@@ -129,10 +144,11 @@ class Referee:
                 flips[name] = (int(len(differ)), differ[:8].tolist())
         return flips
 
-    def _runs(self, before: dict, x, perturbed: int):
+    def _runs(self, before: dict, x, perturbed: int, permuted: bool = True):
         """(side, dtype, state, batch, role) in order: the referee ("ref"), the probe from the same inputs
         ("probe"), then for each of ``perturbed`` shifted probes its float64 partner ("partner") and itself
-        ("probe")."""
+        ("probe"), and with them (``permuted``) the referee again on the samples in another order
+        ("permuted")."""
         yield self.ref, np.float64, before, x, "ref"
         yield self.probe, np.dtype(PROBE), before, x, "probe"
         rng = np.random.default_rng(0)
@@ -140,29 +156,69 @@ class Referee:
             state, batch = perturb(before, SHIFT, rng), perturb(x, SHIFT, rng)
             yield self.ref, np.float64, state, batch, "partner"
             yield self.probe, np.dtype(PROBE), state, batch, "probe"
+        if perturbed and permuted:
+            yield self.ref, np.float64, before, x, "permuted"
 
     def _collect(self, runs):
-        """(ref, [(probe values, partner values, scale)]) from (role, values) in _runs' order."""
+        """(ref, [(probe values, partner values, scale)]) from (role, values) in _runs' order; the permuted
+        referee is a probe of the referee itself, at scale 1 (its rounding is in float64 already)."""
         ref, partner, probes = None, None, []
         for role, values in runs:
             if role == "ref":
                 ref = partner = values
             elif role == "partner":
                 partner = values
+            elif role == "permuted":
+                probes.append((values, ref, 1.0))
             else:
                 probes.append((values, partner, self.probe_scale))
         return ref, probes
+
+    def _order(self, n: int, training: bool = True):
+        """The permuted step's order of ``n`` samples, or None when it cannot be taken: fewer than 2
+        samples, or (``training``) a dropout mask drawn for this step whose first axis is not the samples'."""
+        masks = self._masks() if training else []
+        if n < 2 or any(m.mask.ndim == 0 or len(m.mask) != n for m in masks):
+            return None
+        return np.random.default_rng(PERMUTED_SEED).permutation(n)
+
+    def _masks(self) -> list:
+        """The dropout masks of this step (manual.DropoutMask, shared by every side of the spec)."""
+        return [m.source for m in self.ref.net.modules()
+                if getattr(getattr(m, "source", None), "mask", None) is not None]
+
+    def _in_order(self, order, run, y, taken, training: bool = True):
+        """``run(y, taken)`` with the samples in ``order``: labels, branches and (``training``) this step's
+        dropout masks reordered; also the order that puts per-sample values back in the batch's order."""
+        masks = self._masks() if training else []
+        kept = [m.mask for m in masks]
+        try:
+            for m in masks:
+                m.mask = m.mask[order]
+            result = run(np.asarray(y)[order], {k: v[torch.from_numpy(order)] for k, v in taken.items()})
+        finally:
+            for m, mask in zip(masks, kept):
+                m.mask = mask
+        back = np.argsort(order)
+        return result, back
 
     def step(self, before: dict, x: np.ndarray, y: np.ndarray, manual_outputs: dict,
              perturbed: int = PERTURBED) -> Recomputed:
         """``before``: the manual state the step started from: {"params", "buffers", "state"} (state in
         the manual side's units). ``manual_outputs``: the manual side's layer outputs in this step.
-        ``perturbed``: how many shifted probes (0: the probe from the step's own inputs alone)."""
+        ``perturbed``: how many shifted probes (0: the probe from the step's own inputs alone; with
+        them, the permuted referee)."""
         taken = self._taken(x, manual_outputs, y)
+        order = self._order(len(x)) if perturbed else None
         runs, flips = [], {}
-        for side, dtype, state, batch, role in self._runs(before, x, perturbed):
+        for side, dtype, state, batch, role in self._runs(before, x, perturbed, order is not None):
             side.load(state["params"], state["buffers"], state["state"], before.get("step"))
-            loss, scores = side.train_step(_cast(batch, dtype), y, taken=taken)
+            batch = _cast(batch, dtype)
+            if role == "permuted":
+                (loss, scores), back = self._in_order(
+                    order, lambda labels, branches: side.train_step(batch[order], labels, taken=branches), y, taken)
+            else:
+                loss, scores = side.train_step(batch, y, taken=taken)
             values = {("loss", ""): loss, ("scores", ""): scores}
             values.update({("out", k): v for k, v in side.outputs.items()})
             values.update({("dx", k): v for k, v in side.input_grads.items()})
@@ -172,6 +228,8 @@ class Referee:
             values.update({("buffer", k): v.copy() for k, v in side.buffers.items()})
             if role == "ref":
                 flips = self._flips(taken, y)
+            if role == "permuted":
+                values = _back_in_order(values, back)
             runs.append((role, values))
         return Recomputed(*self._collect(runs), flips)
 
@@ -187,7 +245,7 @@ class Referee:
         def wanted(key):
             return keys is None or key in keys
         runs = []
-        for side, dtype, state, g, role in self._runs(before, grads, perturbed):
+        for side, dtype, state, g, role in self._runs(before, grads, perturbed, permuted=False):
             side.load(state["params"], state["buffers"], state["state"], before.get("step"))
             side.update_only({k: np.asarray(v, dtype) for k, v in g.items()})
             values = {("update", k): side.params[k] - side.before[k] for k in side.params if wanted(("update", k))}
@@ -199,13 +257,26 @@ class Referee:
     def evaluate(self, params: dict, buffers: dict, x: np.ndarray, y: np.ndarray, manual_outputs: dict,
                  perturbed: int = PERTURBED) -> Recomputed:
         taken = self._taken(x, manual_outputs, y)
+        order = self._order(len(x), training=False) if perturbed else None
         runs = []
         for side, dtype, state, batch, role in self._runs({"params": params, "buffers": buffers, "state": {}}, x,
-                                                          perturbed):
+                                                          perturbed, order is not None):
             side.load(state["params"], state["buffers"])
-            loss, scores = side.evaluate(_cast(batch, dtype), y, taken=taken)
+            batch = _cast(batch, dtype)
+            if role == "permuted":
+                (loss, scores), back = self._in_order(
+                    order, lambda labels, branches: side.evaluate(batch[order], labels, taken=branches), y, taken,
+                    training=False)
+                scores = scores[back]
+            else:
+                loss, scores = side.evaluate(batch, y, taken=taken)
             runs.append((role, {("loss", ""): loss, ("scores", ""): scores}))
         return Recomputed(*self._collect(runs), {})
+
+
+def _back_in_order(values: dict, back: np.ndarray) -> dict:
+    """The permuted step's values with the samples in the batch's order again (BATCHED quantities)."""
+    return {key: np.asarray(v)[back] if key[0] in BATCHED else v for key, v in values.items()}
 
 
 def near_ties(recomputed: Recomputed, pred_m, pred_t, factor: float, floor: float,
