@@ -176,11 +176,15 @@ def test_a_free_twin_that_diverges_on_its_own_does_not_fail_the_run(tiny_data, m
     assert not drift[drift["step"] < 3]["reference"].isna().any()
 
 
-def test_update_rows_alone_are_refereed_from_the_manual_gradients():
+def test_update_rows_alone_are_refereed_from_the_manual_gradients(monkeypatch):
     """dls-deep in float32: once updates are small against the weights, p_after - p_before cancels and the
     update rows alone miss the direct rule; the referee then recomputes the optimizer step from the manual
-    side's own gradients (Referee.update), and the run passes without a whole-step recomputation there."""
+    side's own gradients (Referee.update), and the run passes without a whole-step recomputation there.
+    The parameters' grid (rules.GRID_ULPS) now passes these rows before the referee: taken away here, as
+    for a row whose difference is beyond it."""
     import types
+    from comparisons.check import rules
+    monkeypatch.setattr(rules, "GRID_ULPS", 0)
     from comparisons.data.builtin import synthetic
     from comparisons.data.presets import load_preset
     from comparisons.lockstep import Lockstep

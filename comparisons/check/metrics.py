@@ -185,6 +185,33 @@ def tensor_diff(m: np.ndarray, r: np.ndarray, r_scale: float = 1.0, base: np.nda
     )
 
 
+def _beyond_grid(m: np.ndarray, t: np.ndarray, base: np.ndarray, ulps: float, lo: int, hi: int) -> float:
+    """Sum over flat [lo, hi) of max(|m - t| - ulps · spacing(max(|base|, |m|, |t|)), 0)², chunk by chunk:
+    the spacing in the arrays' dtype, |m - t| exact (float64)."""
+    total = 0.0
+    for start in range(lo, hi, CHUNK):
+        end = min(start + CHUNK, hi)
+        ms, ts, bs = m[start:end], t[start:end], base[start:end]
+        grid = np.spacing(np.maximum(np.maximum(np.abs(ms), np.abs(ts)), np.abs(bs))).astype(np.float64)
+        left = np.abs(ms.astype(np.float64) - ts)
+        left -= ulps * grid
+        np.maximum(left, 0.0, out=left)
+        total += _dot(left, left)
+    return total
+
+
+def beyond_grid(m: np.ndarray, t: np.ndarray, base: np.ndarray, ulps: float) -> float:
+    """||max(|m - t| - ulps · spacing, 0)||: what is left of the difference between two parameter tensors
+    after ``ulps`` spacings of the parameters' own grid per element (the spacing of the dtype at the
+    largest of |base|, |m|, |t| there); NaN or Inf in, NaN out."""
+    if not (m.shape == t.shape == base.shape and m.dtype == t.dtype == base.dtype):
+        raise ValueError(f"beyond_grid: shapes or dtypes differ: {m.shape} {t.shape} {base.shape}")
+    m, t, base = m.reshape(-1), t.reshape(-1), base.reshape(-1)
+    with np.errstate(invalid="ignore", over="ignore"):
+        total = sum(in_parts(partial(_beyond_grid, m, t, base, ulps), m.size))
+    return math.sqrt(total) if math.isfinite(total) else math.nan
+
+
 def scalar_diff(m: float, r: float) -> ScalarDiff:
     diff = abs(m - r)
     return ScalarDiff(float(m), float(r), diff, _ratio(diff, abs(r)))
