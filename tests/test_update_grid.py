@@ -36,6 +36,31 @@ def test_beyond_grid_is_its_formula(dtype, n):
                                                            rel=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_compiled_grid_walk_is_the_numpy_one(dtype):
+    """Edge values: zeros, subnormals, exact powers of two (the spacing steps there), signs, huge values;
+    the compiled walk's spacing is np.spacing's (all but the largest finite value, where NumPy's is Inf)."""
+    from comparisons.check import fastwalk
+    if not fastwalk.AVAILABLE:
+        pytest.skip("the compiled walk was not built: nothing to compare")
+    info = np.finfo(dtype)
+    big = info.max / 4 if dtype == np.float32 else 1e150       # squares of its spacing stay finite in double
+    edges = np.array([0.0, -0.0, info.smallest_subnormal, -3 * info.smallest_subnormal, info.tiny, 1.0, -1.0,
+                      2.0, 0.5, np.nextafter(dtype(1), dtype(0)), 3.0, 1e-30, big, -big], dtype)
+    rng = np.random.default_rng(4)
+    n = 50_000
+    b = rng.choice(edges, n).astype(dtype) * dtype(1)
+    b[::3] = rng.normal(0, 1, b[::3].size)
+    m = b + rng.choice([0, 1, -1, 3], n) * np.spacing(np.abs(b)).astype(dtype)
+    t = b - rng.choice([0, 1, 2], n) * np.spacing(np.abs(b)).astype(dtype)
+    m, t = m.astype(dtype), t.astype(dtype)
+    for ulps in (0, 1, 2):
+        compiled = fastwalk.walk_grid(m, t, b, ulps, 0, n)
+        plain = metrics._beyond_grid(m, t, b, ulps, 0, n)
+        assert compiled == pytest.approx(plain, rel=1e-12, abs=0), ulps
+    assert math.isnan(fastwalk.walk_grid(np.full(3, np.inf, dtype), t[:3], b[:3], 2, 0, 3))
+
+
 def test_beyond_grid_nan_is_nan():
     b = np.ones(4, np.float32)
     m = np.array([1, np.nan, 1, 1], np.float32)

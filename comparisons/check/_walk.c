@@ -10,6 +10,12 @@
    tensors' precision as NumPy rounds the two update arrays and their
    difference: the update rows read the three tensors once and write nothing.
    The index is -1 when not found (see below).
+   grid_f32 / grid_f64 (m, t, b, ulps, lo, hi): for the update rows judged on the
+   parameters' grid (rules.GRID_ULPS), sum over [lo, hi) of
+   max(|m[i] - t[i]| - ulps * spacing(max(|b[i]|, |m[i]|, |t[i]|)), 0)^2 in double,
+   spacing as np.spacing (the distance to the next larger value of the dtype;
+   NaN where an input is NaN or Inf, and at the largest finite value, where
+   NumPy's is Inf: this is one binade's spacing there).
 
    NumPy needs six passes for this (subtract, three dot products, argmax,
    argmin), eight with the update arrays; this reads each input once. Sums are
@@ -41,6 +47,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <math.h>
 
 #define BLOCK 512
 #define NOT_FOUND ((size_t)-1)
@@ -151,6 +158,41 @@ static CLONES T based_##SFX(const T *m, const T *t, const T *b, size_t lo, size_
 WALK(f32, float, uint32_t, (uint32_t)1 << 31)
 WALK(f64, double, uint64_t, (uint64_t)1 << 63)
 
+/* Per dtype: the spacing of the dtype at |x| (x finite, bits of |x| given: exponent field e, MANT mantissa
+   bits): 2^(e - bias - MANT) for normal x, built as bits; below, the subnormal spacing. */
+#define GRID(SFX, T, U, SIGN, MANT, EMAX)                                         \
+static inline T spacing_##SFX(U a)                                                \
+{                                                                                 \
+    U e = a >> (MANT), bits;                                                      \
+    T out;                                                                        \
+    if (e > (MANT))                                                               \
+        bits = (e - (MANT)) << (MANT);                                            \
+    else if (e >= 1)                                                              \
+        bits = (U)1 << (e - 1);                                                   \
+    else                                                                          \
+        bits = 1;                                                                 \
+    memcpy(&out, &bits, sizeof out);                                              \
+    return out;                                                                   \
+}                                                                                 \
+                                                                                  \
+static CLONES double grid_##SFX(const T *m, const T *t, const T *b, double ulps, size_t lo, size_t hi) \
+{                                                                                 \
+    double total = 0;                                                             \
+    for (size_t i = lo; i < hi; i++) {                                            \
+        U am = abs_bits_##SFX(m[i]), at = abs_bits_##SFX(t[i]), ab = abs_bits_##SFX(b[i]); \
+        U top = am > at ? am : at;                                                \
+        top = ab > top ? ab : top;                                                \
+        if ((top >> (MANT)) == (EMAX))          /* NaN or Inf somewhere */        \
+            return (double)NAN;                                                   \
+        double left = fabs((double)m[i] - (double)t[i]) - ulps * (double)spacing_##SFX(top); \
+        total += left > 0 ? left * left : 0;                                      \
+    }                                                                             \
+    return total;                                                                 \
+}
+
+GRID(f32, float, uint32_t, (uint32_t)1 << 31, 23, 255)
+GRID(f64, double, uint64_t, (uint64_t)1 << 63, 52, 2047)
+
 /* --- the Python functions ---------------------------------------------------------------- */
 
 /* Three buffers (the third may be absent), a double and the range [lo, hi), checked. */
@@ -162,12 +204,13 @@ static void release(Args *a)
         PyBuffer_Release(&a->view[i]);
 }
 
-static int parse(PyObject *const *args, Py_ssize_t nargs, int buffers, Py_ssize_t itemsize, Args *a)
+/* The arguments: ``buffers`` arrays, a number if ``scalar`` (walk: s; grid: ulps), then lo and hi. */
+static int parse(PyObject *const *args, Py_ssize_t nargs, int buffers, int scalar, Py_ssize_t itemsize, Args *a)
 {
     a->taken = 0;
     a->s = 1.0;
-    if (nargs != 5) {
-        PyErr_SetString(PyExc_TypeError, "the walk takes 5 arguments");
+    if (nargs != buffers + scalar + 2) {
+        PyErr_Format(PyExc_TypeError, "this walk takes %d arguments", buffers + scalar + 2);
         return -1;
     }
     for (int i = 0; i < buffers; i++) {
@@ -177,12 +220,12 @@ static int parse(PyObject *const *args, Py_ssize_t nargs, int buffers, Py_ssize_
         }
         a->taken++;
     }
-    if (buffers == 2 && ((a->s = PyFloat_AsDouble(args[2])) == -1.0 && PyErr_Occurred())) {
+    if (scalar && ((a->s = PyFloat_AsDouble(args[buffers])) == -1.0 && PyErr_Occurred())) {
         release(a);
         return -1;
     }
-    a->lo = PyLong_AsSsize_t(args[3]);
-    a->hi = PyLong_AsSsize_t(args[4]);
+    a->lo = PyLong_AsSsize_t(args[buffers + scalar]);
+    a->hi = PyLong_AsSsize_t(args[buffers + scalar + 1]);
     if (PyErr_Occurred()) {
         release(a);
         return -1;
@@ -210,7 +253,7 @@ static PyObject *PYNAME(PyObject *module, PyObject *const *args, Py_ssize_t narg
     Sums sums;                                                                    \
     T greatest;                                                                   \
     (void)module;                                                                 \
-    if (parse(args, nargs, BUFFERS, sizeof(T), &a) < 0)                           \
+    if (parse(args, nargs, BUFFERS, BUFFERS == 2, sizeof(T), &a) < 0)             \
         return NULL;                                                              \
     const T *p0 = a.view[0].buf, *p1 = a.view[1].buf;                             \
     const T *p2 = BUFFERS == 3 ? a.view[2].buf : NULL;                            \
@@ -231,7 +274,34 @@ PYFUNC(walk_f64, scaled_f64, double, 2, scaled_f64(p0, p1, a.s, (size_t)a.lo, (s
 PYFUNC(walk_based_f32, based_f32, float, 3, based_f32(p0, p1, p2, (size_t)a.lo, (size_t)a.hi, &sums))
 PYFUNC(walk_based_f64, based_f64, double, 3, based_f64(p0, p1, p2, (size_t)a.lo, (size_t)a.hi, &sums))
 
+#define PYGRID(PYNAME, T, CALL)                                                   \
+static PyObject *PYNAME(PyObject *module, PyObject *const *args, Py_ssize_t nargs) \
+{                                                                                 \
+    Args a;                                                                       \
+    double total;                                                                 \
+    (void)module;                                                                 \
+    if (parse(args, nargs, 3, 1, sizeof(T), &a) < 0)                              \
+        return NULL;                                                              \
+    const T *p0 = a.view[0].buf, *p1 = a.view[1].buf, *p2 = a.view[2].buf;       \
+    if (a.hi - a.lo >= RELEASE) {                                                 \
+        Py_BEGIN_ALLOW_THREADS                                                    \
+        total = CALL;                                                             \
+        Py_END_ALLOW_THREADS                                                      \
+    } else {                                                                      \
+        total = CALL;                                                             \
+    }                                                                             \
+    release(&a);                                                                  \
+    return PyFloat_FromDouble(total);                                             \
+}
+
+PYGRID(walk_grid_f32, float, grid_f32(p0, p1, p2, a.s, (size_t)a.lo, (size_t)a.hi))
+PYGRID(walk_grid_f64, double, grid_f64(p0, p1, p2, a.s, (size_t)a.lo, (size_t)a.hi))
+
 static PyMethodDef walk_methods[] = {
+    {"walk_grid_f32", (PyCFunction)(void (*)(void))walk_grid_f32, METH_FASTCALL,
+     "walk_grid_f32(m, t, b, ulps, lo, hi) -> sum of max(|m - t| - ulps spacing(max(|b|, |m|, |t|)), 0)^2"},
+    {"walk_grid_f64", (PyCFunction)(void (*)(void))walk_grid_f64, METH_FASTCALL,
+     "walk_grid_f64(m, t, b, ulps, lo, hi): walk_grid_f32 in float64"},
     {"walk_f32", (PyCFunction)(void (*)(void))walk_f32, METH_FASTCALL,
      "walk_f32(m, r, s, lo, hi) -> (<d,d>, <d,r>, <r,r>, max |d|, its index or -1), d = m - s r in float32"},
     {"walk_f64", (PyCFunction)(void (*)(void))walk_f64, METH_FASTCALL,

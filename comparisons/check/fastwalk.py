@@ -4,7 +4,8 @@
 index) for d = m - s r over flat m[lo:hi], r[lo:hi], reading each element once
 instead of six NumPy passes over it; ``walk_based`` the same for an update
 against its base, m - b against r = t - b (metrics._walk_based), without the two
-update arrays. They are functions of the extension module, called directly (no
+update arrays; ``walk_grid`` the sum metrics.beyond_grid takes (an update row on
+the parameters' grid) in one pass instead of ten. They are functions of the extension module, called directly (no
 ctypes), and release the GIL on big ranges, so the share of a tensor
 metrics.tensor_diff hands to each core runs in parallel without the hand-offs
 of the GIL that the NumPy walk pays per chunk.
@@ -18,17 +19,17 @@ import os
 
 import numpy as np
 
-_NAMES = {np.dtype(np.float32): ("walk_f32", "walk_based_f32"),
-          np.dtype(np.float64): ("walk_f64", "walk_based_f64")}
+_NAMES = {np.dtype(np.float32): ("walk_f32", "walk_based_f32", "walk_grid_f32"),
+          np.dtype(np.float64): ("walk_f64", "walk_based_f64", "walk_grid_f64")}
 
 
 def _load() -> dict:
-    """dtype -> (walk, walk_based) of the extension, or {} when it is absent or disabled."""
+    """dtype -> (walk, walk_based, walk_grid) of the extension, or {} when it is absent or disabled."""
     if os.environ.get("LOCKSTEP_NUMPY_WALK", "") not in ("", "0"):
         return {}
     try:
         from comparisons.check import _walk
-        return {dtype: (getattr(_walk, scaled), getattr(_walk, based)) for dtype, (scaled, based) in _NAMES.items()}
+        return {dtype: tuple(getattr(_walk, name) for name in names) for dtype, names in _NAMES.items()}
     except (ImportError, AttributeError):     # not built, unloadable, or a stale build without these functions
         return {}
 
@@ -62,3 +63,9 @@ def walk_based(m: np.ndarray, t: np.ndarray, b: np.ndarray, dtype, lo: int, hi: 
     """Over flat m[lo:hi], t[lo:hi], b[lo:hi]: the walk of m - b against r = t - b, with
     d = (m - b) - (t - b), each difference rounded in ``dtype`` as NumPy rounds it."""
     return _answer(_FUNCTIONS[dtype][1](m, t, b, lo, hi), 1.0, lo)
+
+
+def walk_grid(m: np.ndarray, t: np.ndarray, b: np.ndarray, ulps: float, lo: int, hi: int) -> float:
+    """Over flat m[lo:hi], t[lo:hi], b[lo:hi]: the sum of max(|m - t| - ulps spacing(max(|b|, |m|, |t|)), 0)²
+    (NaN where an input is not finite)."""
+    return _FUNCTIONS[m.dtype][2](m, t, b, float(ulps), lo, hi)

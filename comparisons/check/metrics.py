@@ -207,8 +207,9 @@ def beyond_grid(m: np.ndarray, t: np.ndarray, base: np.ndarray, ulps: float) -> 
     if not (m.shape == t.shape == base.shape and m.dtype == t.dtype == base.dtype):
         raise ValueError(f"beyond_grid: shapes or dtypes differ: {m.shape} {t.shape} {base.shape}")
     m, t, base = m.reshape(-1), t.reshape(-1), base.reshape(-1)
+    walk = fastwalk.walk_grid if fastwalk.usable(m.dtype, m, t, base) else _beyond_grid
     with np.errstate(invalid="ignore", over="ignore"):
-        total = sum(in_parts(partial(_beyond_grid, m, t, base, ulps), m.size))
+        total = sum(in_parts(partial(walk, m, t, base, ulps), m.size))
     return math.sqrt(total) if math.isfinite(total) else math.nan
 
 
