@@ -183,6 +183,7 @@ class Lockstep:
         self.failed_eval: Row | None = None      # the first failed evaluation row
         self.trained = {"grad": 0.0, "update": 0.0}   # greatest manual gradient and update norms seen
         self.previous: dict = {}                  # the manual values of the previous step
+        self.handed_on: dict = {}      # this step's manual values written over in place ({"fc2.dx": "relu1.dx"})
         self.compared: dict = {}       # this step's arrays {(quantity, name): Pair}
         self.referee_values: dict = {}  # and the referee's, where it recomputed them: for first_failure.npz
         self.failure_arrays: bytes | None = None   # first_failure.npz (comparisons/record/failure_array.py)
@@ -234,14 +235,15 @@ class Lockstep:
         """(forward, backward and update) Pairs of every tensor a step compares, in the order the
         step computes them: (quantity, name, manual array, torch array, torch scale, base)."""
         m, j = self.manual, self.judge
+        over = self.written_over()
         forward = [("out", s.name, m.outputs[s.name], j.outputs[s.name], 1.0) for s in self.layers
-                   if s.name in m.outputs]
+                   if s.name in m.outputs and ("out", s.name) not in over]
         backward = [("dx", "loss", m.input_grads["loss"], j.input_grads["loss"], 1.0)] \
-            if "loss" in m.input_grads else []
+            if "loss" in m.input_grads and ("dx", "loss") not in over else []
         grads, dx, t_dx = m.grads, m.input_grads, j.input_grads
         for s in reversed(self.layers):
             backward += [("grad", k, grads[k], j.grads[k], 1.0) for k in grads if k.split(".", 1)[0] == s.name]
-            if s.name in dx and s.name in t_dx:      # torch computes no dL/dx of the first layer
+            if s.name in dx and s.name in t_dx and ("dx", s.name) not in over:   # torch: no dL/dx of the first layer
                 backward.append(("dx", s.name, dx[s.name], t_dx[s.name], 1.0))
         if j.opt.scheduler is not None:     # the learning rate each side's update used (README "Optimizers")
             backward.append(("state", "lr", np.float64(m.opt.lr), np.float64(j.opt.used_lr), 1.0))
@@ -251,6 +253,20 @@ class Lockstep:
                      for k, (v, s) in m.state.items() if k in t_state]
         backward += [("buffer", k, v, j.buffers[k], 1.0) for k, v in m.buffers.items()]
         return [Pair(*p) for p in forward], [Pair(*p) for p in backward]
+
+    def written_over(self) -> dict:
+        """The manual side's layer outputs and dL/dx held in the array of a value made after them
+        (sides/aliasing.py) where torch's two values differ: that array holds the later value now, so the
+        earlier one is not compared. {(part, layer): (part, later layer)}; ``handed_on`` names them for the
+        diagnosis ({"fc2.dx": "relu1.dx"})."""
+        found = {}
+        for (part, name), (_, later) in getattr(self.manual, "same_array", {}).items():
+            values = self.judge.outputs if part == "out" else self.judge.input_grads
+            a, b = values.get(name), values.get(later)
+            if a is not None and b is not None and not (a.shape == b.shape and np.array_equal(a, b)):
+                found[(part, name)] = (part, later)
+        self.handed_on = {f"{name}.{part}": f"{later}.{part}" for (part, name), (_, later) in found.items()}
+        return found
 
     def judged_step(self, where_, x, y, loss_m, scores_m, loss_t, scores_t) -> list[tuple[Row, str | None]]:
         dtype, over = self.dtype, self.overrides

@@ -1,4 +1,5 @@
 """Bring-your-own implementations: the adapter, its error messages, and lockstep audit."""
+from pathlib import Path
 import numpy as np
 import pytest
 
@@ -313,3 +314,45 @@ def test_a_class_file_rewritten_in_place_is_imported_again(tmp_path, monkeypatch
     os.utime(source, ns=(source.stat().st_atime_ns, source.stat().st_mtime_ns + 1_000_000))  # a coarse clock
     assert load_class("net.py:Net").version == 2
     assert load_class("net.py:Net") is load_class("net.py:Net")          # unchanged: imported once
+
+
+# --- a class that edits arrays in place: intermediates that share memory ---------------------------
+
+INPLACE = str(Path(__file__).resolve().parent / "students" / "inplace_net.py")
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("cls", ["Backward", "Forward"])
+def test_a_correct_class_that_edits_in_place_passes(cls, dtype, tiny_data):
+    """cs231n's relu_backward (dx = dout; dx[x <= 0] = 0) makes the exposed fc2.dx the same array as relu1.dx;
+    a ReLU written over Z1 makes fc1.out relu1.out's array. The training is right: the run passes, and the
+    value whose array was written over is not compared (found 2026-12-03: both failed at that value)."""
+    from comparisons.lockstep import Lockstep
+    from comparisons.record.recorder import Recorder
+    config = Config(hidden=(16,), epochs=1, batch_size=10, lr=0.05, dtype=dtype, manual=f"{INPLACE}:{cls}")
+    lock = Lockstep(config, tiny_data.astype(np.dtype(dtype)))
+    lock.recorder = Recorder(None)
+    rows = []
+    record = lock.record
+
+    def keep(results):
+        rows.extend((r.quantity, r.name) for r, _ in results if r.phase == "step")
+        return record(results)
+    lock.record = keep
+    lock.train(bar=type("Bar", (), {"update": lambda self: None})())
+    assert lock.tracker.first_failure is None, lock.tracker.first_failure
+    gone, kept = (("dx", "fc2"), ("dx", "relu1")) if cls == "Backward" else (("out", "fc1"), ("out", "relu1"))
+    assert lock.handed_on == {f"{gone[1]}.{gone[0]}": f"{kept[1]}.{kept[0]}"}
+    assert gone not in rows and kept in rows
+
+
+def test_a_slip_behind_an_in_place_edit_still_fails_and_says_why(tiny_data):
+    """dH twice too large, then edited in place into dZ1: relu1.dx (and the gradients) carry the slip."""
+    result = run(Config(hidden=(16,), epochs=1, batch_size=10, lr=0.05, dtype="float64",
+                        manual=f"{INPLACE}:BackwardSlip"), tiny_data)
+    assert not result.passed
+    assert result.first_failure["quantity"] in ("dx", "grad")
+    from comparisons.explain.diagnosis import diagnosis_text
+    text = diagnosis_text(result.summary["diagnosis"])
+    assert "a constant factor: manual = 2 × reference" in text
+    assert "fc2.dx is not compared: its array became relu1.dx (written over in place after it was made)" in text

@@ -274,3 +274,41 @@ def test_the_referee_follows_the_manual_sides_hinges():
     plain = torch.tensor(x, dtype=torch.float64, requires_grad=True)
     LOSSES["svm"].make_twin("mean")(plain, torch.from_numpy(y)).backward()
     assert plain.grad[0, 1] == 0           # torch's own decision at exactly 0: not taken
+
+
+# --- layers that edit in place (sides/aliasing.py) -------------------------------------------------
+
+class ReLUOverItsInput(manual.ReLU):
+    def forward(self, z, train=True):
+        self.z = z                                    # z > 0 is the same mask after the write
+        return np.maximum(z, 0, out=z)                # written over the previous layer's output
+
+
+class SigmoidOverItsGradient(manual.Sigmoid):
+    def backward(self, ds):
+        ds *= self.s * (1 - self.s)                   # written over the next layer's dL/dx
+        return ds
+
+
+@pytest.mark.parametrize("cls,mutant,model,gone", [
+    ("ReLU", ReLUOverItsInput, "linear:32,relu,linear", "fc1.out"),
+    ("Sigmoid", SigmoidOverItsGradient, "linear:32,sigmoid,linear", "fc2.dx")])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_layer_that_edits_in_place_is_not_a_false_alarm(monkeypatch, cls, mutant, model, gone, dtype):
+    """Correct math, written in place: the value written over is not compared (found 2026-12-03: the run
+    failed at it, naming that correct layer)."""
+    monkeypatch.setattr(manual, cls, mutant)
+    result = run(Config(model=model, epochs=1, batch_size=10, lr=0.05, dtype=dtype), data("class"))
+    assert result.passed, result.first_failure
+
+
+def test_views_and_unchanged_arrays_are_still_compared(tmp_path):
+    """A flatten's reshaped view and a dropout that returns its input in evaluation share memory without
+    writing over anything: every row is still there."""
+    import pandas as pd
+    result = run(Config(model="conv:2:3,relu,flatten,dropout:0.5,linear", epochs=1, batch_size=20, lr=0.05),
+                 data("images"), out=tmp_path)
+    assert result.passed
+    rows = pd.read_csv(tmp_path / "steps.csv")
+    names = set(rows[rows.quantity == "out"].name)
+    assert {"conv1", "relu1", "flatten1", "drop1", "fc1"} <= names, names

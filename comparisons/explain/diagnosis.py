@@ -119,6 +119,7 @@ class Diagnoser:
                                           step_lr(self.config, self.before.get("step")))
         self.previous = getattr(lockstep, "previous", {}) or {}
         self.extra = getattr(lockstep.manual, "extra", {})
+        self.handed_on = getattr(lockstep, "handed_on", {})    # {"fc2.dx": "relu1.dx"}: written over in place
         self.dg = Diagnosis(where=rules.where(*where_))
         self.dg.kink_flips = sum(c for c, _ in recomputed.flips.values()) or None
 
@@ -135,7 +136,7 @@ class Diagnoser:
         if ("out", name) not in self.derived:
             x_prev, _ = self.layer_input(i - 1)
             self.derived[("out", name)] = self.local.layer(name, x_prev)["ref"]["out"]
-        return self.derived[("out", name)], f"{name}.out is not exposed: recomputed from the manual side's values upstream"
+        return self.derived[("out", name)], f"{self._unexposed(f'{name}.out')}: recomputed from the manual side's values upstream"
 
     def incoming(self, i: int):
         """dL/d(output of layer i) (the next layer's dL/dx, or dL/dscores for the last layer) as the
@@ -151,7 +152,16 @@ class Diagnoser:
                 x_after, _ = self.layer_input(i + 1)
                 self.derived[("dx", after)] = self.local.layer(after, x_after, self.incoming(i + 1)[0])["ref"]["dx"]
         what = "dL/dscores" if after == "loss" else f"{after}.dx"
-        return self.derived[("dx", after)], f"{what} is not exposed: recomputed from the manual side's values"
+        return self.derived[("dx", after)], f"{self._unexposed(f'{after}.dx', what)}: recomputed from the manual side's values"
+
+    def _unexposed(self, key: str, what: str = "") -> str:
+        """Why a value is not the manual side's own: not exposed, or exposed in an array a later value was
+        written over in place (sides/aliasing.py)."""
+        what = what or key
+        later = self.handed_on.get(key)
+        if later:
+            return f"{what} is not compared: its array became {later} (written over in place after it was made)"
+        return f"{what} is not exposed"
 
     def value(self, quantity: str, name: str):
         """The manual side's value of a layer's output, or its recomputation (see layer_input)."""

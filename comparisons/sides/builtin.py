@@ -4,6 +4,7 @@ import numpy as np
 import manual
 from comparisons.config import Config
 from comparisons.registry import LOSSES, build_optimizer, penalty_args
+from comparisons.sides.aliasing import same_array
 from manual.regularization import Penalty
 
 
@@ -37,6 +38,11 @@ class ManualSide:
     @property
     def grads(self):
         return self.net.grads
+
+    @property
+    def same_array(self) -> dict:
+        """Outputs and dL/dx the network keeps in one array (a layer that edits in place: sides/aliasing.py)."""
+        return same_array(self.net.outputs, self.input_grads, [*self.net.layers, "loss"])
 
     @property
     def buffers(self):

@@ -78,6 +78,7 @@ from comparisons import heartbeat
 from comparisons.config import Config
 from comparisons.errors import InputError, UserCodeError, describe, setting
 from comparisons.registry import build_optimizer, parse_optimizer
+from comparisons.sides.aliasing import same_array
 from manual.conventions import CONV_BIAS, CONV_LAYOUT, SAMPLE_AXES
 
 LAYOUTS = {"weight_layout": ("out_in", "in_out"), "bias_shape": ("flat", "row", "column"),
@@ -304,6 +305,8 @@ class ByoSide:
         self.outputs: dict[str, np.ndarray] = {}
         self.input_grads: dict[str, np.ndarray] = {}
         self.extra: dict[str, np.ndarray] = {}      # intermediates with no row of their own ("probs")
+        self.exposed: dict[str, np.ndarray] = {}    # the arrays intermediates() last gave (not copies)
+        self.same_array: dict[tuple, tuple] = {}    # ("dx", "fc2"): ("dx", "relu1"): one array (sides/aliasing.py)
         if probe is not None:
             self.probe(*probe)
         # the class's own initialisation, in torch's layout, before anything is written into it
@@ -566,10 +569,11 @@ class ByoSide:
     def train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         masks = {s.name: s.kwargs["mask"].keep((len(x), *s.in_shape), s.kwargs["p"]) for s in self.dropouts}
         loss, scores = self._forward(x, y, training=True, masks=masks)
-        self._collect(self.intermediates())
+        self.outputs, self.input_grads = {}, {}
+        self._collect(self.intermediates(), "out")          # layer outputs as the forward left them
         user_grads = self._call("backward")
         self.grads = {k: np.array(v) for k, v in self._adapt(user_grads, "backward()").items()}
-        self._collect(self.intermediates())      # dL/dx values some classes set in backward()
+        self._collect(self.intermediates(), "dx")           # dL/dx values, set in backward()
         if self.own_step:
             self._call("step", user_grads)
             self.steps_taken += 1
@@ -582,11 +586,12 @@ class ByoSide:
         so a summed loss is divided by N to compare with torch's evaluation."""
         loss, scores = self._forward(x, y, training=False)
         self.outputs = {}
-        self._collect(self.intermediates())
+        self._collect(self.intermediates(), "out")
         return (loss / len(x) if self.reduction == "sum" else loss), scores
 
     def intermediates(self) -> dict[str, np.ndarray]:
-        """What the class exposes, keyed by today's names, samples as rows (copies)."""
+        """What the class exposes, keyed by today's names, samples as rows (copies). The arrays themselves
+        are kept in ``self.exposed`` until the next call (which of them are one array: sides/aliasing.py)."""
         if not callable(getattr(self.net, "intermediates", None)):
             return {}
         found = self._call("intermediates")
@@ -595,21 +600,33 @@ class ByoSide:
         last = self.layers[-1].name
         renamed = {"logits": f"{last}.out", "dlogits": "loss.dx"}
         out = {}
+        self.exposed = {}
         for key, value in found.items():
             key = renamed.get(key, legacy_name(key, self.n_linear))
+            if isinstance(value, np.ndarray):
+                self.exposed[key] = value
             out[key] = self._from_course(np.array(value, copy=True))
         return out
 
-    def _collect(self, found: dict) -> None:
-        """Sort exposed intermediates into layer outputs, input gradients and the rest (shapes checked)."""
-        names = {s.name for s in self.layers} | {"loss"}
+    def _collect(self, found: dict, part_wanted: str) -> None:
+        """Sort exposed intermediates into layer outputs (``part_wanted`` "out": as the forward left them)
+        or input gradients ("dx": after the backward) and the rest (shapes checked); which of them the
+        class holds in one array (``same_array``, sides/aliasing.py)."""
+        names = [s.name for s in self.layers] + ["loss"]
+        raw = {}
         for key, value in found.items():
             layer, _, part = key.rpartition(".")
             if layer in names and part in ("out", "dx") and np.issubdtype(value.dtype, np.floating):
+                if part != part_wanted:
+                    continue
                 target = self.outputs if part == "out" else self.input_grads
                 target[layer] = value.astype(self.dtype, copy=False)
+                if key in self.exposed:
+                    raw[layer] = self.exposed[key]
             else:
                 self.extra[key] = value
+        pairs = same_array(raw if part_wanted == "out" else {}, raw if part_wanted == "dx" else {}, names)
+        self.same_array = {k: v for k, v in self.same_array.items() if k[0] != part_wanted} | pairs
 
 
 def _unpermuted(torch_shape: tuple, perm: tuple) -> tuple:
