@@ -579,17 +579,28 @@ class Lockstep:
         _raise_if_nonfinite([row for row in rows if row.track == "judged"])
 
 
+def _per_sample(s) -> int | None:
+    """How many values of one sample a normalisation layer's statistic takes in training (batchnorm: per
+    feature, its positions; groupnorm: a group's channels x positions); None for other layers."""
+    if s.kind.token == "batchnorm":
+        return math.prod(s.in_shape[1:])
+    if s.kind.token == "groupnorm":
+        return s.in_shape[0] // s.kwargs["num_groups"] * math.prod(s.in_shape[1:])
+    return None
+
+
 def _check_batches(layers, n: int, batch_size: int) -> None:
-    """Batch normalisation in training needs 2 values or more per feature in every batch (torch refuses 1):
-    2 samples, or on images (spatial batchnorm) 2 samples x positions."""
-    bn = next((s for s in layers if s.kind.token == "batchnorm" and math.prod(s.in_shape[1:]) == 1), None)
+    """Batch and group normalisation in training need 2 values or more per statistic in every batch (torch
+    refuses 1): a layer whose statistic takes one value per sample needs 2 samples in every batch."""
+    bn = next((s for s in layers if _per_sample(s) == 1), None)
     if bn is None:
         return
     size = n if batch_size == 0 or batch_size >= n else batch_size
     last = n % size or size
     if min(size, last) < 2:
-        raise InputError(f"model token {bn.token!r} ({bn.name}): batchnorm needs batches of 2 samples or more; "
-                         f"{n} training samples in batches of {batch_size} leave one of {min(size, last)}")
+        raise InputError(f"model token {bn.token!r} ({bn.name}): {bn.kind.token} with one value per "
+                         f"{'feature' if bn.kind.token == 'batchnorm' else 'group'} needs batches of 2 samples or "
+                         f"more; {n} training samples in batches of {batch_size} leave one of {min(size, last)}")
 
 
 def _finite(rows) -> bool:

@@ -43,6 +43,9 @@ class Network:
         self.input_grads = {"loss": dscores}         # the loss's dL/d(its input): dL/dscores
         d = dscores
         for name, layer in reversed(self.layers.items()):
+            if d is None:               # before the first layer with parameters: nothing left to compute
+                self.input_grads[name] = None
+                continue
             d = self.input_grads[name] = layer.backward(d)
         return self.grads
 

@@ -169,9 +169,9 @@ def tensor_diff(m: np.ndarray, r: np.ndarray, r_scale: float = 1.0, base: np.nda
         dd, dr, rr = _dot(d64, d64), _dot(d64, r64), _dot(r64, r64)
     argmax = _unravel(flat, m.shape) if m.size else ()
     mm = max(rr + 2 * dr + dd, 0.0)
-    if rr > 0 and mm > 0:
+    s = math.sqrt(max(1 + 2 * (dr / rr) + dd / rr, 0.0)) if rr > 0 else 0.0      # ||m|| / ||r||
+    if rr > 0 and mm > 0 and s > 0:             # s can round to 0 where mm does not (found by a config hunt)
         a, b = dr / rr, dd / rr
-        s = math.sqrt(1 + 2 * a + b)            # ||m|| / ||r||
         if 1 + a > 0:   # cos > 0: 1 - cos = (b - a^2) / (s (s + 1 + a)), no cancellation near 1
             cosine = 1.0 - max(b - a * a, 0.0) / (s * (s + 1 + a))
         else:
