@@ -163,3 +163,18 @@ def test_not_exposed_is_said_only_when_a_stage_input_was_not_exposed():
     assert NOT_EXPOSED in _nothing_found([row], mv, checked, derived={("out", "fc1"): np.zeros(2)})[0]
     everything_exposed = _nothing_found([row], mv, checked, derived={})
     assert NOT_EXPOSED not in everything_exposed[0] and "grad fc1.weight" in everything_exposed[0], everything_exposed
+
+
+@pytest.mark.parametrize("cls,buffer,declaration", [
+    ("NoBnMomentum", "running_mean", 'a class declares it with bn_momentum = "cs231n"'),
+    ("NoBiasedVar", "running_var", 'a class declares it with bn_running_var = "biased"'),
+])
+def test_a_class_missing_its_batchnorm_declaration_is_told_the_attribute(tiny_data, cls, buffer, declaration):
+    """The cs231n example with bn_momentum or bn_running_var left out (tests/undeclared.py): the diagnosis names
+    the convention its running statistics follow and the class attribute that declares it."""
+    result = run(Config(epochs=1, batch_size=100, reg="l2:0.01", optimizer="momentum:form=cs231n,momentum=0.9",
+                        init="normal:0.01", dtype="float64", mode="synced", manual=f"tests/undeclared.py:{cls}",
+                        fail_fast=True), tiny_data)
+    diagnosis = result.summary["diagnosis"]
+    assert diagnosis["first_divergence"] == f"buffer > bn1 (batchnorm) > {buffer}", diagnosis
+    assert declaration in diagnosis["findings"][0], diagnosis

@@ -28,6 +28,7 @@ class Alternative:
                            # courses' words; empty for the declared conventions
     token: str             # the model token that declares it
     values: dict           # buffer's local key -> its value under these conventions (float64)
+    declaration: str = ""  # how a bring-your-own class declares it (comparisons/sides/byo.py CONVENTIONS)
 
 
 def _fmt(v: float) -> str:
@@ -90,7 +91,11 @@ def batchnorm(spec, x, before: dict) -> list[Alternative]:
                       "running_var": (1 - w) * rv0 + w * var * BN_RUNNING_VAR[v](n)}
             written = number if swapped or a["momentum"] != "" else ""
             token = _bn_token(written, (other if swapped else form) == "cs231n", v == "biased")
-            out.append(Alternative(changes, token, values))
+            attrs = ([f'bn_momentum = "{other}"'] if swapped else []) + \
+                ([f'bn_running_var = "{v}"'] if v != declared_var else [])
+            if swapped and a["momentum"] == "":     # the form's default number differs: write the number
+                attrs.append(f"the momentum written in its model token ({_bn_token(number, False, False)})")
+            out.append(Alternative(changes, token, values, " and ".join(attrs)))
     return out
 
 
@@ -134,14 +139,15 @@ def reproduces(key: str, alts: list[Alternative], manual, allow: float) -> list[
     return [alt for alt in found if len(alt.changes) == fewest]
 
 
-def finding(spec, key: str, found: list[Alternative]) -> str:
+def finding(spec, key: str, found: list[Alternative], own_class: bool = False) -> str:
     """The alternatives that reproduce buffer ``key``, each with what the run declares instead and the model
-    token that would declare it."""
+    token that would declare it (``own_class``: a bring-your-own class's run, and its class attributes)."""
     def one(alt):
         manual = "; and ".join(words for words, _ in alt.changes.values())
         declared = "; and ".join(words for _, words in alt.changes.values())
+        on_class = f"; a class declares it with {alt.declaration}" if own_class and alt.declaration else ""
         return (f"{manual}; the run declares that {declared}. The model token that declares what the manual "
-                f"side computes: {alt.token} (this layer's: {spec.token})")
+                f"side computes: {alt.token} (this layer's: {spec.token}){on_class}")
     tail = (f" [this reproduces {key} from the manual side's own input to the layer and its {key} before the "
             f"step]")
     if len(found) == 1:

@@ -195,7 +195,8 @@ class Diagnoser:
             found = buffers.reproduces(key, check.alternatives, check.manual, self.allow(check))
             if found:
                 note = f" ({check.borrowed})" if check.borrowed else ""
-                return f"{check.label}: {buffers.finding(self.layer_spec(check.key[1]), key, found)}{note}"
+                own_class = self.config.manual not in ("builtin", "seed")
+                return f"{check.label}: {buffers.finding(self.layer_spec(check.key[1]), key, found, own_class)}{note}"
         if np.ndim(check.manual) == 0:
             text, exact = relations.describe_scalar(float(check.manual), float(check.ref), self.allow(check), ctx)
         elif check.label == "forward > loss > probs":
