@@ -57,7 +57,8 @@ class MeanWrongSign(BN):
 
 def _run(monkeypatch, cls, model, dtype):
     monkeypatch.setattr(manual, "BatchNorm1d", cls)
-    data = images(seed=5, sizes=(40, 10, 10)) if model.startswith(("conv", "maxpool")) else synthetic(seed=5, sizes=(120, 40, 40))
+    spatial = model.startswith(("conv", "maxpool"))
+    data = images(seed=5, sizes=(40, 10, 10)) if spatial else synthetic(seed=5, sizes=(120, 40, 40))
     result = run(Config(model=model, epochs=1, batch_size=10, lr=0.05, momentum=0.9, dtype=dtype, mode="synced",
                         fail_fast=True), data)
     assert result.status == "failed"

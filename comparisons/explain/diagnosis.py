@@ -408,7 +408,8 @@ class Diagnoser:
         the conventions acting on them (comparisons/explain/buffers.py) go with each check."""
         from comparisons.explain import buffers
         for i, spec in enumerate(self.layers):
-            keys = [k for k in _param_keys(self.before["buffers"], spec.name) if ("buffer", f"{spec.name}.{k}") in self.mv]
+            keys = [k for k in _param_keys(self.before["buffers"], spec.name)
+                    if ("buffer", f"{spec.name}.{k}") in self.mv]
             if not keys:
                 continue
             x_in, note = self.layer_input(i)
