@@ -12,6 +12,10 @@ order:
              incoming gradient
   update     each parameter's change and optimizer state, from the manual
              side's gradients and the state before the step
+  buffer     each layer's running statistics, from the manual side's input
+             to the layer and its buffers before the step (checked last, as
+             the rows are; a declared alternative of the conventions acting
+             on them that reproduces them is named: explain/buffers.py)
 
 The first stage whose manual value is not within rounding of its
 recomputation (the pass rule's allowance, measured by the referee's probes) is
@@ -20,7 +24,9 @@ relations (comparisons/explain/relations.py) are then tested on it; one is
 reported only when it reproduces the manual numbers. Where the manual side
 does not expose an intermediate (a bring-your-own class without
 ``intermediates()``), the referee's value stands in for it and the finding
-says so.
+says so. When no stage's recomputation differs, a failed row no stage
+recomputed is said to differ, and where; that the rows differ only through
+values the manual side does not expose is said only when one was not.
 """
 from dataclasses import dataclass, field
 
@@ -94,10 +100,12 @@ class Check:
     own: tuple | None = None     # (value, words): what the stage gives from the manual side's own internals
     layer: int | None = None     # backward checks: the layer's index (for hypotheses on its incoming gradient)
     param: str = ""              # backward checks of a gradient: the parameter's local key
+    key: tuple | None = None     # the (quantity, name) of the row this check recomputes
+    alternatives: list | None = None   # buffer checks: comparisons/explain/buffers.py's, declared first
 
 
 class Diagnoser:
-    def __init__(self, lockstep, where_, x, y, manual_values, recomputed):
+    def __init__(self, lockstep, where_, x, y, manual_values, recomputed, results=()):
         self.ls, self.x, self.y = lockstep, x, y
         self.mv = manual_values
         self.config, self.dtype = lockstep.config, lockstep.dtype
@@ -112,6 +120,8 @@ class Diagnoser:
         self.local = Local(lockstep.referee, self.before, self.layers, self.config)
         self.derived: dict = {}     # stage inputs the manual side does not expose, recomputed from its values
         self.notes: list[str] = []  # stages that differ from torch's only through the manual side's own forward
+        self.results = list(results)   # (row, message) of the step: a message on each failed row
+        self.checked: set = set()      # the (quantity, name) of every row a stage recomputed
         n = len(y)
         self.constants = constants(n, lockstep.data.n_outputs, self.config, "backward")
         from comparisons.registry import step_lr
@@ -163,6 +173,10 @@ class Diagnoser:
             return f"{what} is not compared: its array became {later} (written over in place after it was made)"
         return f"{what} is not exposed"
 
+    def layer_spec(self, name: str):
+        """The spec of the layer that holds parameter or buffer ``name`` (bn1.running_var -> bn1's)."""
+        return next(s for s in self.layers if s.name == name.split(".", 1)[0])
+
     def value(self, quantity: str, name: str):
         """The manual side's value of a layer's output, or its recomputation (see layer_input)."""
         index = next(i for i, s in enumerate(self.layers) if s.name == name)
@@ -185,6 +199,14 @@ class Diagnoser:
         ctx = check.context or Context(constants=self.constants, dtype=self.dtype)
         if self.dtype == "float64":
             ctx.coarse = ("float32", relations.rel(check.probes[0][0], check.ref))
+        if check.alternatives:
+            from comparisons.explain import buffers
+            key = check.key[1].split(".", 1)[1]
+            found = buffers.reproduces(key, check.alternatives, check.manual, self.allow(check))
+            if found:
+                note = f" ({check.borrowed})" if check.borrowed else ""
+                own_class = self.config.manual not in ("builtin", "seed")
+                return f"{check.label}: {buffers.finding(self.layer_spec(check.key[1]), key, found, own_class)}{note}"
         if np.ndim(check.manual) == 0:
             text, exact = relations.describe_scalar(float(check.manual), float(check.ref), self.allow(check), ctx)
         elif check.label == "forward > loss > probs":
@@ -272,7 +294,7 @@ class Diagnoser:
             ctx = Context(constants=self.constants, dtype=self.dtype, operands=_same_shape(operands, got["ref"]["out"]),
                           previous=self.previous.get(("out", spec.name)))
             yield Check(f"forward > {spec.name} ({spec.kind.token}) > out", self.mv[("out", spec.name)],
-                        *pick(got, "out"), note, ctx)
+                        *pick(got, "out"), note, ctx, key=("out", spec.name))
 
     def loss_checks(self):
         last = self.layers[-1].name
@@ -285,7 +307,7 @@ class Diagnoser:
             scale = rules.EPS[self.dtype] / rules.EPS["float32"]
             yield Check("forward > loss > probs", np.asarray(self.extra["probs"], np.float64), probs,
                         [(probe, probs, scale)], note, Context(constants=self.constants, dtype=self.dtype))
-        yield Check("forward > loss > value", self.mv[("loss", "")], *pick(got, "loss"), note)
+        yield Check("forward > loss > value", self.mv[("loss", "")], *pick(got, "loss"), note, key=("loss", ""))
 
     def backward_checks(self):
         got = self.loss_values
@@ -303,7 +325,7 @@ class Diagnoser:
                 own = (d / len(self.y) if self.config.reduction == "mean" else d,
                        "dL/dscores is p - y from the manual side's own probabilities: consistent with its forward")
             yield Check("backward > loss > dL/dscores", self.mv[("dx", "loss")], *pick(got, "dscores"), "", ctx,
-                        own=own)
+                        own=own, key=("dx", "loss"))
         for i in reversed(range(len(self.layers))):
             spec = self.layers[i]
             wants = [("dx", spec.name)] if i > 0 else []
@@ -322,7 +344,7 @@ class Diagnoser:
                               operands=_same_shape(operands, got["ref"]["dx"]),
                               previous=self.previous.get(("dx", spec.name)))
                 yield Check(f"backward > {spec.name} ({spec.kind.token}) > dx", self.mv[("dx", spec.name)],
-                            *pick(got, "dx"), note, ctx, layer=i)
+                            *pick(got, "dx"), note, ctx, layer=i, key=("dx", spec.name))
             terms = self.time_terms(spec, x_in, dout)
             fed = tuple(int(t) for t in np.flatnonzero(np.any(np.asarray(dout) != 0, axis=(0, 2)))) if terms else None
             for key in got["ref"]["grad"]:
@@ -335,7 +357,7 @@ class Diagnoser:
                               previous=self.previous.get(("grad", name)),
                               terms={"time step": terms[key]} if key in terms else {}, fed=fed)
                 yield Check(f"backward > {spec.name} ({spec.kind.token}) > grad {name}", self.mv[("grad", name)],
-                            *pick(got, "grad", key), note, ctx, layer=i, param=key)
+                            *pick(got, "grad", key), note, ctx, layer=i, param=key, key=("grad", name))
 
     def time_terms(self, spec, x_in, dout) -> dict:
         """A recurrent layer's gradients per time step, from the manual side's input and incoming gradient
@@ -361,7 +383,8 @@ class Diagnoser:
             operands["the parameter"] = np.asarray(self.before["params"][name], np.float64)
             ctx = Context(constants=self.update_constants, dtype=self.dtype, operands=operands, combine=True,
                           previous=self.previous.get(("update", name)))
-            yield Check(f"update > {name} > change", self.mv[("update", name)], *pick(got, "update", name), "", ctx)
+            yield Check(f"update > {name} > change", self.mv[("update", name)], *pick(got, "update", name), "", ctx,
+                        key=("update", name))
         for key in got["ref"]["state"]:
             if ("state", key) not in self.mv:
                 continue
@@ -371,7 +394,8 @@ class Diagnoser:
             if key in state_before:     # torch's own momentum has no buffer before its first step
                 operands[f"the state {key.rsplit('.', 1)[-1]} before the step"] = np.asarray(state_before[key], np.float64)
             ctx = Context(constants=self.update_constants, dtype=self.dtype, operands=operands, combine=True)
-            yield Check(f"update > {key}", self.mv[("state", key)], *pick(got, "state", key), "", ctx)
+            yield Check(f"update > {key}", self.mv[("state", key)], *pick(got, "state", key), "", ctx,
+                        key=("state", key))
 
     def update_rule(self, checks) -> list[str]:
         """A named update rule (another convention, a known slip: comparisons/explain/update_rules.py)
@@ -387,6 +411,36 @@ class Diagnoser:
             return [f"update: {found[0]} (it reproduces every parameter's change from the manual side's gradients)"]
         return [f"update: each of these reproduces every parameter's change from the manual side's gradients "
                 f"(they agree at this step): {'; '.join(found)}"] if found else []
+
+    def buffer_checks(self):
+        """Each layer's running statistics (its buffers), recomputed from the manual side's input to the
+        layer and its buffers before the step, under the run's declared conventions; the alternatives of
+        the conventions acting on them (comparisons/explain/buffers.py) go with each check."""
+        from comparisons.explain import buffers
+        for i, spec in enumerate(self.layers):
+            keys = [k for k in _param_keys(self.before["buffers"], spec.name)
+                    if ("buffer", f"{spec.name}.{k}") in self.mv]
+            if not keys:
+                continue
+            x_in, note = self.layer_input(i)
+            got = self.local.buffers(spec.name, x_in)
+            before = {k: self.before["buffers"][f"{spec.name}.{k}"] for k in _param_keys(self.before["buffers"],
+                                                                                         spec.name)}
+            alts = buffers.alternatives(spec, x_in, before)
+            stats = buffers.statistics(spec, x_in)
+            m = float(spec.kwargs.get("momentum") or 0)
+            consts = {f"m = {m:g}, torch's momentum": m, f"1 - m = {1 - m:g}": 1 - m} if m else {}
+            for key in keys:
+                if key not in got["ref"]:
+                    continue
+                name = f"{spec.name}.{key}"
+                operands = {f"the {key} before the step": np.asarray(before[key], np.float64)}
+                if key in stats:
+                    operands[stats[key][0]] = stats[key][1]
+                ctx = Context(constants=consts, dtype=self.dtype, operands=operands, combine=True,
+                              previous=self.previous.get(("buffer", name)))
+                yield Check(f"buffer > {spec.name} ({spec.kind.token}) > {key}", self.mv[("buffer", name)],
+                            *pick(got, key), note, ctx, key=("buffer", name), alternatives=alts)
 
     def branch_masks(self, spec, x_in, dx_ref) -> dict[str, np.ndarray]:
         """For a layer with branch points: where its input takes the branch, does not, sits exactly on it."""
@@ -409,10 +463,12 @@ class Diagnoser:
 
     def run(self) -> Diagnosis:
         stages = (("forward", self.forward_checks), ("loss", self.loss_checks),
-                  ("backward", self.backward_checks), ("update", self.update_checks))
+                  ("backward", self.backward_checks), ("update", self.update_checks),
+                  ("buffer", self.buffer_checks))
         failed = set()
         for stage, checks in stages:
             every = list(checks())
+            self.checked.update(c.key for c in every if c.key is not None)
             failing = [c for c in every if self.fails(c)]
             if failing and not self.dg.first_divergence:
                 self.dg.first_divergence = failing[0].label
@@ -428,9 +484,26 @@ class Diagnoser:
                                         "forward values and incoming gradients")
         self.dg.findings += self.notes[:2]
         if not self.dg.first_divergence:
-            self.dg.findings.append("every stage checked reproduces the manual values from its own inputs; the "
-                                    "failed rows differ only through values the manual side does not expose")
+            self.dg.findings += self.nothing_found()
         return self.dg
+
+    def nothing_found(self) -> list[str]:
+        """Every stage checked reproduces the manual values from its own inputs: say what is true of the
+        failed rows. A failed row no stage recomputes is said to differ, and where (its row's message);
+        "values the manual side does not expose" only when some stage input was not exposed and every
+        failed row was checked."""
+        failed = [(row, message) for row, message in self.results if message]
+        unchecked = [(row, message) for row, message in failed
+                     if (row.quantity, row.name) in self.mv and (row.quantity, row.name) not in self.checked]
+        if unchecked:
+            return [f"{message.split(' > ', 1)[-1]} (no stage recomputes {row.name or row.quantity} from the manual "
+                    f"side's own inputs: this says only where the sides differ)" for row, message in unchecked[:2]]
+        if self.derived:
+            return ["every stage checked reproduces the manual values from its own inputs; the failed rows differ "
+                    "only through values the manual side does not expose"]
+        names = ", ".join(f"{row.quantity} {row.name}".strip() for row, _ in failed[:4])
+        return [f"every stage checked reproduces the manual values from its own inputs within the rounding its "
+                f"probes measure; the failed rows ({names}) differ from the whole step's reference"]
 
 
 def diagnose_initial(lockstep, results) -> dict:
@@ -453,7 +526,7 @@ def diagnose_initial(lockstep, results) -> dict:
 
 
 def diagnose_step(lockstep, where_, x, y, results, manual_values, recomputed) -> dict:
-    return Diagnoser(lockstep, where_, x, y, manual_values, recomputed).run().to_dict()
+    return Diagnoser(lockstep, where_, x, y, manual_values, recomputed, results).run().to_dict()
 
 
 def _param_keys(params: dict, layer: str) -> list[str]:

@@ -2,7 +2,8 @@
 
 A layer's forward from the manual side's input to it; its backward from that
 input and the manual side's incoming gradient; the loss from the manual
-side's scores; the update from the manual side's gradients and optimizer state.
+side's scores; the update from the manual side's gradients and optimizer state; a layer's
+running statistics (its buffers) from the manual side's input to it and the buffers before the step.
 So a stage is judged on its own: a slip upstream does not make every later
 stage look wrong. Each recomputation runs in float64 (the reference) and in the
 referee's probes (comparisons/explain/referee.py: float32 from the same inputs,
@@ -98,6 +99,20 @@ class Local:
             module.load_state_dict(kept)      # running statistics as they were
             return result
         return self._each(run, x, dout)
+
+    def buffers(self, name: str, x) -> dict:
+        """{local key: value} of layer ``name``'s floating-point buffers (running statistics) after its
+        forward in training at input x, from the buffers before the step."""
+        def run(side, dtype, state, x):
+            module = side.net.get_submodule(name)
+            module.train(True)
+            kept = {k: v.detach().clone() for k, v in module.state_dict().items()}
+            with torch.no_grad():
+                module(_leaf(x, dtype).detach())
+            values = {k: b.detach().numpy().copy() for k, b in module.named_buffers() if b.is_floating_point()}
+            module.load_state_dict(kept)      # running statistics as they were
+            return values
+        return self._each(run, x)
 
     def loss(self, scores, y) -> dict:
         """{"loss", "dscores"} of the loss at the manual side's scores."""
