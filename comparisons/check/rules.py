@@ -41,11 +41,23 @@ from comparisons.check.metrics import beyond_grid, count_differing, scalar_diff,
 #  - a quick grid of float32 and float64 (hidden 16-128 and 64-32, batch 10 and 100, seeds 0-1):
 #    float64 direct <= 5.3e-15, float32 <= 4.7e-6; err / rounding <= 6.9.
 # So: FLOOR (64 ulps) alone covers every measured out/dx/grad/loss/state row with >= 8x margin;
-# FACTOR 16 is >= 2x the worst measured err/rounding; DIRECT (32 ulps) is half the floor, so a row
-# the direct rule passes is within the referee's allowance too, and it sent 1.9% of steps
-# (float32) and 0% (float64) to the referee.
+# DIRECT (32 ulps) is half the floor, so a row the direct rule passes is within the referee's
+# allowance too, and it sent 1.9% of steps (float32) and 0% (float64) to the referee.
+# FACTOR was 16 (>= 2x the grids' worst err/rounding). A hunt of 1,008 random correct configurations
+# (2026-12-03: every kind, loss, optimizer, schedule, batch 1 to full, both dtypes and modes; none
+# of them in the grids above) failed 12 runs on rounding alone beyond 16x: err/rounding (what FACTOR
+# must cover beside the floor) 45 (an RNN whose tanh units all saturate, float64), 32 (float32
+# spatial batchnorm, its gradients shrunk 1000x), 31 (float64 groupnorm), 24 (an LSTM, float64),
+# 18-22 (saturated tanh, a loss, a batchnorm output), 16.1 (a float32 RNN bias). The float32 probes
+# are a model of the run's rounding, not the rounding itself: torch's float32 kernels are not
+# its float64 ones scaled (float64 batchnorm is 69 ulps from exact, float32 half an ulp), and the
+# manual side's algorithm is not torch's. With FACTOR 64, 6 of those runs pass whole; the other 5
+# fail later at 68-135x, all with every tanh unit saturated or parameters exploding (README "Measured
+# limits": there no factor is enough). A slip is >= 1e-3 relative where the allowances are ~1e-5
+# (float32) and ~1e-12 (float64) at the most; the grids above still pass, and the smallest slips of
+# tests/ (an lr 1% off at the update, tests/test_update_grid.py) still fail.
 DIRECT_ULPS = 32
-FACTOR = 16.0
+FACTOR = 64.0
 FLOOR_ULPS = 64
 EPS = {"float32": float(np.finfo(np.float32).eps), "float64": float(np.finfo(np.float64).eps)}
 DIRECT = {dtype: DIRECT_ULPS * eps for dtype, eps in EPS.items()}
