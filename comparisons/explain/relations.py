@@ -280,12 +280,20 @@ def subset(m, r, allow, ctx) -> str | None:
     if count == 0 or count == where.size and not ctx.masks:
         return None
     text = None
-    for label, mask in ctx.masks.items():
-        if mask.shape == where.shape and np.array_equal(where, mask & where) and \
-                np.count_nonzero(mask & ~where) <= 0.01 * max(1, np.count_nonzero(mask)) + \
-                np.count_nonzero(mask & (np.abs(r) <= allow * scale)):
-            text = f"differs exactly where {label} ({count} of {where.size} elements)"
-            break
+    # a mask that holds every differing element, and little else where the reference is not 0 (where it is, a
+    # slip confined to the mask may not show: both sides 0). Several may: a ReLU's "input == 0" lies inside its
+    # "input <= 0", where the reference is 0 throughout. The most specific one is named: the smallest, so a
+    # slip at the kink alone is not blamed on the whole half-space (which would hold it trivially).
+    fits = [(int(np.count_nonzero(mask)), label) for label, mask in ctx.masks.items()
+            if mask.shape == where.shape and np.array_equal(where, mask & where) and
+            np.count_nonzero(mask & ~where) <= 0.01 * max(1, np.count_nonzero(mask)) +
+            np.count_nonzero(mask & (np.abs(r) <= allow * scale))]
+    if fits:
+        size, label = min(fits, key=lambda f: f[0])
+        text = f"differs exactly where {label} ({count} of {where.size} elements)"
+        if 2 * count < size:     # most of the mask agrees (within rounding): say so, its size is not the difference's
+            text = (f"differs only where {label}: at {count} of its {size} elements ({where.size} in all); "
+                    f"the others agree")
     if text is None and count > where.size // 2:
         return None
     if text is None:
