@@ -55,3 +55,49 @@ def test_the_half_space_is_named_when_the_difference_fills_it():
     dout = RNG.standard_normal(z.shape)
     text, _ = relations.explain(dout, dout * (z > 0), 1e-12, Context(masks=_relu_masks(z)))
     assert text.startswith("differs exactly where the layer's branch is not taken"), text
+
+
+# --- float32 rounding in a float64 run, or a constant good to 7 digits ------------------------------------
+
+def _gelu_tanh(x, c, dtype=np.float64):
+    x = x.astype(dtype)
+    return (0.5 * x * (1 + np.tanh(dtype(c) * (x + dtype(0.044715) * x ** 3)))).astype(np.float64)
+
+
+X = RNG.standard_normal((50, 32))
+EXACT_C = np.sqrt(2 / np.pi)
+
+
+def _coarse(m, r, probe):
+    ctx = Context(coarse=("float32", relations.rel(probe, r), probe))
+    return relations.explain(m, r, 1e-14, ctx)
+
+
+def test_a_constant_typed_to_7_digits_is_not_called_float32_alone():
+    """tanh-GELU with sqrt(2/pi) = 0.7978846 in float64: off by about float32's rounding, but its values
+    are not float32 numbers nor near a float32 recomputation: both causes are named."""
+    r, probe = _gelu_tanh(X, EXACT_C), _gelu_tanh(X, EXACT_C, np.float32)
+    m = _gelu_tanh(X, 0.7978846)
+    text, exact = _coarse(m, r, probe)
+    assert "is the size of float32 rounding" in text, text
+    assert "part of the manual computation runs in float32, or a constant or an approximation in it is good to " \
+           "only about 7 significant digits" in text, text
+
+
+def test_float32_is_named_alone_when_the_values_are_float32_numbers():
+    r, probe = _gelu_tanh(X, EXACT_C), _gelu_tanh(X, EXACT_C, np.float32)
+    m = _gelu_tanh(X, EXACT_C, np.float32)      # computed in float32, cast back to float64
+    text, _ = _coarse(m, r, probe * (1 + 1e-9))
+    assert "part of the manual computation runs in float32 (its values are exactly float32 numbers" in text, text
+    assert "a constant" not in text
+
+
+def test_float32_is_named_alone_when_the_values_follow_the_float32_recomputation():
+    """A float32 step followed by float64 arithmetic: not float32 numbers, but as close to a float32
+    recomputation of the stage as float64 arithmetic leaves them."""
+    r, probe = _gelu_tanh(X, EXACT_C) / 3, _gelu_tanh(X, EXACT_C, np.float32) / 3
+    m = _gelu_tanh(X, EXACT_C, np.float32) / 3
+    text, _ = _coarse(m, r, probe)
+    assert "part of the manual computation runs in float32 (it is " in text and "from the float32 recomputation" in \
+        text, text
+    assert "a constant" not in text

@@ -174,7 +174,7 @@ class Diagnoser:
     def finding(self, check: Check) -> str:
         ctx = check.context or Context(constants=self.constants, dtype=self.dtype)
         if self.dtype == "float64":
-            ctx.coarse = ("float32", relations.rel(check.probes[0][0], check.ref))
+            ctx.coarse = ("float32", relations.rel(check.probes[0][0], check.ref), check.probes[0][0])
         if np.ndim(check.manual) == 0:
             text, exact = relations.describe_scalar(float(check.manual), float(check.ref), self.allow(check), ctx)
         elif check.label == "forward > loss > probs":

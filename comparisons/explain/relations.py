@@ -31,7 +31,8 @@ class Context:
     previous: np.ndarray | None = None                             # this quantity at the previous step
     dtype: str = "float64"                                         # the run's
     combine: bool = False      # the operands span the value (an update): state both as combinations of them
-    coarse: tuple | None = None   # float64 runs: ("float32", the float32 probe's distance on this stage)
+    coarse: tuple | None = None   # float64 runs: ("float32", the float32 probe's distance on this stage[, the
+                                  # float32 probe's values from the same inputs])
     terms: dict[str, list] = field(default_factory=dict)   # "time step" -> the reference's terms, one per step,
                                                             # that sum to it (comparisons/explain/time_terms.py)
     fed: tuple | None = None   # the time steps whose incoming gradient (dL/dh from above) is not zero; None: unknown
@@ -259,14 +260,43 @@ def stale(m, r, allow, ctx) -> str | None:
 
 def coarser_dtype(m, r, allow, ctx) -> str | None:
     """In a float64 run, m is off by what a float32 computation of the same stage is off by (the
-    probe measures that on this very stage): part of the manual computation runs in float32."""
+    probe measures that on this very stage). That size alone does not say float32: a constant typed to
+    7 digits (sqrt(2/pi) = 0.7978846) or an approximation good to 1e-7 (an erf series) is off by as much.
+    float32 is named alone only with evidence of it (``_coarse_evidence``); otherwise both causes are."""
     if ctx.coarse is None:
         return None
-    coarse, noise = ctx.coarse
+    coarse, noise, *more = ctx.coarse
     e = rel(m, r)
-    if noise > 0 and noise / 16 <= e <= 16 * noise:
-        return (f"the difference (rel_l2 {e:.1e}) is the size of {coarse} rounding on this stage (a {coarse} "
-                f"recomputation is {noise:.1e} off): part of the manual computation runs in {coarse}")
+    if not (noise > 0 and noise / 16 <= e <= 16 * noise):
+        return None
+    size = (f"the difference (rel_l2 {e:.1e}) is the size of {coarse} rounding on this stage (a {coarse} "
+            f"recomputation is {noise:.1e} off)")
+    evidence = _coarse_evidence(m, r, coarse, more[0] if more else None, noise)
+    if evidence:
+        return f"{size}: part of the manual computation runs in {coarse} ({evidence})"
+    digits = round(-math.log10(float(np.finfo(coarse).eps)))
+    return (f"{size}, but the manual values are neither {coarse} numbers nor close to the {coarse} recomputation: "
+            f"part of the manual computation runs in {coarse}, or a constant or an approximation in it is good to "
+            f"only about {digits} significant digits (a constant typed to {digits} digits, a truncated series); "
+            f"both give differences of this size")
+
+
+COARSE_MATCH = 4    # m follows the coarse recomputation when it is this many times closer to it than float64 is
+
+
+def _coarse_evidence(m, r, coarse, probe, noise) -> str | None:
+    """What shows that m was computed in ``coarse``: its values are exactly ``coarse`` numbers (where the
+    reference's are not), or it is far closer to the ``coarse`` recomputation of the stage (``probe``,
+    from the same inputs) than that is to the float64 reference. None: nothing does."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        mv, rv = m[m != 0], r[r != 0]
+        if mv.size and np.all(mv.astype(coarse).astype(np.float64) == mv) and \
+                np.mean(rv.astype(coarse).astype(np.float64) == rv) < 0.5:
+            return f"its values are exactly {coarse} numbers, the reference's are not"
+    if probe is not None and np.shape(probe) == m.shape:
+        d = rel(m, probe)
+        if d * COARSE_MATCH <= noise:
+            return f"it is {d:.1e} from the {coarse} recomputation, which is {noise:.1e} from float64"
     return None
 
 
