@@ -101,3 +101,88 @@ def test_float32_is_named_alone_when_the_values_follow_the_float32_recomputation
     assert "part of the manual computation runs in float32 (it is " in text and "from the float32 recomputation" in \
         text, text
     assert "a constant" not in text
+
+
+# --- the update's named rules: every one that reproduces the step is listed ---------------------------------
+
+import comparisons.sides.builtin as builtin                      # noqa: E402
+import manual.optim as mo                                        # noqa: E402
+import manual.schedules as schedules                             # noqa: E402
+from comparisons import Config, run                              # noqa: E402
+from comparisons.explain.update_rules import reproduces          # noqa: E402
+from comparisons.registry import build_optimizer, optimizer_args, parse_schedule   # noqa: E402
+
+SMALL = dict(hidden=(32,), batch_size=100, lr=0.05, momentum=0.9, epochs=1, dtype="float64", mode="synced",
+             fail_fast=True)
+BIAS_CORRECTED_EMA = ("the update follows the exponential-average form v <- momentum v + (1 - momentum) g, "
+                      "p <- p - lr v, with Adam's bias correction")
+
+
+class EmaBiasCorrected(mo.Momentum):
+    """The exponential-average momentum with Adam's bias correction, which the convention lacks."""
+    def step(self, grads):
+        self.t = getattr(self, "t", 0) + 1
+        for name, p in self.params.items():
+            v = self.state[f"{name}.momentum_buffer"]
+            v *= self.momentum
+            v += (1 - self.momentum) * grads[name]
+            p -= self.lr * v / (1 - self.momentum ** self.t)
+
+
+def test_ema_momentum_with_a_bias_correction_is_named_beside_the_forms_that_agree_at_step_1(tiny_data,
+                                                                                            monkeypatch):
+    monkeypatch.setattr(builtin, "build_optimizer", lambda config, params, side: EmaBiasCorrected(
+        params, config.lr, **optimizer_args(config)[1]))
+    result = run(Config(**SMALL, optimizer="momentum:form=ema,momentum=0.9"), tiny_data)
+    assert result.first_failure["step"] == 1
+    (rule,) = [f for f in result.summary["diagnosis"]["findings"] if f.startswith("update: ")]
+    assert rule.startswith("update: each of these reproduces") and BIAS_CORRECTED_EMA in rule, rule
+    assert "v <- momentum v + lr g, p <- p - v" in rule      # the assignment's form gives the same step 1
+
+
+def test_ema_momentum_with_a_bias_correction_is_named_alone_where_the_forms_part():
+    config = Config(optimizer="momentum:form=ema,momentum=0.9", lr=0.05)
+    rng = np.random.default_rng(3)
+    params = {"w": rng.standard_normal((6, 5)), "b": rng.standard_normal(5)}
+    state = {f"{k}.momentum_buffer": 0.1 * rng.standard_normal(v.shape) for k, v in params.items()}
+    grads = {k: rng.standard_normal(v.shape) for k, v in params.items()}
+    t = 3                                                         # three updates before this one
+    updates = {k: -0.05 * (0.9 * state[f"{k}.momentum_buffer"] + 0.1 * grads[k]) / (1 - 0.9 ** (t + 1))
+               for k in params}
+    found = reproduces(config, {"params": params, "state": state, "step": None}, grads, updates,
+                       {k: 1e-12 for k in params}, done=t)
+    assert len(found) == 1 and found[0].startswith(BIAS_CORRECTED_EMA), found
+
+
+class ExpPerEpoch(schedules.ExponentialLR):
+    """Decayed once per epoch (3 updates of 100 on 300 samples) where the run steps it per update."""
+    def __call__(self, t):
+        return super().__call__(t // 3)
+
+
+PER_EPOCH = "the schedule is stepped once per epoch, not after every update: its learning rate at the epoch's index"
+
+
+def test_a_schedule_stepped_per_epoch_is_named_beside_one_step_late_where_they_agree(tiny_data, monkeypatch):
+    def build(config, params, side):
+        opt = build_optimizer(config, params, side)
+        opt.schedule = ExpPerEpoch(config.lr, **parse_schedule(config.lr_schedule)[1])
+        return opt
+    monkeypatch.setattr(builtin, "build_optimizer", build)
+    result = run(Config(**{**SMALL, "lr": 1e-3}, optimizer="adam", lr_schedule="exp:gamma=0.9"), tiny_data)
+    assert (result.first_failure["step"], result.first_failure["name"]) == (2, "lr")
+    (rule,) = [f for f in result.summary["diagnosis"]["findings"] if f.startswith("update: ")]
+    assert rule.startswith("update: each of these reproduces"), rule
+    assert f"{PER_EPOCH} (t // 3, 3 updates an epoch)" in rule and "applied one step late" in rule, rule
+
+
+def test_a_schedule_stepped_per_epoch_is_named_alone_where_one_step_late_parts():
+    config = Config(optimizer="sgd", lr=0.05, lr_schedule="exp:gamma=0.9")
+    rng = np.random.default_rng(4)
+    params = {"w": rng.standard_normal((6, 5))}
+    grads = {"w": rng.standard_normal((6, 5))}
+    t = 7                                      # epoch 2 of 3 updates: lr at 2, where one step late is at 6
+    updates = {"w": -0.05 * 0.9 ** (t // 3) * grads["w"]}
+    found = reproduces(config, {"params": params, "state": {}, "step": t}, grads, updates, {"w": 1e-12},
+                       steps_per_epoch=3)
+    assert len(found) == 1 and found[0].startswith(PER_EPOCH), found

@@ -120,6 +120,7 @@ class Diagnoser:
         self.previous = getattr(lockstep, "previous", {}) or {}
         self.extra = getattr(lockstep.manual, "extra", {})
         self.dg = Diagnosis(where=rules.where(*where_))
+        self.step = where_[0]       # this step's number: the updates before it are step - 1
         self.dg.kink_flips = sum(c for c, _ in recomputed.flips.values()) or None
 
     # --- where the manual side's stage inputs come from --------------------------------------
@@ -371,8 +372,10 @@ class Diagnoser:
         grads = {k: self.mv[("grad", k)] for k in self.before["params"] if ("grad", k) in self.mv}
         if set(changes) != set(self.before["params"]) or len(grads) != len(changes):
             return []
+        n, size = len(self.ls.data.train.y), self.config.batch_size
+        per_epoch = 1 if size == 0 or size >= n else -(-n // size)      # lockstep.batches: the last one may be short
         found = reproduces(self.config, self.before, grads, {k: c.manual for k, c in changes.items()},
-                           {k: self.allow(c) for k, c in changes.items()})
+                           {k: self.allow(c) for k, c in changes.items()}, per_epoch, self.step - 1)
         if len(found) == 1:
             return [f"update: {found[0]} (it reproduces every parameter's change from the manual side's gradients)"]
         return [f"update: each of these reproduces every parameter's change from the manual side's gradients "
