@@ -186,3 +186,59 @@ def test_a_schedule_stepped_per_epoch_is_named_alone_where_one_step_late_parts()
     found = reproduces(config, {"params": params, "state": {}, "step": t}, grads, updates, {"w": 1e-12},
                        steps_per_epoch=3)
     assert len(found) == 1 and found[0].startswith(PER_EPOCH), found
+
+
+# --- constants in the update: a coefficient is named after the run's constants before the learning rate ----
+
+from comparisons.explain.diagnosis import constants as stage_constants      # noqa: E402
+
+
+def _update_names(value, optimizer="", lr=0.05):
+    return relations.names_of(value, stage_constants(100, 10, Config(optimizer=optimizer, lr=lr), "update", lr))
+
+
+def test_a_plain_number_is_never_a_multiple_of_the_learning_rate():
+    """p <- p - v with the old v: the coefficient -1 of the buffer is -1, not "-20 × the learning rate 0.05"."""
+    for value in (-1.0, 1.0, 0.5, -2.0, 0.25, 3.0):
+        assert _update_names(value) == [], value
+
+
+def test_a_hyper_parameter_is_named_with_its_sign_before_the_learning_rate():
+    """-0.9 · the buffer with the schedule's lr 0.045 is the momentum, not "-20 × the learning rate"."""
+    assert _update_names(-0.9, lr=0.045) == ["-1 × the momentum 0.9"]
+    assert _update_names(0.1, "rmsprop", lr=1e-3) == ["sqrt(1 - alpha) = 0.1"]     # not 100 × the lr
+    assert _update_names(-0.01, "adamw", lr=1e-3) == ["-1 × the weight decay 0.01", "-10 × the learning rate 0.001"]
+    assert _update_names(-0.1) == ["-(1 - momentum = 0.1)", "-2 × the learning rate 0.05"]     # both fit
+
+
+def test_a_multiple_of_the_learning_rate_is_named_only_when_the_multiplier_is_simple():
+    assert _update_names(-5e-4) == ["-0.01 × the learning rate 0.05"]          # lr × a weight decay 0.01
+    assert _update_names(-0.1, "sgd") == ["-2 × the learning rate 0.05"]       # a hard-coded lr 0.1
+    assert _update_names(-0.05) == ["-1 × the learning rate 0.05"]
+    assert _update_names(-0.0099, "momentum:form=torch,momentum=0.99", lr=0.01) == \
+        ["-0.99 × the learning rate 0.01"]                                     # k: the momentum itself
+    assert _update_names(0.3, lr=1e-3) == []                                    # 300 × the lr says nothing
+    assert _update_names(-0.05, lr=0.045) == []                                 # nor 1.11111 × (= 1/momentum)
+
+
+class RMSpropNoComplement(mo.RMSprop):
+    """square_avg <- alpha square_avg + g² (the 1 - alpha forgotten)."""
+    def step(self, grads):
+        for name, p in self.params.items():
+            g = grads[name]
+            self.state[f"{name}.step"] += 1
+            s = self.state[f"{name}.square_avg"]
+            s *= self.alpha
+            s += g * g
+            p -= self.lr * g / (np.sqrt(s) + self.eps)
+
+
+def test_rmsprop_without_the_complement_is_approximately_sqrt_1_minus_alpha_not_a_multiple_of_lr(tiny_data,
+                                                                                                monkeypatch):
+    monkeypatch.setattr(builtin, "build_optimizer", lambda config, params, side: RMSpropNoComplement(
+        params, config.lr, **optimizer_args(config)[1]))
+    result = run(Config(**{**SMALL, "lr": 1e-3}, optimizer="rmsprop"), tiny_data)
+    findings = result.summary["diagnosis"]["findings"]
+    approximate = [f for f in findings if "approximately a factor" in f]
+    assert approximate and all("≈ sqrt(1 - alpha) = 0.1" in f for f in approximate), findings
+    assert not any("× the learning rate" in f for f in findings), findings

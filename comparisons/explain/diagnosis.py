@@ -22,6 +22,7 @@ does not expose an intermediate (a bring-your-own class without
 ``intermediates()``), the referee's value stands in for it and the finding
 says so.
 """
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -71,9 +72,16 @@ def constants(n: int, k: int, config, stage: str, lr: float | None = None) -> di
             if gamma:
                 c.update({f"the {name} {gamma:g}": gamma, f"1 - {name} = {1 - gamma:g}": 1 - gamma,
                           f"1 + {name} = {1 + gamma:g}": 1 + gamma, f"1/(1 + {name}) = {1 / (1 + gamma):g}":
-                          1 / (1 + gamma)})
+                          1 / (1 + gamma), f"1/{name} = {1 / gamma:g}": 1 / gamma,
+                          f"sqrt({name}) = {math.sqrt(gamma):g}": math.sqrt(gamma)})
                 if gamma < 1:
-                    c[f"1/(1 - {name}) = {1 / (1 - gamma):g}"] = 1 / (1 - gamma)
+                    c.update({f"1/(1 - {name}) = {1 / (1 - gamma):g}": 1 / (1 - gamma),
+                              f"sqrt(1 - {name}) = {math.sqrt(1 - gamma):g}": math.sqrt(1 - gamma),
+                              f"1/sqrt(1 - {name}) = {1 / math.sqrt(1 - gamma):g}": 1 / math.sqrt(1 - gamma)})
+        for name, words in (("eps", "eps"), ("weight_decay", "weight decay")):
+            x = hypers.get(name)
+            if x:
+                c.update({f"the {words} {x:g}": x, f"lr × {words} = {lr * x:g}": lr * x})
         return c
     if stage == "init":
         return {}
@@ -117,6 +125,9 @@ class Diagnoser:
         from comparisons.registry import step_lr
         self.update_constants = constants(n, lockstep.data.n_outputs, self.config, "update",
                                           step_lr(self.config, self.before.get("step")))
+        k = lockstep.data.n_outputs     # the batch and the outputs seldom enter an update: named only when
+        self.update_weak = {f"N = {n}, the batch size": n, f"1/N = 1/{n}": 1 / n,       # nothing else is
+                            f"K = {k}, the number of outputs": k, f"1/K = 1/{k}": 1 / k}
         self.previous = getattr(lockstep, "previous", {}) or {}
         self.extra = getattr(lockstep.manual, "extra", {})
         self.dg = Diagnosis(where=rules.where(*where_))
@@ -350,8 +361,8 @@ class Diagnoser:
             if ("grad", name) in self.previous:
                 operands["the previous step's gradient"] = np.asarray(self.previous[("grad", name)], np.float64)
             operands["the parameter"] = np.asarray(self.before["params"][name], np.float64)
-            ctx = Context(constants=self.update_constants, dtype=self.dtype, operands=operands, combine=True,
-                          previous=self.previous.get(("update", name)))
+            ctx = Context(constants=self.update_constants, weak=self.update_weak, dtype=self.dtype,
+                          operands=operands, combine=True, previous=self.previous.get(("update", name)))
             yield Check(f"update > {name} > change", self.mv[("update", name)], *pick(got, "update", name), "", ctx)
         for key in got["ref"]["state"]:
             if ("state", key) not in self.mv:
@@ -361,7 +372,8 @@ class Diagnoser:
                         "the parameter": np.asarray(self.before["params"][param], np.float64)}
             if key in state_before:     # torch's own momentum has no buffer before its first step
                 operands[f"the state {key.rsplit('.', 1)[-1]} before the step"] = np.asarray(state_before[key], np.float64)
-            ctx = Context(constants=self.update_constants, dtype=self.dtype, operands=operands, combine=True)
+            ctx = Context(constants=self.update_constants, weak=self.update_weak, dtype=self.dtype,
+                          operands=operands, combine=True)
             yield Check(f"update > {key}", self.mv[("state", key)], *pick(got, "state", key), "", ctx)
 
     def update_rule(self, checks) -> list[str]:

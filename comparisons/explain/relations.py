@@ -26,6 +26,8 @@ MAX_PERMUTE = 512       # rows/columns matched for a permutation (pairwise dista
 class Context:
     """What a relation may be tested against."""
     constants: dict[str, float] = field(default_factory=dict)     # "N, the batch size" -> 100
+    weak: dict[str, float] = field(default_factory=dict)          # named only when nothing above and no plain
+                                                                  # number is (names_of): N, K in an update
     operands: dict[str, np.ndarray] = field(default_factory=dict)  # same-shape arrays an added term may be
     masks: dict[str, np.ndarray] = field(default_factory=dict)     # same-shape boolean arrays
     previous: np.ndarray | None = None                             # this quantity at the previous step
@@ -53,22 +55,76 @@ def _residual(m, fitted) -> float:
     return num / den if den > 0 else (0.0 if num == 0 else math.inf)
 
 
-def names_of(value: float, constants: dict[str, float]) -> list[str]:
-    """The constants ``value`` equals (within NAME_MATCH), or else a round multiple of the learning
-    rate (a coefficient -5e-4 with lr = 0.05 is "-0.01 × the learning rate 0.05": updates scale with it)."""
-    exact = [label for label, c in constants.items()
-             if c and math.isfinite(c) and abs(value / c - 1) <= NAME_MATCH]
-    if exact or value == 0:
-        return exact
-    multiples = []
+PLAIN_DENOMINATORS = (1, 2, 3, 4)   # a plain number: an integer (|n| <= PLAIN_MAX) or p/q with q here, |p/q| <= 10
+PLAIN_MAX = 10_000
+
+
+def plain(value: float) -> float | None:
+    """The plain number ``value`` is within NAME_MATCH (±1, 3, 0.5, 0.25, 2/3 ...), or None. A coefficient
+    that is one is a number of its own (a forgotten factor, a hard-coded 1), not a multiple of anything."""
+    if not math.isfinite(value) or value == 0:
+        return None
+    for q in PLAIN_DENOMINATORS:
+        p = round(value * q)
+        if p and abs(value * q - p) <= NAME_MATCH * abs(value * q) and abs(p) <= (PLAIN_MAX if q == 1 else 10 * q):
+            return p / q
+    return None
+
+
+def _named(value: float, constants: dict[str, float]) -> list[tuple[str, float]]:
+    """(label, the value it names) of each constant ``value`` equals within NAME_MATCH, with its sign (a
+    negative coefficient -0.9 is "-1 × the momentum 0.9"); a constant that fits worse than the plain number
+    ``value`` is (a coefficient -1 with a momentum of 0.999: sqrt(momentum) = 0.9995) is not named."""
+    near = plain(value)
+    gap = abs(value - near) if near is not None else math.inf
+    out = []
     for label, c in constants.items():
-        if not c or not math.isfinite(c) or not label.startswith("the learning rate"):
+        if not c or not math.isfinite(c):
             continue
-        q = value / c
-        mantissa = f"{abs(q):.1e}".split("e")[0]
-        if abs(abs(q) / float(f"{abs(q):.1g}") - 1) <= NAME_MATCH and mantissa.endswith(".0"):
-            multiples.append(f"{q:.1g} × {label}")
-    return multiples[:2]
+        for sign in (1, -1):
+            if sign < 0 and c < 0:
+                continue
+            if abs(value / (sign * c) - 1) <= NAME_MATCH and abs(value - sign * c) <= gap:
+                out.append((label if sign > 0 else f"-1 × {label}" if label.startswith("the ") else f"-({label})",
+                            sign * c))
+    return out
+
+
+def _simple_multiplier(k: float, constants: dict[str, float]) -> bool:
+    """k in "k × the learning rate" says something: one significant digit between 1e-3 and 10 (0.01, -0.9,
+    2), or a hyper-parameter of the run itself (its momentum 0.99; not a function of one: 1/momentum =
+    1.11111 would make lr/momentum of any lr/0.9)."""
+    if not math.isfinite(k) or k == 0:
+        return False
+    if 1e-3 <= abs(k) <= 10:
+        one = float(f"{abs(k):.1g}")
+        if abs(abs(k) / one - 1) <= NAME_MATCH:
+            return True
+    return bool(_named(k, {label: c for label, c in constants.items()
+                           if label.startswith("the ") and not label.startswith("the learning rate")}))
+
+
+def names_of(value: float, constants: dict[str, float], weak: dict[str, float] | None = None) -> list[str]:
+    """What ``value`` is, in the run's terms, in this order: the constants (and simple functions of them:
+    1 - x, sqrt(x) ... where the stage lists them) it equals, with their sign; nothing more when it is a
+    plain number (±1, an integer, a simple fraction: a number of its own); else, when no constant is, the
+    ``weak`` ones it equals (those that may but seldom enter the stage: the batch size in an update); then a
+    multiple k × the learning rate with k simple (a coefficient -5e-4 with lr = 0.05 is "-0.01 × the
+    learning rate 0.05": updates scale with it). Every one that fits is said: they give the same number."""
+    if value == 0 or not math.isfinite(value):
+        return []
+    found = [label for label, _ in _named(value, constants)]
+    if plain(value) is not None:
+        return found
+    if not found:
+        found = [label for label, _ in _named(value, weak or {})]
+    for label, c in constants.items():
+        if c and math.isfinite(c) and label.startswith("the learning rate") and \
+                _simple_multiplier(value / c, constants):
+            text = label if abs(value / c - 1) <= NAME_MATCH else f"{_fmt(value / c)} × {label}"
+            if text not in found and not (abs(value / c + 1) <= NAME_MATCH and f"-1 × {label}" in found):
+                found.append(text)
+    return found[:4]
 
 
 def _fmt(value: float) -> str:
@@ -86,7 +142,7 @@ def factor(m, r, allow, ctx) -> str | None:
         return None
     if abs(s + 1) <= NAME_MATCH:
         return "a sign flip: manual = -reference"
-    named = names_of(s, ctx.constants)
+    named = names_of(s, ctx.constants, ctx.weak)
     if not named:
         return f"a constant factor: manual = {_fmt(s)} × reference"
     return f"a constant factor: manual = {_fmt(s)} × reference ({'; '.join(f'= {n}' for n in named)})"
@@ -196,12 +252,12 @@ def _fit(target, basis: dict, allow) -> np.ndarray | None:
     return coef if _residual(target, (a @ coef).reshape(target.shape)) <= allow else None
 
 
-def _terms(coef, labels, constants) -> str:
+def _terms(coef, labels, constants, weak=None) -> str:
     parts = []
     for c, label in zip(coef, labels):
         if abs(c) < 1e-12:
             continue
-        named = names_of(c, constants)
+        named = names_of(c, constants, weak)
         parts.append(f"{_fmt(c)}·{label}" + (f" ({'; '.join('= ' + n for n in named)})" if named else ""))
     return " + ".join(parts).replace("+ -", "- ") or "0"
 
@@ -234,8 +290,8 @@ def combination(m, r, allow, ctx) -> str | None:
     cm, cr = _fit(m, basis, allow), _fit(r, basis, allow)
     if cm is None or cr is None:
         return None
-    return (f"manual = {_terms(cm, basis, ctx.constants)}, where the reference is "
-            f"{_terms(cr, basis, ctx.constants)}")
+    return (f"manual = {_terms(cm, basis, ctx.constants, ctx.weak)}, where the reference is "
+            f"{_terms(cr, basis, ctx.constants, ctx.weak)}")
 
 
 def zero(m, r, allow, ctx) -> str | None:
@@ -381,7 +437,7 @@ def describe(m, r, ctx) -> str:
         s = float(np.vdot(m, r)) / rr
         res = _residual(m, s * r)
         if res <= APPROXIMATE and abs(s - 1) > APPROXIMATE:
-            named = names_of(s, {k: v for k, v in ctx.constants.items()}) or []
+            named = names_of(s, ctx.constants, ctx.weak)
             text += (f"; approximately a factor {_fmt(s)}" + (f" ({'; '.join('≈ ' + n for n in named)})" if named else "")
                      + f" (not exactly: {res:.1e} remains, more than rounding)")
     return text
@@ -392,9 +448,10 @@ def describe_scalar(m: float, r: float, allow: float, ctx: Context) -> tuple[str
     if r == 0 or not math.isfinite(m / r):
         return f"manual {m:.6g}, reference {r:.6g}", False
     ratio = m / r
-    named = names_of(ratio, ctx.constants)
-    if abs(ratio - 1) > allow and named and abs(ratio / next(v for k, v in ctx.constants.items() if k == named[0]) - 1) <= max(allow, 1e-12):
-        return f"manual = {_fmt(ratio)} × reference ({'; '.join('= ' + n for n in named)})", True
+    named = names_of(ratio, ctx.constants, ctx.weak)
+    exact = [label for label, c in _named(ratio, ctx.constants) if abs(ratio / c - 1) <= max(allow, 1e-12)]
+    if abs(ratio - 1) > allow and exact:
+        return f"manual = {_fmt(ratio)} × reference ({'; '.join('= ' + n for n in exact)})", True
     if named:
         return (f"manual {m:.6g}, reference {r:.6g}: ratio {_fmt(ratio)}, approximately "
                 f"{' or '.join(named)} (not exactly)"), False
