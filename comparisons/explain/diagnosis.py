@@ -28,6 +28,7 @@ says so. When no stage's recomputation differs, a failed row no stage
 recomputed is said to differ, and where; that the rows differ only through
 values the manual side does not expose is said only when one was not.
 """
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -77,9 +78,16 @@ def constants(n: int, k: int, config, stage: str, lr: float | None = None) -> di
             if gamma:
                 c.update({f"the {name} {gamma:g}": gamma, f"1 - {name} = {1 - gamma:g}": 1 - gamma,
                           f"1 + {name} = {1 + gamma:g}": 1 + gamma, f"1/(1 + {name}) = {1 / (1 + gamma):g}":
-                          1 / (1 + gamma)})
+                          1 / (1 + gamma), f"1/{name} = {1 / gamma:g}": 1 / gamma,
+                          f"sqrt({name}) = {math.sqrt(gamma):g}": math.sqrt(gamma)})
                 if gamma < 1:
-                    c[f"1/(1 - {name}) = {1 / (1 - gamma):g}"] = 1 / (1 - gamma)
+                    c.update({f"1/(1 - {name}) = {1 / (1 - gamma):g}": 1 / (1 - gamma),
+                              f"sqrt(1 - {name}) = {math.sqrt(1 - gamma):g}": math.sqrt(1 - gamma),
+                              f"1/sqrt(1 - {name}) = {1 / math.sqrt(1 - gamma):g}": 1 / math.sqrt(1 - gamma)})
+        for name, words in (("eps", "eps"), ("weight_decay", "weight decay")):
+            x = hypers.get(name)
+            if x:
+                c.update({f"the {words} {x:g}": x, f"lr × {words} = {lr * x:g}": lr * x})
         return c
     if stage == "init":
         return {}
@@ -127,10 +135,14 @@ class Diagnoser:
         from comparisons.registry import step_lr
         self.update_constants = constants(n, lockstep.data.n_outputs, self.config, "update",
                                           step_lr(self.config, self.before.get("step")))
+        k = lockstep.data.n_outputs     # the batch and the outputs seldom enter an update: named only when
+        self.update_weak = {f"N = {n}, the batch size": n, f"1/N = 1/{n}": 1 / n,       # nothing else is
+                            f"K = {k}, the number of outputs": k, f"1/K = 1/{k}": 1 / k}
         self.previous = getattr(lockstep, "previous", {}) or {}
         self.extra = getattr(lockstep.manual, "extra", {})
         self.handed_on = getattr(lockstep, "handed_on", {})    # {"fc2.dx": "relu1.dx"}: written over in place
         self.dg = Diagnosis(where=rules.where(*where_))
+        self.step = where_[0]       # this step's number: the updates before it are step - 1
         self.dg.kink_flips = sum(c for c, _ in recomputed.flips.values()) or None
 
     # --- where the manual side's stage inputs come from --------------------------------------
@@ -198,7 +210,7 @@ class Diagnoser:
     def finding(self, check: Check) -> str:
         ctx = check.context or Context(constants=self.constants, dtype=self.dtype)
         if self.dtype == "float64":
-            ctx.coarse = ("float32", relations.rel(check.probes[0][0], check.ref))
+            ctx.coarse = ("float32", relations.rel(check.probes[0][0], check.ref), check.probes[0][0])
         if check.alternatives:
             from comparisons.explain import buffers
             key = check.key[1].split(".", 1)[1]
@@ -381,8 +393,8 @@ class Diagnoser:
             if ("grad", name) in self.previous:
                 operands["the previous step's gradient"] = np.asarray(self.previous[("grad", name)], np.float64)
             operands["the parameter"] = np.asarray(self.before["params"][name], np.float64)
-            ctx = Context(constants=self.update_constants, dtype=self.dtype, operands=operands, combine=True,
-                          previous=self.previous.get(("update", name)))
+            ctx = Context(constants=self.update_constants, weak=self.update_weak, dtype=self.dtype,
+                          operands=operands, combine=True, previous=self.previous.get(("update", name)))
             yield Check(f"update > {name} > change", self.mv[("update", name)], *pick(got, "update", name), "", ctx,
                         key=("update", name))
         for key in got["ref"]["state"]:
@@ -393,7 +405,8 @@ class Diagnoser:
                         "the parameter": np.asarray(self.before["params"][param], np.float64)}
             if key in state_before:     # torch's own momentum has no buffer before its first step
                 operands[f"the state {key.rsplit('.', 1)[-1]} before the step"] = np.asarray(state_before[key], np.float64)
-            ctx = Context(constants=self.update_constants, dtype=self.dtype, operands=operands, combine=True)
+            ctx = Context(constants=self.update_constants, weak=self.update_weak, dtype=self.dtype,
+                          operands=operands, combine=True)
             yield Check(f"update > {key}", self.mv[("state", key)], *pick(got, "state", key), "", ctx,
                         key=("state", key))
 
@@ -405,8 +418,10 @@ class Diagnoser:
         grads = {k: self.mv[("grad", k)] for k in self.before["params"] if ("grad", k) in self.mv}
         if set(changes) != set(self.before["params"]) or len(grads) != len(changes):
             return []
+        n, size = len(self.ls.data.train.y), self.config.batch_size
+        per_epoch = 1 if size == 0 or size >= n else -(-n // size)      # lockstep.batches: the last one may be short
         found = reproduces(self.config, self.before, grads, {k: c.manual for k, c in changes.items()},
-                           {k: self.allow(c) for k, c in changes.items()})
+                           {k: self.allow(c) for k, c in changes.items()}, per_epoch, self.step - 1)
         if len(found) == 1:
             return [f"update: {found[0]} (it reproduces every parameter's change from the manual side's gradients)"]
         return [f"update: each of these reproduces every parameter's change from the manual side's gradients "

@@ -263,8 +263,9 @@ class Referee:
         return max(rel64(p[key], q[key]) * self.scale for p, q in self.pairs)
 
     def coarse(self, key) -> tuple:
-        """("float32", how far a float32 computation of this value is from float64): for relations.coarser_dtype."""
-        return PROBE, max(rel64(p[key], q[key]) for p, q in self.pairs)
+        """("float32", how far a float32 computation of this value is from float64, the float32 computation from
+        the case's own inputs): for relations.coarser_dtype."""
+        return PROBE, max(rel64(p[key], q[key]) for p, q in self.pairs), self.pairs[0][0][key]
 
 
 # --- relations about batches --------------------------------------------------------------------

@@ -26,12 +26,15 @@ MAX_PERMUTE = 512       # rows/columns matched for a permutation (pairwise dista
 class Context:
     """What a relation may be tested against."""
     constants: dict[str, float] = field(default_factory=dict)     # "N, the batch size" -> 100
+    weak: dict[str, float] = field(default_factory=dict)          # named only when nothing above and no plain
+                                                                  # number is (names_of): N, K in an update
     operands: dict[str, np.ndarray] = field(default_factory=dict)  # same-shape arrays an added term may be
     masks: dict[str, np.ndarray] = field(default_factory=dict)     # same-shape boolean arrays
     previous: np.ndarray | None = None                             # this quantity at the previous step
     dtype: str = "float64"                                         # the run's
     combine: bool = False      # the operands span the value (an update): state both as combinations of them
-    coarse: tuple | None = None   # float64 runs: ("float32", the float32 probe's distance on this stage)
+    coarse: tuple | None = None   # float64 runs: ("float32", the float32 probe's distance on this stage[, the
+                                  # float32 probe's values from the same inputs])
     terms: dict[str, list] = field(default_factory=dict)   # "time step" -> the reference's terms, one per step,
                                                             # that sum to it (comparisons/explain/time_terms.py)
     fed: tuple | None = None   # the time steps whose incoming gradient (dL/dh from above) is not zero; None: unknown
@@ -52,22 +55,76 @@ def _residual(m, fitted) -> float:
     return num / den if den > 0 else (0.0 if num == 0 else math.inf)
 
 
-def names_of(value: float, constants: dict[str, float]) -> list[str]:
-    """The constants ``value`` equals (within NAME_MATCH), or else a round multiple of the learning
-    rate (a coefficient -5e-4 with lr = 0.05 is "-0.01 × the learning rate 0.05": updates scale with it)."""
-    exact = [label for label, c in constants.items()
-             if c and math.isfinite(c) and abs(value / c - 1) <= NAME_MATCH]
-    if exact or value == 0:
-        return exact
-    multiples = []
+PLAIN_DENOMINATORS = (1, 2, 3, 4)   # a plain number: an integer (|n| <= PLAIN_MAX) or p/q with q here, |p/q| <= 10
+PLAIN_MAX = 10_000
+
+
+def plain(value: float) -> float | None:
+    """The plain number ``value`` is within NAME_MATCH (±1, 3, 0.5, 0.25, 2/3 ...), or None. A coefficient
+    that is one is a number of its own (a forgotten factor, a hard-coded 1), not a multiple of anything."""
+    if not math.isfinite(value) or value == 0:
+        return None
+    for q in PLAIN_DENOMINATORS:
+        p = round(value * q)
+        if p and abs(value * q - p) <= NAME_MATCH * abs(value * q) and abs(p) <= (PLAIN_MAX if q == 1 else 10 * q):
+            return p / q
+    return None
+
+
+def _named(value: float, constants: dict[str, float]) -> list[tuple[str, float]]:
+    """(label, the value it names) of each constant ``value`` equals within NAME_MATCH, with its sign (a
+    negative coefficient -0.9 is "-1 × the momentum 0.9"); a constant that fits worse than the plain number
+    ``value`` is (a coefficient -1 with a momentum of 0.999: sqrt(momentum) = 0.9995) is not named."""
+    near = plain(value)
+    gap = abs(value - near) if near is not None else math.inf
+    out = []
     for label, c in constants.items():
-        if not c or not math.isfinite(c) or not label.startswith("the learning rate"):
+        if not c or not math.isfinite(c):
             continue
-        q = value / c
-        mantissa = f"{abs(q):.1e}".split("e")[0]
-        if abs(abs(q) / float(f"{abs(q):.1g}") - 1) <= NAME_MATCH and mantissa.endswith(".0"):
-            multiples.append(f"{q:.1g} × {label}")
-    return multiples[:2]
+        for sign in (1, -1):
+            if sign < 0 and c < 0:
+                continue
+            if abs(value / (sign * c) - 1) <= NAME_MATCH and abs(value - sign * c) <= gap:
+                out.append((label if sign > 0 else f"-1 × {label}" if label.startswith("the ") else f"-({label})",
+                            sign * c))
+    return out
+
+
+def _simple_multiplier(k: float, constants: dict[str, float]) -> bool:
+    """k in "k × the learning rate" says something: one significant digit between 1e-3 and 10 (0.01, -0.9,
+    2), or a hyper-parameter of the run itself (its momentum 0.99; not a function of one: 1/momentum =
+    1.11111 would make lr/momentum of any lr/0.9)."""
+    if not math.isfinite(k) or k == 0:
+        return False
+    if 1e-3 <= abs(k) <= 10:
+        one = float(f"{abs(k):.1g}")
+        if abs(abs(k) / one - 1) <= NAME_MATCH:
+            return True
+    return bool(_named(k, {label: c for label, c in constants.items()
+                           if label.startswith("the ") and not label.startswith("the learning rate")}))
+
+
+def names_of(value: float, constants: dict[str, float], weak: dict[str, float] | None = None) -> list[str]:
+    """What ``value`` is, in the run's terms, in this order: the constants (and simple functions of them:
+    1 - x, sqrt(x) ... where the stage lists them) it equals, with their sign; nothing more when it is a
+    plain number (±1, an integer, a simple fraction: a number of its own); else, when no constant is, the
+    ``weak`` ones it equals (those that may but seldom enter the stage: the batch size in an update); then a
+    multiple k × the learning rate with k simple (a coefficient -5e-4 with lr = 0.05 is "-0.01 × the
+    learning rate 0.05": updates scale with it). Every one that fits is said: they give the same number."""
+    if value == 0 or not math.isfinite(value):
+        return []
+    found = [label for label, _ in _named(value, constants)]
+    if plain(value) is not None:
+        return found
+    if not found:
+        found = [label for label, _ in _named(value, weak or {})]
+    for label, c in constants.items():
+        if c and math.isfinite(c) and label.startswith("the learning rate") and \
+                _simple_multiplier(value / c, constants):
+            text = label if abs(value / c - 1) <= NAME_MATCH else f"{_fmt(value / c)} × {label}"
+            if text not in found and not (abs(value / c + 1) <= NAME_MATCH and f"-1 × {label}" in found):
+                found.append(text)
+    return found[:4]
 
 
 def _fmt(value: float) -> str:
@@ -85,7 +142,7 @@ def factor(m, r, allow, ctx) -> str | None:
         return None
     if abs(s + 1) <= NAME_MATCH:
         return "a sign flip: manual = -reference"
-    named = names_of(s, ctx.constants)
+    named = names_of(s, ctx.constants, ctx.weak)
     if not named:
         return f"a constant factor: manual = {_fmt(s)} × reference"
     return f"a constant factor: manual = {_fmt(s)} × reference ({'; '.join(f'= {n}' for n in named)})"
@@ -195,12 +252,12 @@ def _fit(target, basis: dict, allow) -> np.ndarray | None:
     return coef if _residual(target, (a @ coef).reshape(target.shape)) <= allow else None
 
 
-def _terms(coef, labels, constants) -> str:
+def _terms(coef, labels, constants, weak=None) -> str:
     parts = []
     for c, label in zip(coef, labels):
         if abs(c) < 1e-12:
             continue
-        named = names_of(c, constants)
+        named = names_of(c, constants, weak)
         parts.append(f"{_fmt(c)}·{label}" + (f" ({'; '.join('= ' + n for n in named)})" if named else ""))
     return " + ".join(parts).replace("+ -", "- ") or "0"
 
@@ -233,8 +290,8 @@ def combination(m, r, allow, ctx) -> str | None:
     cm, cr = _fit(m, basis, allow), _fit(r, basis, allow)
     if cm is None or cr is None:
         return None
-    return (f"manual = {_terms(cm, basis, ctx.constants)}, where the reference is "
-            f"{_terms(cr, basis, ctx.constants)}")
+    return (f"manual = {_terms(cm, basis, ctx.constants, ctx.weak)}, where the reference is "
+            f"{_terms(cr, basis, ctx.constants, ctx.weak)}")
 
 
 def zero(m, r, allow, ctx) -> str | None:
@@ -259,14 +316,43 @@ def stale(m, r, allow, ctx) -> str | None:
 
 def coarser_dtype(m, r, allow, ctx) -> str | None:
     """In a float64 run, m is off by what a float32 computation of the same stage is off by (the
-    probe measures that on this very stage): part of the manual computation runs in float32."""
+    probe measures that on this very stage). That size alone does not say float32: a constant typed to
+    7 digits (sqrt(2/pi) = 0.7978846) or an approximation good to 1e-7 (an erf series) is off by as much.
+    float32 is named alone only with evidence of it (``_coarse_evidence``); otherwise both causes are."""
     if ctx.coarse is None:
         return None
-    coarse, noise = ctx.coarse
+    coarse, noise, *more = ctx.coarse
     e = rel(m, r)
-    if noise > 0 and noise / 16 <= e <= 16 * noise:
-        return (f"the difference (rel_l2 {e:.1e}) is the size of {coarse} rounding on this stage (a {coarse} "
-                f"recomputation is {noise:.1e} off): part of the manual computation runs in {coarse}")
+    if not (noise > 0 and noise / 16 <= e <= 16 * noise):
+        return None
+    size = (f"the difference (rel_l2 {e:.1e}) is the size of {coarse} rounding on this stage (a {coarse} "
+            f"recomputation is {noise:.1e} off)")
+    evidence = _coarse_evidence(m, r, coarse, more[0] if more else None, noise)
+    if evidence:
+        return f"{size}: part of the manual computation runs in {coarse} ({evidence})"
+    digits = round(-math.log10(float(np.finfo(coarse).eps)))
+    return (f"{size}, but the manual values are neither {coarse} numbers nor close to the {coarse} recomputation: "
+            f"part of the manual computation runs in {coarse}, or a constant or an approximation in it is good to "
+            f"only about {digits} significant digits (a constant typed to {digits} digits, a truncated series); "
+            f"both give differences of this size")
+
+
+COARSE_MATCH = 4    # m follows the coarse recomputation when it is this many times closer to it than float64 is
+
+
+def _coarse_evidence(m, r, coarse, probe, noise) -> str | None:
+    """What shows that m was computed in ``coarse``: its values are exactly ``coarse`` numbers (where the
+    reference's are not), or it is far closer to the ``coarse`` recomputation of the stage (``probe``,
+    from the same inputs) than that is to the float64 reference. None: nothing does."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        mv, rv = m[m != 0], r[r != 0]
+        if mv.size and np.all(mv.astype(coarse).astype(np.float64) == mv) and \
+                np.mean(rv.astype(coarse).astype(np.float64) == rv) < 0.5:
+            return f"its values are exactly {coarse} numbers, the reference's are not"
+    if probe is not None and np.shape(probe) == m.shape:
+        d = rel(m, probe)
+        if d * COARSE_MATCH <= noise:
+            return f"it is {d:.1e} from the {coarse} recomputation, which is {noise:.1e} from float64"
     return None
 
 
@@ -280,12 +366,20 @@ def subset(m, r, allow, ctx) -> str | None:
     if count == 0 or count == where.size and not ctx.masks:
         return None
     text = None
-    for label, mask in ctx.masks.items():
-        if mask.shape == where.shape and np.array_equal(where, mask & where) and \
-                np.count_nonzero(mask & ~where) <= 0.01 * max(1, np.count_nonzero(mask)) + \
-                np.count_nonzero(mask & (np.abs(r) <= allow * scale)):
-            text = f"differs exactly where {label} ({count} of {where.size} elements)"
-            break
+    # a mask that holds every differing element, and little else where the reference is not 0 (where it is, a
+    # slip confined to the mask may not show: both sides 0). Several may: a ReLU's "input == 0" lies inside its
+    # "input <= 0", where the reference is 0 throughout. The most specific one is named: the smallest, so a
+    # slip at the kink alone is not blamed on the whole half-space (which would hold it trivially).
+    fits = [(int(np.count_nonzero(mask)), label) for label, mask in ctx.masks.items()
+            if mask.shape == where.shape and np.array_equal(where, mask & where) and
+            np.count_nonzero(mask & ~where) <= 0.01 * max(1, np.count_nonzero(mask)) +
+            np.count_nonzero(mask & (np.abs(r) <= allow * scale))]
+    if fits:
+        size, label = min(fits, key=lambda f: f[0])
+        text = f"differs exactly where {label} ({count} of {where.size} elements)"
+        if 2 * count < size:     # most of the mask agrees (within rounding): say so, its size is not the difference's
+            text = (f"differs only where {label}: at {count} of its {size} elements ({where.size} in all); "
+                    f"the others agree")
     if text is None and count > where.size // 2:
         return None
     if text is None:
@@ -343,7 +437,7 @@ def describe(m, r, ctx) -> str:
         s = float(np.vdot(m, r)) / rr
         res = _residual(m, s * r)
         if res <= APPROXIMATE and abs(s - 1) > APPROXIMATE:
-            named = names_of(s, {k: v for k, v in ctx.constants.items()}) or []
+            named = names_of(s, ctx.constants, ctx.weak)
             text += (f"; approximately a factor {_fmt(s)}" + (f" ({'; '.join('≈ ' + n for n in named)})" if named else "")
                      + f" (not exactly: {res:.1e} remains, more than rounding)")
     return text
@@ -354,9 +448,10 @@ def describe_scalar(m: float, r: float, allow: float, ctx: Context) -> tuple[str
     if r == 0 or not math.isfinite(m / r):
         return f"manual {m:.6g}, reference {r:.6g}", False
     ratio = m / r
-    named = names_of(ratio, ctx.constants)
-    if abs(ratio - 1) > allow and named and abs(ratio / next(v for k, v in ctx.constants.items() if k == named[0]) - 1) <= max(allow, 1e-12):
-        return f"manual = {_fmt(ratio)} × reference ({'; '.join('= ' + n for n in named)})", True
+    named = names_of(ratio, ctx.constants, ctx.weak)
+    exact = [label for label, c in _named(ratio, ctx.constants) if abs(ratio / c - 1) <= max(allow, 1e-12)]
+    if abs(ratio - 1) > allow and exact:
+        return f"manual = {_fmt(ratio)} × reference ({'; '.join('= ' + n for n in exact)})", True
     if named:
         return (f"manual {m:.6g}, reference {r:.6g}: ratio {_fmt(ratio)}, approximately "
                 f"{' or '.join(named)} (not exactly)"), False

@@ -90,27 +90,50 @@ class _EpsInsideAdagrad(mo.Adagrad):
             p -= self.lr * g / np.sqrt(s + self.eps)
 
 
-def alternatives(config) -> list[tuple[str, object, int]]:
-    """(label, make(params, lr), shift) for the run's optimizer: the other forms of it and the known slips;
-    each runs with the schedule's lr at t + shift (t: the updates before this one)."""
+class _BiasCorrected:
+    """Adam's bias correction on a momentum form that has none: the step the form takes, divided by
+    1 - decay^t (t counting the updates, this one included; Adam's m̂ = m / (1 - beta1^t)). The state is
+    the form's own (Adam corrects the step, not the buffer it keeps)."""
+
+    def __init__(self, opt, decay: float, t: int | None):
+        if t is None:
+            raise ValueError("the step count is unknown")
+        self.opt, self.params, self.state = opt, opt.params, opt.state
+        self.correction = 1 - decay ** (t + 1)
+
+    def step(self, grads):
+        start = {k: p.copy() for k, p in self.params.items()}
+        self.opt.step(grads)
+        for k, p in self.params.items():
+            p[...] = start[k] + (p - start[k]) / self.correction
+
+
+def alternatives(config, steps_per_epoch: int | None = None) -> list[tuple[str, object, object]]:
+    """(label, make(params, lr, t), at) for the run's optimizer: the other forms of it and the known slips;
+    each runs with the schedule's lr at at(t) (t: the updates before this one; ``at`` None: at t itself).
+    ``steps_per_epoch``: the updates in an epoch (for a schedule stepped once per epoch)."""
     entry, kwargs = optimizer_args(config)
     out = []
 
-    def add(label, cls, shift=0, **kw):
-        out.append((label, lambda params, lr, cls=cls, kw=kw: cls(params, lr, **kw), shift))
+    def add(label, cls, at=None, **kw):
+        out.append((label, lambda params, lr, t, cls=cls, kw=kw: cls(params, lr, **kw), at))
 
     if config.lr_schedule:
         add("the learning rate is the schedule's for the next step (t counted from 1, where the first update "
-            "has t = 0)", entry.manual, 1, **kwargs)
-        add("the learning rate is the schedule's for the previous step (applied one step late)", entry.manual, -1,
-            **kwargs)
+            "has t = 0)", entry.manual, lambda t: t + 1, **kwargs)
+        add("the learning rate is the schedule's for the previous step (applied one step late)", entry.manual,
+            lambda t: t - 1, **kwargs)
+        if steps_per_epoch and steps_per_epoch > 1:
+            add(f"the schedule is stepped once per epoch, not after every update: its learning rate at the "
+                f"epoch's index (t // {steps_per_epoch}, {steps_per_epoch} updates an epoch)", entry.manual,
+                lambda t, k=steps_per_epoch: t // k, **kwargs)
 
     tokens = {"momentum": ("momentum", "nesterov"), "nesterov": ("nesterov", "momentum")}.get(entry.token, ())
     mu = kwargs.get("momentum", config.momentum)
     for token in tokens:
         for form in FORMS[token]:
             other = OPTIMIZERS[f"{token}:{form}"]
-            if other is entry or not mu:
+            if not mu:
                 continue
             _, kw = parse_optimizer(f"{token}:form={form},momentum={mu!r}", config)
             kw["weight_decay"] = kwargs.get("weight_decay", 0.0)
@@ -118,7 +141,13 @@ def alternatives(config) -> list[tuple[str, object, int]]:
             if token != entry.token:
                 what = (f"plain momentum without Nesterov's look-ahead: {what}" if token == "momentum" else
                         f"Nesterov momentum where plain momentum is declared: {what}")
-            add(f"the update follows {what}", other.manual, **kw)
+            if other is not entry:
+                add(f"the update follows {what}", other.manual, **kw)
+            # every form, the declared one too, with Adam's bias correction (which no momentum form has)
+            out.append((f"the update follows {what}, with Adam's bias correction: the step divided by "
+                        f"1 - momentum^t (t counting the updates, this one included)",
+                        lambda params, lr, t, cls=other.manual, kw=kw, mu=mu: _BiasCorrected(cls(params, lr, **kw),
+                                                                                             mu, t), None))
     hyper = {k: v for k, v in kwargs.items()}
     if kwargs.get("weight_decay"):
         add(f"the weight decay {kwargs['weight_decay']:g} is left out", entry.manual, **{**hyper, "weight_decay": 0.0})
@@ -149,19 +178,23 @@ def alternatives(config) -> list[tuple[str, object, int]]:
     return out
 
 
-def reproduces(config, before: dict, grads: dict, updates: dict, allow: dict) -> list[str]:
+def reproduces(config, before: dict, grads: dict, updates: dict, allow: dict,
+               steps_per_epoch: int | None = None, done: int | None = None) -> list[str]:
     """The labels of the alternatives whose change of every parameter, from ``before`` (params, state in
-    the manual side's units, and ``step``: the updates before this one, for the schedule's lr) and the
-    manual ``grads``, is within ``allow[name]`` (relative L2) of the manual change ``updates[name]``."""
+    the manual side's units, and ``step``: the updates before this one, for the schedule's lr; None without
+    a schedule, then ``done`` stands for it) and the manual ``grads``, is within ``allow[name]`` (relative
+    L2) of the manual change ``updates[name]``."""
     found = []
     t = before.get("step")
-    for label, make, shift in alternatives(config):
-        if shift and (t is None or t + shift < 0):
+    t = done if t is None else t
+    for label, make, at in alternatives(config, steps_per_epoch):
+        t_lr = t if at is None else None if t is None else at(t)
+        if at is not None and (t_lr is None or t_lr < 0):
             continue
         params = {k: np.array(v, dtype=np.float64) for k, v in before["params"].items()}
         start = {k: v.copy() for k, v in params.items()}
         try:
-            opt = make(params, step_lr(config, None if t is None else t + shift))
+            opt = make(params, step_lr(config, t_lr), t)
             for key, value in before["state"].items():    # the manual side's own state, as its form keeps it
                 if key in opt.state or key.endswith(".momentum_buffer"):
                     opt.state[key] = np.array(value, dtype=np.float64)

@@ -1,0 +1,244 @@
+"""A diagnosis names a cause only when the numbers show it, and every cause that gives the same numbers
+(README, "The pass rule, and why": a wrong cause is worse than none). Each test here is a slip whose
+diagnosis used to name one cause where another, or more than one, gives the same numbers."""
+import numpy as np
+
+from comparisons.explain import relations
+from comparisons.explain.relations import Context
+
+RNG = np.random.default_rng(7)
+
+
+# --- a branch layer's masks: the most specific one that holds the difference is named ---------------------
+
+def _relu_masks(z):
+    """A ReLU's masks, as diagnosis.branch_masks labels them."""
+    return {"the layer's branch is taken (e.g. ReLU input > 0)": z > 0,
+            "the layer's branch is not taken (e.g. ReLU input <= 0)": z <= 0,
+            "the layer's branch is taken or its input sits on the branch point (e.g. ReLU input >= 0)": z >= 0,
+            "the layer's input sits exactly on the branch point (e.g. ReLU input == 0)": z == 0}
+
+
+def test_a_relu_derivative_taken_at_zero_is_located_at_the_kink_not_the_half_space():
+    """ReLU's backward with >= where torch has >: it differs only where the input is exactly 0. The
+    reference is 0 on the whole not-taken half-space, so that mask holds the difference too (its other
+    elements agree trivially); the kink's mask is the specific one."""
+    z = RNG.standard_normal((60, 40))
+    z[RNG.random(z.shape) < 0.03] = 0.0
+    dout = RNG.standard_normal(z.shape)
+    r, m = dout * (z > 0), dout * (z >= 0)
+    ctx = Context(masks=_relu_masks(z), operands={"the incoming gradient": dout})
+    text, exact = relations.explain(m, r, 1e-12, ctx)
+    assert exact and text.startswith("differs exactly where the layer's input sits exactly on the branch point"), text
+    assert "not taken" not in text
+    assert text.endswith("; there the manual value equals the incoming gradient")
+
+
+def test_a_mask_mostly_agreeing_is_named_with_how_little_of_it_differs():
+    """Where the kink's mask is larger than the difference (the incoming gradient is 0 at some of its
+    elements: a max-pool above), the finding says how many of its elements differ."""
+    z = RNG.standard_normal((60, 40))
+    z[RNG.random(z.shape) < 0.05] = 0.0
+    dout = RNG.standard_normal(z.shape) * (RNG.random(z.shape) < 0.25)    # a max-pool passes 1 in 4
+    r, m = dout * (z > 0), dout * (z >= 0)
+    on = z == 0
+    assert 0 < np.count_nonzero(on & (dout != 0)) < np.count_nonzero(on) / 2
+    text, _ = relations.explain(m, r, 1e-12, Context(masks=_relu_masks(z)))
+    assert text.startswith(f"differs only where the layer's input sits exactly on the branch point (e.g. ReLU "
+                           f"input == 0): at {np.count_nonzero(on & (dout != 0))} of its {np.count_nonzero(on)} "
+                           f"elements"), text
+
+
+def test_the_half_space_is_named_when_the_difference_fills_it():
+    """A backward passing the gradient where it should not (no derivative at all): the not-taken mask."""
+    z = RNG.standard_normal((60, 40))
+    dout = RNG.standard_normal(z.shape)
+    text, _ = relations.explain(dout, dout * (z > 0), 1e-12, Context(masks=_relu_masks(z)))
+    assert text.startswith("differs exactly where the layer's branch is not taken"), text
+
+
+# --- float32 rounding in a float64 run, or a constant good to 7 digits ------------------------------------
+
+def _gelu_tanh(x, c, dtype=np.float64):
+    x = x.astype(dtype)
+    return (0.5 * x * (1 + np.tanh(dtype(c) * (x + dtype(0.044715) * x ** 3)))).astype(np.float64)
+
+
+X = RNG.standard_normal((50, 32))
+EXACT_C = np.sqrt(2 / np.pi)
+
+
+def _coarse(m, r, probe):
+    ctx = Context(coarse=("float32", relations.rel(probe, r), probe))
+    return relations.explain(m, r, 1e-14, ctx)
+
+
+def test_a_constant_typed_to_7_digits_is_not_called_float32_alone():
+    """tanh-GELU with sqrt(2/pi) = 0.7978846 in float64: off by about float32's rounding, but its values
+    are not float32 numbers nor near a float32 recomputation: both causes are named."""
+    r, probe = _gelu_tanh(X, EXACT_C), _gelu_tanh(X, EXACT_C, np.float32)
+    m = _gelu_tanh(X, 0.7978846)
+    text, exact = _coarse(m, r, probe)
+    assert "is the size of float32 rounding" in text, text
+    assert "part of the manual computation runs in float32, or a constant or an approximation in it is good to " \
+           "only about 7 significant digits" in text, text
+
+
+def test_float32_is_named_alone_when_the_values_are_float32_numbers():
+    r, probe = _gelu_tanh(X, EXACT_C), _gelu_tanh(X, EXACT_C, np.float32)
+    m = _gelu_tanh(X, EXACT_C, np.float32)      # computed in float32, cast back to float64
+    text, _ = _coarse(m, r, probe * (1 + 1e-9))
+    assert "part of the manual computation runs in float32 (its values are exactly float32 numbers" in text, text
+    assert "a constant" not in text
+
+
+def test_float32_is_named_alone_when_the_values_follow_the_float32_recomputation():
+    """A float32 step followed by float64 arithmetic: not float32 numbers, but as close to a float32
+    recomputation of the stage as float64 arithmetic leaves them."""
+    r, probe = _gelu_tanh(X, EXACT_C) / 3, _gelu_tanh(X, EXACT_C, np.float32) / 3
+    m = _gelu_tanh(X, EXACT_C, np.float32) / 3
+    text, _ = _coarse(m, r, probe)
+    assert "part of the manual computation runs in float32 (it is " in text and "from the float32 recomputation" in \
+        text, text
+    assert "a constant" not in text
+
+
+# --- the update's named rules: every one that reproduces the step is listed ---------------------------------
+
+import comparisons.sides.builtin as builtin                      # noqa: E402
+import manual.optim as mo                                        # noqa: E402
+import manual.schedules as schedules                             # noqa: E402
+from comparisons import Config, run                              # noqa: E402
+from comparisons.explain.update_rules import reproduces          # noqa: E402
+from comparisons.registry import build_optimizer, optimizer_args, parse_schedule   # noqa: E402
+
+SMALL = dict(hidden=(32,), batch_size=100, lr=0.05, momentum=0.9, epochs=1, dtype="float64", mode="synced",
+             fail_fast=True)
+BIAS_CORRECTED_EMA = ("the update follows the exponential-average form v <- momentum v + (1 - momentum) g, "
+                      "p <- p - lr v, with Adam's bias correction")
+
+
+class EmaBiasCorrected(mo.Momentum):
+    """The exponential-average momentum with Adam's bias correction, which the convention lacks."""
+    def step(self, grads):
+        self.t = getattr(self, "t", 0) + 1
+        for name, p in self.params.items():
+            v = self.state[f"{name}.momentum_buffer"]
+            v *= self.momentum
+            v += (1 - self.momentum) * grads[name]
+            p -= self.lr * v / (1 - self.momentum ** self.t)
+
+
+def test_ema_momentum_with_a_bias_correction_is_named_beside_the_forms_that_agree_at_step_1(tiny_data,
+                                                                                            monkeypatch):
+    monkeypatch.setattr(builtin, "build_optimizer", lambda config, params, side: EmaBiasCorrected(
+        params, config.lr, **optimizer_args(config)[1]))
+    result = run(Config(**SMALL, optimizer="momentum:form=ema,momentum=0.9"), tiny_data)
+    assert result.first_failure["step"] == 1
+    (rule,) = [f for f in result.summary["diagnosis"]["findings"] if f.startswith("update: ")]
+    assert rule.startswith("update: each of these reproduces") and BIAS_CORRECTED_EMA in rule, rule
+    assert "v <- momentum v + lr g, p <- p - v" in rule      # the assignment's form gives the same step 1
+
+
+def test_ema_momentum_with_a_bias_correction_is_named_alone_where_the_forms_part():
+    config = Config(optimizer="momentum:form=ema,momentum=0.9", lr=0.05)
+    rng = np.random.default_rng(3)
+    params = {"w": rng.standard_normal((6, 5)), "b": rng.standard_normal(5)}
+    state = {f"{k}.momentum_buffer": 0.1 * rng.standard_normal(v.shape) for k, v in params.items()}
+    grads = {k: rng.standard_normal(v.shape) for k, v in params.items()}
+    t = 3                                                         # three updates before this one
+    updates = {k: -0.05 * (0.9 * state[f"{k}.momentum_buffer"] + 0.1 * grads[k]) / (1 - 0.9 ** (t + 1))
+               for k in params}
+    found = reproduces(config, {"params": params, "state": state, "step": None}, grads, updates,
+                       {k: 1e-12 for k in params}, done=t)
+    assert len(found) == 1 and found[0].startswith(BIAS_CORRECTED_EMA), found
+
+
+class ExpPerEpoch(schedules.ExponentialLR):
+    """Decayed once per epoch (3 updates of 100 on 300 samples) where the run steps it per update."""
+    def __call__(self, t):
+        return super().__call__(t // 3)
+
+
+PER_EPOCH = "the schedule is stepped once per epoch, not after every update: its learning rate at the epoch's index"
+
+
+def test_a_schedule_stepped_per_epoch_is_named_beside_one_step_late_where_they_agree(tiny_data, monkeypatch):
+    def build(config, params, side):
+        opt = build_optimizer(config, params, side)
+        opt.schedule = ExpPerEpoch(config.lr, **parse_schedule(config.lr_schedule)[1])
+        return opt
+    monkeypatch.setattr(builtin, "build_optimizer", build)
+    result = run(Config(**{**SMALL, "lr": 1e-3}, optimizer="adam", lr_schedule="exp:gamma=0.9"), tiny_data)
+    assert (result.first_failure["step"], result.first_failure["name"]) == (2, "lr")
+    (rule,) = [f for f in result.summary["diagnosis"]["findings"] if f.startswith("update: ")]
+    assert rule.startswith("update: each of these reproduces"), rule
+    assert f"{PER_EPOCH} (t // 3, 3 updates an epoch)" in rule and "applied one step late" in rule, rule
+
+
+def test_a_schedule_stepped_per_epoch_is_named_alone_where_one_step_late_parts():
+    config = Config(optimizer="sgd", lr=0.05, lr_schedule="exp:gamma=0.9")
+    rng = np.random.default_rng(4)
+    params = {"w": rng.standard_normal((6, 5))}
+    grads = {"w": rng.standard_normal((6, 5))}
+    t = 7                                      # epoch 2 of 3 updates: lr at 2, where one step late is at 6
+    updates = {"w": -0.05 * 0.9 ** (t // 3) * grads["w"]}
+    found = reproduces(config, {"params": params, "state": {}, "step": t}, grads, updates, {"w": 1e-12},
+                       steps_per_epoch=3)
+    assert len(found) == 1 and found[0].startswith(PER_EPOCH), found
+
+
+# --- constants in the update: a coefficient is named after the run's constants before the learning rate ----
+
+from comparisons.explain.diagnosis import constants as stage_constants      # noqa: E402
+
+
+def _update_names(value, optimizer="", lr=0.05):
+    return relations.names_of(value, stage_constants(100, 10, Config(optimizer=optimizer, lr=lr), "update", lr))
+
+
+def test_a_plain_number_is_never_a_multiple_of_the_learning_rate():
+    """p <- p - v with the old v: the coefficient -1 of the buffer is -1, not "-20 × the learning rate 0.05"."""
+    for value in (-1.0, 1.0, 0.5, -2.0, 0.25, 3.0):
+        assert _update_names(value) == [], value
+
+
+def test_a_hyper_parameter_is_named_with_its_sign_before_the_learning_rate():
+    """-0.9 · the buffer with the schedule's lr 0.045 is the momentum, not "-20 × the learning rate"."""
+    assert _update_names(-0.9, lr=0.045) == ["-1 × the momentum 0.9"]
+    assert _update_names(0.1, "rmsprop", lr=1e-3) == ["sqrt(1 - alpha) = 0.1"]     # not 100 × the lr
+    assert _update_names(-0.01, "adamw", lr=1e-3) == ["-1 × the weight decay 0.01", "-10 × the learning rate 0.001"]
+    assert _update_names(-0.1) == ["-(1 - momentum = 0.1)", "-2 × the learning rate 0.05"]     # both fit
+
+
+def test_a_multiple_of_the_learning_rate_is_named_only_when_the_multiplier_is_simple():
+    assert _update_names(-5e-4) == ["-0.01 × the learning rate 0.05"]          # lr × a weight decay 0.01
+    assert _update_names(-0.1, "sgd") == ["-2 × the learning rate 0.05"]       # a hard-coded lr 0.1
+    assert _update_names(-0.05) == ["-1 × the learning rate 0.05"]
+    assert _update_names(-0.0099, "momentum:form=torch,momentum=0.99", lr=0.01) == \
+        ["-0.99 × the learning rate 0.01"]                                     # k: the momentum itself
+    assert _update_names(0.3, lr=1e-3) == []                                    # 300 × the lr says nothing
+    assert _update_names(-0.05, lr=0.045) == []                                 # nor 1.11111 × (= 1/momentum)
+
+
+class RMSpropNoComplement(mo.RMSprop):
+    """square_avg <- alpha square_avg + g² (the 1 - alpha forgotten)."""
+    def step(self, grads):
+        for name, p in self.params.items():
+            g = grads[name]
+            self.state[f"{name}.step"] += 1
+            s = self.state[f"{name}.square_avg"]
+            s *= self.alpha
+            s += g * g
+            p -= self.lr * g / (np.sqrt(s) + self.eps)
+
+
+def test_rmsprop_without_the_complement_is_approximately_sqrt_1_minus_alpha_not_a_multiple_of_lr(tiny_data,
+                                                                                                monkeypatch):
+    monkeypatch.setattr(builtin, "build_optimizer", lambda config, params, side: RMSpropNoComplement(
+        params, config.lr, **optimizer_args(config)[1]))
+    result = run(Config(**{**SMALL, "lr": 1e-3}, optimizer="rmsprop"), tiny_data)
+    findings = result.summary["diagnosis"]["findings"]
+    approximate = [f for f in findings if "approximately a factor" in f]
+    assert approximate and all("≈ sqrt(1 - alpha) = 0.1" in f for f in approximate), findings
+    assert not any("× the learning rate" in f for f in findings), findings
