@@ -177,6 +177,10 @@ def test_a_schedule_stepped_per_epoch_is_named_beside_one_step_late_where_they_a
     (rule,) = [f for f in result.summary["diagnosis"]["findings"] if f.startswith("update: ")]
     assert rule.startswith("update: each of these reproduces"), rule
     assert f"{PER_EPOCH} (t // 3, 3 updates an epoch)" in rule and "applied one step late" in rule, rule
+    # the change's factor 1/gamma = 1.11111 is also 1/beta1: the schedule's ratio is named beside it
+    change = result.summary["diagnosis"]["findings"][0]
+    assert "manual = 1.11111 × reference (= the schedule's lr at the previous step (t = 0) over this step's, " \
+           "0.001/0.0009 = 1.11111; = 1/beta1 = 1.11111)" in change, change
 
 
 def test_a_schedule_stepped_per_epoch_is_named_alone_where_one_step_late_parts():
