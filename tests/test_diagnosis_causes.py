@@ -3,8 +3,17 @@
 diagnosis used to name one cause where another, or more than one, gives the same numbers."""
 import numpy as np
 
+import comparisons.sides.builtin as builtin
+import manual
+import manual.optim as mo
+import manual.schedules as schedules
+from comparisons import Config, run
+from comparisons.data.builtin import images
 from comparisons.explain import relations
+from comparisons.explain.diagnosis import constants as stage_constants
 from comparisons.explain.relations import Context
+from comparisons.explain.update_rules import reproduces
+from comparisons.registry import build_optimizer, optimizer_args, parse_schedule
 
 RNG = np.random.default_rng(7)
 
@@ -105,12 +114,6 @@ def test_float32_is_named_alone_when_the_values_follow_the_float32_recomputation
 
 # --- the update's named rules: every one that reproduces the step is listed ---------------------------------
 
-import comparisons.sides.builtin as builtin                      # noqa: E402
-import manual.optim as mo                                        # noqa: E402
-import manual.schedules as schedules                             # noqa: E402
-from comparisons import Config, run                              # noqa: E402
-from comparisons.explain.update_rules import reproduces          # noqa: E402
-from comparisons.registry import build_optimizer, optimizer_args, parse_schedule   # noqa: E402
 
 SMALL = dict(hidden=(32,), batch_size=100, lr=0.05, momentum=0.9, epochs=1, dtype="float64", mode="synced",
              fail_fast=True)
@@ -174,6 +177,10 @@ def test_a_schedule_stepped_per_epoch_is_named_beside_one_step_late_where_they_a
     (rule,) = [f for f in result.summary["diagnosis"]["findings"] if f.startswith("update: ")]
     assert rule.startswith("update: each of these reproduces"), rule
     assert f"{PER_EPOCH} (t // 3, 3 updates an epoch)" in rule and "applied one step late" in rule, rule
+    # the change's factor 1/gamma = 1.11111 is also 1/beta1: the schedule's ratio is named beside it
+    change = result.summary["diagnosis"]["findings"][0]
+    assert "manual = 1.11111 × reference (= the schedule's lr at the previous step (t = 0) over this step's, " \
+           "0.001/0.0009 = 1.11111; = 1/beta1 = 1.11111)" in change, change
 
 
 def test_a_schedule_stepped_per_epoch_is_named_alone_where_one_step_late_parts():
@@ -189,8 +196,6 @@ def test_a_schedule_stepped_per_epoch_is_named_alone_where_one_step_late_parts()
 
 
 # --- constants in the update: a coefficient is named after the run's constants before the learning rate ----
-
-from comparisons.explain.diagnosis import constants as stage_constants      # noqa: E402
 
 
 def _update_names(value, optimizer="", lr=0.05):
@@ -242,3 +247,22 @@ def test_rmsprop_without_the_complement_is_approximately_sqrt_1_minus_alpha_not_
     approximate = [f for f in findings if "approximately a factor" in f]
     assert approximate and all("≈ sqrt(1 - alpha) = 0.1" in f for f in approximate), findings
     assert not any("× the learning rate" in f for f in findings), findings
+
+
+class ReLUGeq(manual.ReLU):
+    """ReLU's derivative 1 at z == 0 exactly (>= where torch has >)."""
+    def backward(self, dh):
+        return dh * (self.z >= 0)
+
+
+def test_a_relu_derivative_taken_at_zero_in_a_cnn_is_located_at_the_kink(monkeypatch):
+    """In a CNN the first ReLU's inputs are 0 exactly where the padding meets a zero image border; the
+    slip differs only there, where the not-taken region (29% of the inputs) has a reference of 0 too."""
+    monkeypatch.setattr(manual, "ReLU", ReLUGeq)
+    result = run(Config(model="conv:4:3:1:1,relu,maxpool:2,conv:8:3:1:1,relu,maxpool:2,flatten,linear", epochs=1,
+                        batch_size=40, lr=0.05, dtype="float64", mode="synced", fail_fast=True),
+                 images(seed=1, sizes=(120, 40, 40)))
+    first = result.summary["diagnosis"]["findings"][0]
+    assert first.startswith("backward > relu1 (relu) > dx: differs only where the layer's input sits exactly on "
+                            "the branch point (e.g. ReLU input == 0)"), first
+    assert "not taken" not in first

@@ -64,36 +64,67 @@ def diagnosis_text(d: dict) -> str:
     return "\n".join(lines)
 
 
-def constants(n: int, k: int, config, stage: str, lr: float | None = None) -> dict[str, float]:
+def constants(n: int, k: int, config, stage: str, lr: float | None = None, t: int | None = None) -> dict[str, float]:
     """The quantities a constant factor is named after, per stage: only those that can enter that
     stage's computation (so lr = 0.01 = 1/N never names a batch-size slip in an update). ``lr``: the
-    step's learning rate (its schedule's; default config.lr)."""
+    step's learning rate (its schedule's; default config.lr); ``t``: the updates before it (a schedule's
+    learning rates at the steps around it are named too)."""
     if stage == "update":
-        from comparisons.registry import optimizer_args
         lr = config.lr if lr is None else lr
         c = {f"the learning rate {lr:g}": lr, f"1/lr = {1 / lr:g}": 1 / lr, f"lr² = {lr * lr:g}": lr * lr}
-        _, hypers = optimizer_args(config)
-        for name in ("momentum", "beta1", "beta2", "alpha", "dampening"):     # the run's decay rates
-            gamma = hypers.get(name)
-            if gamma:
-                c.update({f"the {name} {gamma:g}": gamma, f"1 - {name} = {1 - gamma:g}": 1 - gamma,
-                          f"1 + {name} = {1 + gamma:g}": 1 + gamma, f"1/(1 + {name}) = {1 / (1 + gamma):g}":
-                          1 / (1 + gamma), f"1/{name} = {1 / gamma:g}": 1 / gamma,
-                          f"sqrt({name}) = {math.sqrt(gamma):g}": math.sqrt(gamma)})
-                if gamma < 1:
-                    c.update({f"1/(1 - {name}) = {1 / (1 - gamma):g}": 1 / (1 - gamma),
-                              f"sqrt(1 - {name}) = {math.sqrt(1 - gamma):g}": math.sqrt(1 - gamma),
-                              f"1/sqrt(1 - {name}) = {1 / math.sqrt(1 - gamma):g}": 1 / math.sqrt(1 - gamma)})
-        for name, words in (("eps", "eps"), ("weight_decay", "weight decay")):
-            x = hypers.get(name)
-            if x:
-                c.update({f"the {words} {x:g}": x, f"lr × {words} = {lr * x:g}": lr * x})
-        return c
+        for value, which in _schedule_near(config, lr, t).items():
+            c[f"the schedule's lr {value:g} at {which}"] = value
+        return c | _update_hypers(config, lr)
     if stage == "init":
         return {}
     return {f"N = {n}, the batch size": n, f"1/N = 1/{n}": 1 / n, f"K = {k}, the number of outputs": k,
             f"1/K = 1/{k}": 1 / k, f"N·K = {n * k}": n * k, f"1/(N·K) = 1/{n * k}": 1 / (n * k),
             "2": 2.0, "1/2": 0.5}
+
+
+def _schedule_near(config, lr: float, t: int | None) -> dict[float, str]:
+    """{the schedule's lr at the previous, first or next step, where it is not this step's: which steps}."""
+    from comparisons.registry import step_lr
+    if not config.lr_schedule or t is None:
+        return {}
+    near: dict[float, list[str]] = {}
+    steps = {t - 1: "the previous step", t + 1: "the next step"}
+    steps.setdefault(0, "the first step")                 # (t = 1: the first step is the previous one)
+    for at, words in steps.items():
+        if at >= 0 and at != t and (value := step_lr(config, at)) != lr:
+            near.setdefault(value, []).append(f"{words} (t = {at})")
+    return {value: " and ".join(which) for value, which in near.items()}
+
+
+def schedule_ratios(config, lr: float, t: int | None) -> dict[str, float]:
+    """The factors on a whole update that a schedule off by some steps gives: the schedule's lr at a step
+    around this one over this step's (named on a whole value, never on one term's coefficient:
+    relations.Context.ratios)."""
+    return {f"the schedule's lr at {which} over this step's, {value:g}/{lr:g} = {value / lr:g}": value / lr
+            for value, which in _schedule_near(config, lr, t).items()}
+
+
+def _update_hypers(config, lr: float) -> dict[str, float]:
+    """The optimizer's hyper-parameters and simple functions of them."""
+    from comparisons.registry import optimizer_args
+    c = {}
+    _, hypers = optimizer_args(config)
+    for name in ("momentum", "beta1", "beta2", "alpha", "dampening"):     # the run's decay rates
+        gamma = hypers.get(name)
+        if gamma:
+            c.update({f"the {name} {gamma:g}": gamma, f"1 - {name} = {1 - gamma:g}": 1 - gamma,
+                      f"1 + {name} = {1 + gamma:g}": 1 + gamma, f"1/(1 + {name}) = {1 / (1 + gamma):g}":
+                      1 / (1 + gamma), f"1/{name} = {1 / gamma:g}": 1 / gamma,
+                      f"sqrt({name}) = {math.sqrt(gamma):g}": math.sqrt(gamma)})
+            if gamma < 1:
+                c.update({f"1/(1 - {name}) = {1 / (1 - gamma):g}": 1 / (1 - gamma),
+                          f"sqrt(1 - {name}) = {math.sqrt(1 - gamma):g}": math.sqrt(1 - gamma),
+                          f"1/sqrt(1 - {name}) = {1 / math.sqrt(1 - gamma):g}": 1 / math.sqrt(1 - gamma)})
+    for name, words in (("eps", "eps"), ("weight_decay", "weight decay")):
+        x = hypers.get(name)
+        if x:
+            c.update({f"the {words} {x:g}": x, f"lr × {words} = {lr * x:g}": lr * x})
+    return c
 
 
 @dataclass
@@ -133,8 +164,9 @@ class Diagnoser:
         n = len(y)
         self.constants = constants(n, lockstep.data.n_outputs, self.config, "backward")
         from comparisons.registry import step_lr
-        self.update_constants = constants(n, lockstep.data.n_outputs, self.config, "update",
-                                          step_lr(self.config, self.before.get("step")))
+        lr_t, t = step_lr(self.config, self.before.get("step")), self.before.get("step")
+        self.update_constants = constants(n, lockstep.data.n_outputs, self.config, "update", lr_t, t)
+        self.update_ratios = schedule_ratios(self.config, lr_t, t)
         k = lockstep.data.n_outputs     # the batch and the outputs seldom enter an update: named only when
         self.update_weak = {f"N = {n}, the batch size": n, f"1/N = 1/{n}": 1 / n,       # nothing else is
                             f"K = {k}, the number of outputs": k, f"1/K = 1/{k}": 1 / k}
@@ -393,7 +425,8 @@ class Diagnoser:
             if ("grad", name) in self.previous:
                 operands["the previous step's gradient"] = np.asarray(self.previous[("grad", name)], np.float64)
             operands["the parameter"] = np.asarray(self.before["params"][name], np.float64)
-            ctx = Context(constants=self.update_constants, weak=self.update_weak, dtype=self.dtype,
+            ctx = Context(constants=self.update_constants, weak=self.update_weak,
+                          ratios=self.update_ratios, dtype=self.dtype,
                           operands=operands, combine=True, previous=self.previous.get(("update", name)))
             yield Check(f"update > {name} > change", self.mv[("update", name)], *pick(got, "update", name), "", ctx,
                         key=("update", name))
@@ -405,7 +438,8 @@ class Diagnoser:
                         "the parameter": np.asarray(self.before["params"][param], np.float64)}
             if key in state_before:     # torch's own momentum has no buffer before its first step
                 operands[f"the state {key.rsplit('.', 1)[-1]} before the step"] = np.asarray(state_before[key], np.float64)
-            ctx = Context(constants=self.update_constants, weak=self.update_weak, dtype=self.dtype,
+            ctx = Context(constants=self.update_constants, weak=self.update_weak,
+                          ratios=self.update_ratios, dtype=self.dtype,
                           operands=operands, combine=True)
             yield Check(f"update > {key}", self.mv[("state", key)], *pick(got, "state", key), "", ctx,
                         key=("state", key))

@@ -28,6 +28,9 @@ class Context:
     constants: dict[str, float] = field(default_factory=dict)     # "N, the batch size" -> 100
     weak: dict[str, float] = field(default_factory=dict)          # named only when nothing above and no plain
                                                                   # number is (names_of): N, K in an update
+    ratios: dict[str, float] = field(default_factory=dict)        # what a whole value's factor may also be,
+                                                                  # never one term's coefficient (a schedule's
+                                                                  # lr at another step over this step's)
     operands: dict[str, np.ndarray] = field(default_factory=dict)  # same-shape arrays an added term may be
     masks: dict[str, np.ndarray] = field(default_factory=dict)     # same-shape boolean arrays
     previous: np.ndarray | None = None                             # this quantity at the previous step
@@ -100,8 +103,8 @@ def _simple_multiplier(k: float, constants: dict[str, float]) -> bool:
         one = float(f"{abs(k):.1g}")
         if abs(abs(k) / one - 1) <= NAME_MATCH:
             return True
-    return bool(_named(k, {label: c for label, c in constants.items()
-                           if label.startswith("the ") and not label.startswith("the learning rate")}))
+    return bool(_named(k, {label: c for label, c in constants.items() if label.startswith("the ") and
+                           not label.startswith(("the learning rate", "the schedule's"))}))
 
 
 def names_of(value: float, constants: dict[str, float], weak: dict[str, float] | None = None) -> list[str]:
@@ -142,7 +145,7 @@ def factor(m, r, allow, ctx) -> str | None:
         return None
     if abs(s + 1) <= NAME_MATCH:
         return "a sign flip: manual = -reference"
-    named = names_of(s, ctx.constants, ctx.weak)
+    named = names_of(s, ctx.ratios | ctx.constants, ctx.weak)
     if not named:
         return f"a constant factor: manual = {_fmt(s)} × reference"
     return f"a constant factor: manual = {_fmt(s)} × reference ({'; '.join(f'= {n}' for n in named)})"
@@ -437,7 +440,7 @@ def describe(m, r, ctx) -> str:
         s = float(np.vdot(m, r)) / rr
         res = _residual(m, s * r)
         if res <= APPROXIMATE and abs(s - 1) > APPROXIMATE:
-            named = names_of(s, ctx.constants, ctx.weak)
+            named = names_of(s, ctx.ratios | ctx.constants, ctx.weak)
             text += (f"; approximately a factor {_fmt(s)}" + (f" ({'; '.join('≈ ' + n for n in named)})" if named else "")
                      + f" (not exactly: {res:.1e} remains, more than rounding)")
     return text
@@ -448,8 +451,8 @@ def describe_scalar(m: float, r: float, allow: float, ctx: Context) -> tuple[str
     if r == 0 or not math.isfinite(m / r):
         return f"manual {m:.6g}, reference {r:.6g}", False
     ratio = m / r
-    named = names_of(ratio, ctx.constants, ctx.weak)
-    exact = [label for label, c in _named(ratio, ctx.constants) if abs(ratio / c - 1) <= max(allow, 1e-12)]
+    named = names_of(ratio, ctx.ratios | ctx.constants, ctx.weak)
+    exact = [label for label, c in _named(ratio, ctx.ratios | ctx.constants) if abs(ratio / c - 1) <= max(allow, 1e-12)]
     if abs(ratio - 1) > allow and exact:
         return f"manual = {_fmt(ratio)} × reference ({'; '.join('= ' + n for n in exact)})", True
     if named:
