@@ -104,3 +104,13 @@ def test_it_measures_what_the_float32_probes_miss(monkeypatch):
     scaled = f32 * rules.EPS["float64"] / rules.EPS["float32"]
     # Measured 2026-12-03: float32 probe 1.1e-16 (scaled), permuted referee 8e-15.
     assert own > 10 * scaled, (own, scaled)
+
+
+def test_a_probe_that_overflowed_is_left_out():
+    """A float32 probe of values beyond float32's range measures nothing (NaN or Inf); the other probes
+    decide, whatever their order; none finite: NaN (the row fails)."""
+    import math
+    ok = (np.array([1.5]), np.array([1.0]), 1e-9)
+    overflowed = (np.array([np.inf]), np.array([1e87]), 2.0 ** -29)
+    assert referee_mod.rounding([overflowed, ok]) == referee_mod.rounding([ok, overflowed]) == 0.5e-9
+    assert math.isnan(referee_mod.rounding([overflowed]))

@@ -76,8 +76,13 @@ class Recomputed:
 
 
 def rounding(probes) -> float:
-    """max over (value, its float64 partner, scale) of scale * ||value - partner|| / ||partner||."""
-    return max(_rel(value, partner) * scale for value, partner, scale in probes)
+    """max over (value, its float64 partner, scale) of scale * ||value - partner|| / ||partner||, over the
+    probes that measured something: a float32 probe that overflowed (parameters ~1e87 in a float64 run)
+    gives NaN or Inf and is left out, so the others decide (NaN when none is finite: the row fails). Python's
+    max over a NaN depended on the probes' order before (found by a config hunt: "allowed nan")."""
+    found = [_rel(value, partner) * scale for value, partner, scale in probes]
+    finite = [f for f in found if np.isfinite(f)]
+    return max(finite) if finite else float("nan")
 
 
 def _rel(m, r) -> float:
