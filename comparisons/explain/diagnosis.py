@@ -214,7 +214,7 @@ class Diagnoser:
         what = what or key
         later = self.handed_on.get(key)
         if later:
-            return f"{what} is not compared: its array became {later} (written over in place after it was made)"
+            return f"{what} is not compared: its array is also {later}'s (written over in place, or handed on as is)"
         return f"{what} is not exposed"
 
     def layer_spec(self, name: str):
