@@ -375,6 +375,8 @@ class Lockstep:
                 out.append(row)
             elif row.metric == "count":
                 out.append(recount[id(row)])
+            elif key in recomputed.ref and not np.any(recomputed.ref[key]):
+                out.append(rules.rejudge_at_zero(row, manual_values[key], recomputed.absolute_noise(key)))
             elif key in recomputed.ref:
                 out.append(rules.rejudge(row, manual_values[key], recomputed.ref[key], recomputed.noise(key),
                                          self.dtype))

@@ -101,8 +101,9 @@ class Row(NamedTuple):
     scale: float          # tensors: <m, t> / <t, t> (a constant factor shows here)
     argmax: str           # tensors: index of the greatest |m - t|
     referee_diff: float   # distance of the manual value to the float64 referee (NaN: the referee did not run)
-    noise: float          # rounding of this computation in the run's dtype, measured by the referee (NaN: not run)
-    metric: str           # rel_l2 | rel_l2_grid | rel | count | test (a statistical check: the user's own init)
+    noise: float          # rounding of this computation in the run's dtype, measured by the referee (NaN: not run;
+                          #   relative, or for abs_l2 a distance)
+    metric: str           # rel_l2 | rel_l2_grid | abs_l2 (the referee's value is 0) | rel | count | test | check
     rule: str             # direct | referee | override | drift | check
     tolerance: float      # the largest gated value allowed (inf: recorded, not gated)
     passed: bool
@@ -124,7 +125,7 @@ COLUMNS = list(Row._fields)
 TRACKS = ("judged", "drift")
 ROW_QUANTITIES = ("init", "out", "loss", "accuracy", "disagreements", "dx", "grad", "update", "state", "buffer",
                   "param", "trained")
-METRICS = ("rel_l2", "rel_l2_grid", "rel", "count", "test", "check")
+METRICS = ("rel_l2", "rel_l2_grid", "abs_l2", "rel", "count", "test", "check")
 RULES = ("direct", "referee", "override", "drift", "check")
 NAN = math.nan
 
@@ -219,6 +220,17 @@ def rejudge(row: Row, m, ref, noise: float, dtype: str) -> Row:
     return row._replace(referee_diff=err, noise=noise, rule="referee", tolerance=tol, passed=passes(err, tol))
 
 
+def rejudge_at_zero(row: Row, m, noise: float) -> Row:
+    """``row`` decided by the referee where it computed exactly 0 (a gradient that is 0 by construction, a
+    GELU of a very negative input): a relative distance means nothing there, so the manual value's norm is
+    allowed FACTOR x the probes' rounding as a distance (``noise``: Recomputed.absolute_noise), metric
+    abs_l2. The same rule as ``rejudge`` with both sides multiplied by ||ref||, where the floor vanishes."""
+    err = float(np.linalg.norm(np.asarray(m, np.float64)))
+    tol = FACTOR * noise
+    return row._replace(metric="abs_l2", referee_diff=err, noise=noise, rule="referee", tolerance=tol,
+                        passed=passes(err, tol))
+
+
 def rejudge_counts(rows: list[Row], explained: int) -> list[Row]:
     """Accuracy and disagreements decided by the referee: ``explained`` of the differing
     samples are near-ties within rounding, so that many may differ."""
@@ -237,7 +249,10 @@ def message(row: Row, m=None, ref=None, dtype: str = "float32") -> str:
         why = ("none may differ" if row.tolerance == 0 else
                f"{int(row.tolerance)} explained as near-ties of the referee")
         return f"{head}: {value} {what} ({why})"
-    if row.rule == "referee":
+    if row.rule == "referee" and row.metric == "abs_l2":
+        rule = (f"abs_l2 {row.referee_diff:.1e} from the float64 referee, whose value is exactly 0 (allowed "
+                f"{row.tolerance:.1e} = {FACTOR:g} x rounding {row.noise:.1e})")
+    elif row.rule == "referee":
         rule = (f"{row.metric} {row.referee_diff:.1e} from the float64 referee (allowed {row.tolerance:.1e} "
                 f"= {FACTOR:g} x rounding {row.noise:.1e} + floor {floor(dtype):.1e})")
     else:
