@@ -255,17 +255,19 @@ class Lockstep:
         return [Pair(*p) for p in forward], [Pair(*p) for p in backward]
 
     def written_over(self) -> dict:
-        """The manual side's layer outputs and dL/dx held in the array of a value made after them
-        (sides/aliasing.py) where torch's two values differ: that array holds the later value now, so the
-        earlier one is not compared. {(part, layer): (part, later layer)}; ``handed_on`` names them for the
-        diagnosis ({"fc2.dx": "relu1.dx"})."""
+        """The manual side's layer outputs and dL/dx that share memory with a value made after them
+        (sides/aliasing.py) where torch's two values differ: that memory holds the later value now, so the
+        earlier one is not compared (the later one is). {(part, layer): (part, later layer)}, the last such
+        later value (the one the memory holds); ``handed_on`` names them for the diagnosis
+        ({"fc2.dx": "relu1.dx"})."""
+        torch_values = {"out": self.judge.outputs, "dx": self.judge.input_grads}
         found = {}
-        for (part, name), (_, later) in getattr(self.manual, "same_array", {}).items():
-            values = self.judge.outputs if part == "out" else self.judge.input_grads
-            a, b = values.get(name), values.get(later)
-            if a is not None and b is not None and not (a.shape == b.shape and np.array_equal(a, b)):
-                found[(part, name)] = (part, later)
-        self.handed_on = {f"{name}.{part}": f"{later}.{part}" for (part, name), (_, later) in found.items()}
+        for s in getattr(self.manual, "shared", []):        # in the order the values were made
+            a, b = (torch_values[part].get(name) for part, name in (s.earlier, s.later))
+            if a is not None and b is not None and s.differ(a, b):    # torch: no dL/dx of the first layer
+                found[s.earlier] = s.later
+        self.handed_on = {f"{name}.{part}": f"{later}.{later_part}"
+                          for (part, name), (later_part, later) in found.items()}
         return found
 
     def judged_step(self, where_, x, y, loss_m, scores_m, loss_t, scores_t) -> list[tuple[Row, str | None]]:
