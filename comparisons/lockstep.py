@@ -270,6 +270,12 @@ class Lockstep:
                           for (part, name), (later_part, later) in found.items()}
         return found
 
+    def own_outputs(self) -> dict:
+        """The manual side's layer outputs this step, less those written over (``handed_on``): the referee
+        follows the manual side's branches decided from them (a ReLU backward written over its kept input
+        made conv1.out hold relu1.dx: the referee followed its signs and failed a correct run at step 1)."""
+        return {k: v for k, v in self.manual.outputs.items() if f"{k}.out" not in self.handed_on}
+
     def judged_step(self, where_, x, y, loss_m, scores_m, loss_t, scores_t) -> list[tuple[Row, str | None]]:
         dtype, over = self.dtype, self.overrides
         pred_m, pred_t = self.predict(scores_m, y), self.predict(scores_t, y)
@@ -308,7 +314,7 @@ class Lockstep:
             if failing:
                 self.referee_runs["step"] += 1
                 recomputed, rows = self.refereed(
-                    lambda k: self.referee.step(before, x, y, self.manual.outputs, k), judge)
+                    lambda k: self.referee.step(before, x, y, self.own_outputs(), k), judge)
         results = self.with_messages(rows, manual_values, recomputed) + self.unmatched_state(where_, "state")
         if self.diagnosis is None and any(msg for _, msg in results):
             self.diagnosis = self.diagnose(where_, x, y, results, manual_values, recomputed)

@@ -306,6 +306,15 @@ class SigmoidBackwardOverItsOutput(manual.Sigmoid):
         return g
 
 
+class ReLUBackwardOverItsInput(manual.ReLU):
+    def forward(self, z, train=True):
+        self.z = z
+        return np.maximum(z, 0)
+
+    def backward(self, dout):
+        return np.multiply(dout, self.z > 0, out=self.z)     # written over its kept input, the previous output
+
+
 def compared(tmp_path) -> set[str]:
     """The layer outputs and dL/dx a run compared at its training steps ("fc1.out")."""
     import pandas as pd
@@ -321,7 +330,9 @@ def compared(tmp_path) -> set[str]:
     ("ReLU", ReLUOverItsInput, "conv:2:3,flatten,relu,linear", {"conv1.out", "flatten1.out"}),  # through a view
     ("Sigmoid", SigmoidOverItsGradient, "conv:2:3,sigmoid,flatten,linear", {"fc1.dx", "flatten1.dx"}),
     ("ReLU", ReLUOverItsInput, "linear:32,flatten,relu,linear", {"fc1.out", "flatten1.out"}),  # a chain
-    ("Sigmoid", SigmoidBackwardOverItsOutput, "linear:32,sigmoid,linear", {"sigmoid1.out"})])  # out by dx
+    ("Sigmoid", SigmoidBackwardOverItsOutput, "linear:32,sigmoid,linear", {"sigmoid1.out"}),   # out by dx
+    # and the referee followed the signs of relu1.dx held in conv1.out (float32: step 1 > grad > conv1.bias)
+    ("ReLU", ReLUBackwardOverItsInput, "conv:2:3,relu,flatten,linear", {"conv1.out"})])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_a_layer_that_edits_in_place_is_not_a_false_alarm(monkeypatch, tmp_path, cls, mutant, model, gone, dtype):
     """Correct math, written in place: the values written over are not compared, every other one is
