@@ -163,7 +163,7 @@ class Lockstep:
         self.masks = [s.kwargs["mask"] for s in self.layers if "mask" in s.kwargs]
         for mask in self.masks:
             mask.rng = mask_rng
-        _check_batches(self.layers, len(data.train.y), config.batch_size)
+        _check_batches(self.layers, data, config.batch_size)
         if config.manual == "builtin":
             self.manual = ManualSide(self.layers, config, loss=manual_loss)
         else:
@@ -597,18 +597,28 @@ def _per_sample(s) -> int | None:
     return None
 
 
-def _check_batches(layers, n: int, batch_size: int) -> None:
+def _check_batches(layers, data: Dataset, batch_size: int) -> None:
     """Batch and group normalisation in training need 2 values or more per statistic in every batch (torch
-    refuses 1): a layer whose statistic takes one value per sample needs 2 samples in every batch."""
-    bn = next((s for s in layers if _per_sample(s) == 1), None)
-    if bn is None:
+    refuses 1): a layer whose statistic takes one value per sample needs 2 samples in every batch. Group
+    normalisation in evaluation too, where each split is one batch (torch's group_norm refuses 1 in either
+    mode: a valid split of one sample raised its ValueError mid-run; batchnorm evaluates with its running
+    statistics)."""
+    alone = [s for s in layers if _per_sample(s) == 1]
+    if not alone:
         return
+    bn, n = alone[0], len(data.train.y)
     size = n if batch_size == 0 or batch_size >= n else batch_size
     last = n % size or size
+
+    def needs(s):
+        return (f"model token {s.token!r} ({s.name}): {s.kind.token} with one value per "
+                f"{'feature' if s.kind.token == 'batchnorm' else 'group'} needs batches of 2 samples or more")
     if min(size, last) < 2:
-        raise InputError(f"model token {bn.token!r} ({bn.name}): {bn.kind.token} with one value per "
-                         f"{'feature' if bn.kind.token == 'batchnorm' else 'group'} needs batches of 2 samples or "
-                         f"more; {n} training samples in batches of {batch_size} leave one of {min(size, last)}")
+        raise InputError(f"{needs(bn)}; {n} training samples in batches of {batch_size} leave one of {min(size, last)}")
+    gn = next((s for s in alone if s.kind.token == "groupnorm"), None)
+    one = next((name for name, split in data.splits().items() if len(split.y) == 1), None)
+    if gn is not None and one is not None:
+        raise InputError(f"{needs(gn)}; the {one} split, evaluated in one batch, has 1 sample")
 
 
 def _finite(rows) -> bool:

@@ -230,6 +230,10 @@ def test_a_wrong_loss_backward_is_caught_and_named(name, mutant):
      "batchnorm with one value per feature needs batches of 2 samples or more"),
     ("linear:8,groupnorm:8,relu,linear", "cross_entropy", "batch1",        # found by a config hunt: torch raised
      "groupnorm with one value per group needs batches of 2 samples or more"),   # mid-run
+    ("linear:8,groupnorm:8,relu,linear", "cross_entropy", "eval1",         # in evaluation too (found by review)
+     "groupnorm with one value per group needs batches of 2 samples or more; the valid split, evaluated in one "
+     "batch, has 1 sample"),
+    ("linear:32,batchnorm,linear", "cross_entropy", "eval1", None),     # evaluated with its running statistics
     ("relu,linear", "cross_entropy", None, None),       # a layer without parameters first: runs (it crashed)
     ("linear:32,dropout:1,linear", "cross_entropy", "class", "the drop probability must be in [0, 1)"),
     ("linear:32,dropout:1.5:keep,linear", "cross_entropy", "class", "p must be in [0, 1]"),
@@ -240,11 +244,15 @@ def test_a_wrong_loss_backward_is_caught_and_named(name, mutant):
 ])
 def test_bad_zoo_input_is_one_line(model, loss, task, words):
     batch = 119 if task == "batch1" else 10           # 120 samples in batches of 119 leave a batch of 1
+    if task == "eval1":                                # a valid split of 1 sample
+        given = synthetic(seed=5, sizes=(120, 1, 40))
+    else:
+        given = data("class" if task in (None, "batch1") else task)
     if words is None:                                  # the control: a good config among the bad
-        assert run(Config(model=model, loss=loss, epochs=1, batch_size=batch), data("class")).passed
+        assert run(Config(model=model, loss=loss, epochs=1, batch_size=batch), given).passed
         return
     with pytest.raises(InputError) as e:
-        run(Config(model=model, loss=loss, epochs=1, batch_size=batch), data("class" if task == "batch1" else task))
+        run(Config(model=model, loss=loss, epochs=1, batch_size=batch), given)
     assert words in str(e.value) and "\n" not in str(e.value)
 
 
