@@ -163,7 +163,7 @@ class Lockstep:
         self.masks = [s.kwargs["mask"] for s in self.layers if "mask" in s.kwargs]
         for mask in self.masks:
             mask.rng = mask_rng
-        _check_batches(self.layers, len(data.train.y), config.batch_size)
+        _check_batches(self.layers, data, config.batch_size)
         if config.manual == "builtin":
             self.manual = ManualSide(self.layers, config, loss=manual_loss)
         else:
@@ -255,18 +255,26 @@ class Lockstep:
         return [Pair(*p) for p in forward], [Pair(*p) for p in backward]
 
     def written_over(self) -> dict:
-        """The manual side's layer outputs and dL/dx held in the array of a value made after them
-        (sides/aliasing.py) where torch's two values differ: that array holds the later value now, so the
-        earlier one is not compared. {(part, layer): (part, later layer)}; ``handed_on`` names them for the
-        diagnosis ({"fc2.dx": "relu1.dx"})."""
+        """The manual side's layer outputs and dL/dx that share memory with a value made after them
+        (sides/aliasing.py) where torch's two values differ: that memory holds the later value now, so the
+        earlier one is not compared (the later one is). {(part, layer): (part, later layer)}, the last such
+        later value (the one the memory holds); ``handed_on`` names them for the diagnosis
+        ({"fc2.dx": "relu1.dx"})."""
+        torch_values = {"out": self.judge.outputs, "dx": self.judge.input_grads}
         found = {}
-        for (part, name), (_, later) in getattr(self.manual, "same_array", {}).items():
-            values = self.judge.outputs if part == "out" else self.judge.input_grads
-            a, b = values.get(name), values.get(later)
-            if a is not None and b is not None and not (a.shape == b.shape and np.array_equal(a, b)):
-                found[(part, name)] = (part, later)
-        self.handed_on = {f"{name}.{part}": f"{later}.{part}" for (part, name), (_, later) in found.items()}
+        for s in getattr(self.manual, "shared", []):        # in the order the values were made
+            a, b = (torch_values[part].get(name) for part, name in (s.earlier, s.later))
+            if a is not None and b is not None and s.differ(a, b):    # torch: no dL/dx of the first layer
+                found[s.earlier] = s.later
+        self.handed_on = {f"{name}.{part}": f"{later}.{later_part}"
+                          for (part, name), (later_part, later) in found.items()}
         return found
+
+    def own_outputs(self) -> dict:
+        """The manual side's layer outputs this step, less those written over (``handed_on``): the referee
+        follows the manual side's branches decided from them (a ReLU backward written over its kept input
+        made conv1.out hold relu1.dx: the referee followed its signs and failed a correct run at step 1)."""
+        return {k: v for k, v in self.manual.outputs.items() if f"{k}.out" not in self.handed_on}
 
     def judged_step(self, where_, x, y, loss_m, scores_m, loss_t, scores_t) -> list[tuple[Row, str | None]]:
         dtype, over = self.dtype, self.overrides
@@ -306,7 +314,7 @@ class Lockstep:
             if failing:
                 self.referee_runs["step"] += 1
                 recomputed, rows = self.refereed(
-                    lambda k: self.referee.step(before, x, y, self.manual.outputs, k), judge)
+                    lambda k: self.referee.step(before, x, y, self.own_outputs(), k), judge)
         results = self.with_messages(rows, manual_values, recomputed) + self.unmatched_state(where_, "state")
         if self.diagnosis is None and any(msg for _, msg in results):
             self.diagnosis = self.diagnose(where_, x, y, results, manual_values, recomputed)
@@ -591,18 +599,28 @@ def _per_sample(s) -> int | None:
     return None
 
 
-def _check_batches(layers, n: int, batch_size: int) -> None:
+def _check_batches(layers, data: Dataset, batch_size: int) -> None:
     """Batch and group normalisation in training need 2 values or more per statistic in every batch (torch
-    refuses 1): a layer whose statistic takes one value per sample needs 2 samples in every batch."""
-    bn = next((s for s in layers if _per_sample(s) == 1), None)
-    if bn is None:
+    refuses 1): a layer whose statistic takes one value per sample needs 2 samples in every batch. Group
+    normalisation in evaluation too, where each split is one batch (torch's group_norm refuses 1 in either
+    mode: a valid split of one sample raised its ValueError mid-run; batchnorm evaluates with its running
+    statistics)."""
+    alone = [s for s in layers if _per_sample(s) == 1]
+    if not alone:
         return
+    bn, n = alone[0], len(data.train.y)
     size = n if batch_size == 0 or batch_size >= n else batch_size
     last = n % size or size
+
+    def needs(s):
+        return (f"model token {s.token!r} ({s.name}): {s.kind.token} with one value per "
+                f"{'feature' if s.kind.token == 'batchnorm' else 'group'} needs batches of 2 samples or more")
     if min(size, last) < 2:
-        raise InputError(f"model token {bn.token!r} ({bn.name}): {bn.kind.token} with one value per "
-                         f"{'feature' if bn.kind.token == 'batchnorm' else 'group'} needs batches of 2 samples or "
-                         f"more; {n} training samples in batches of {batch_size} leave one of {min(size, last)}")
+        raise InputError(f"{needs(bn)}; {n} training samples in batches of {batch_size} leave one of {min(size, last)}")
+    gn = next((s for s in alone if s.kind.token == "groupnorm"), None)
+    one = next((name for name, split in data.splits().items() if len(split.y) == 1), None)
+    if gn is not None and one is not None:
+        raise InputError(f"{needs(gn)}; the {one} split, evaluated in one batch, has 1 sample")
 
 
 def _finite(rows) -> bool:

@@ -1,9 +1,11 @@
 """lockstep run: exit codes, one-line errors, and the files it leaves."""
 import re
 import json
+import struct
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from comparisons.cli.main import build_parser, main
@@ -47,6 +49,21 @@ def test_bad_usage_is_one_line_and_exit_2(argv, message, capfd, tmp_path, monkey
     assert err.count("\n") == 1 and err.startswith("lockstep: error: ")
     assert message in err
     assert not (tmp_path / "x").exists()          # validated before any work: nothing written
+
+
+def test_groupnorm_and_a_split_of_one_sample_is_one_line_and_exit_2(tmp_path, capfd):
+    """Torch's group_norm refuses one value per group in evaluation too, where a split is one batch: refused
+    before the run (found by review: its ValueError mid-run)."""
+    labels = np.array([0] * 5 + [1] * 4 + [2] * 4, np.uint8)     # class 0's 5: 1 valid, 1 test (k // 5)
+    (tmp_path / "d-images-idx3-ubyte").write_bytes(struct.pack(">iiii", 2051, len(labels), 28, 28)
+                                                   + bytes(len(labels) * 28 * 28))
+    (tmp_path / "d-labels-idx1-ubyte").write_bytes(struct.pack(">ii", 2049, len(labels)) + labels.tobytes())
+    assert main(["run", "--out", str(tmp_path / "run"), "--data", str(tmp_path / "d-images-idx3-ubyte"),
+                 "--model", "linear:4,groupnorm:4,relu,linear", "--epochs", "1", "--quiet"]) == 2
+    err = capfd.readouterr().err
+    assert err == ("lockstep: error: model token 'groupnorm:4' (gn1): groupnorm with one value per group needs "
+                   "batches of 2 samples or more; the valid split, evaluated in one batch, has 1 sample\n")
+    assert not (tmp_path / "run").exists()
 
 
 def test_output_under_a_file_is_refused(tmp_path, capfd):

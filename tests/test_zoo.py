@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import manual
-from comparisons import Config, run
+from comparisons import Config, run, spec
 from comparisons.data.builtin import images, synthetic
 from comparisons.errors import InputError
 
@@ -230,6 +230,10 @@ def test_a_wrong_loss_backward_is_caught_and_named(name, mutant):
      "batchnorm with one value per feature needs batches of 2 samples or more"),
     ("linear:8,groupnorm:8,relu,linear", "cross_entropy", "batch1",        # found by a config hunt: torch raised
      "groupnorm with one value per group needs batches of 2 samples or more"),   # mid-run
+    ("linear:8,groupnorm:8,relu,linear", "cross_entropy", "eval1",         # in evaluation too (found by review)
+     "groupnorm with one value per group needs batches of 2 samples or more; the valid split, evaluated in one "
+     "batch, has 1 sample"),
+    ("linear:32,batchnorm,linear", "cross_entropy", "eval1", None),     # evaluated with its running statistics
     ("relu,linear", "cross_entropy", None, None),       # a layer without parameters first: runs (it crashed)
     ("linear:32,dropout:1,linear", "cross_entropy", "class", "the drop probability must be in [0, 1)"),
     ("linear:32,dropout:1.5:keep,linear", "cross_entropy", "class", "p must be in [0, 1]"),
@@ -240,11 +244,15 @@ def test_a_wrong_loss_backward_is_caught_and_named(name, mutant):
 ])
 def test_bad_zoo_input_is_one_line(model, loss, task, words):
     batch = 119 if task == "batch1" else 10           # 120 samples in batches of 119 leave a batch of 1
+    if task == "eval1":                                # a valid split of 1 sample
+        given = synthetic(seed=5, sizes=(120, 1, 40))
+    else:
+        given = data("class" if task in (None, "batch1") else task)
     if words is None:                                  # the control: a good config among the bad
-        assert run(Config(model=model, loss=loss, epochs=1, batch_size=batch), data("class")).passed
+        assert run(Config(model=model, loss=loss, epochs=1, batch_size=batch), given).passed
         return
     with pytest.raises(InputError) as e:
-        run(Config(model=model, loss=loss, epochs=1, batch_size=batch), data("class" if task == "batch1" else task))
+        run(Config(model=model, loss=loss, epochs=1, batch_size=batch), given)
     assert words in str(e.value) and "\n" not in str(e.value)
 
 
@@ -298,16 +306,112 @@ class SigmoidOverItsGradient(manual.Sigmoid):
         return ds
 
 
+class SigmoidBackwardOverItsOutput(manual.Sigmoid):
+    def backward(self, ds):
+        g = self.s                                    # its own kept output, not needed after this
+        g *= 1 - g
+        g *= ds                                       # written over this layer's output
+        return g
+
+
+class ReLUBackwardOverItsInput(manual.ReLU):
+    def forward(self, z, train=True):
+        self.z = z
+        return np.maximum(z, 0)
+
+    def backward(self, dout):
+        return np.multiply(dout, self.z > 0, out=self.z)     # written over its kept input, the previous output
+
+
+def compared(tmp_path) -> set[str]:
+    """The layer outputs and dL/dx a run compared at its training steps ("fc1.out")."""
+    import pandas as pd
+    rows = pd.read_csv(tmp_path / "steps.csv")
+    rows = rows[(rows.phase == "step") & rows.quantity.isin(["out", "dx"])]
+    return {f"{name}.{quantity}" for name, quantity in zip(rows.name, rows.quantity)}
+
+
 @pytest.mark.parametrize("cls,mutant,model,gone", [
-    ("ReLU", ReLUOverItsInput, "linear:32,relu,linear", "fc1.out"),
-    ("Sigmoid", SigmoidOverItsGradient, "linear:32,sigmoid,linear", "fc2.dx")])
+    ("ReLU", ReLUOverItsInput, "linear:32,relu,linear", {"fc1.out"}),
+    ("Sigmoid", SigmoidOverItsGradient, "linear:32,sigmoid,linear", {"fc2.dx"}),
+    # found by review 2026-12-03, each a false alarm at the first value named:
+    ("ReLU", ReLUOverItsInput, "conv:2:3,flatten,relu,linear", {"conv1.out", "flatten1.out"}),  # through a view
+    ("Sigmoid", SigmoidOverItsGradient, "conv:2:3,sigmoid,flatten,linear", {"fc1.dx", "flatten1.dx"}),
+    ("ReLU", ReLUOverItsInput, "linear:32,flatten,relu,linear", {"fc1.out", "flatten1.out"}),  # a chain
+    ("Sigmoid", SigmoidBackwardOverItsOutput, "linear:32,sigmoid,linear", {"sigmoid1.out"}),   # out by dx
+    # and the referee followed the signs of relu1.dx held in conv1.out (float32: step 1 > grad > conv1.bias)
+    ("ReLU", ReLUBackwardOverItsInput, "conv:2:3,relu,flatten,linear", {"conv1.out"})])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_a_layer_that_edits_in_place_is_not_a_false_alarm(monkeypatch, cls, mutant, model, gone, dtype):
-    """Correct math, written in place: the value written over is not compared (found 2026-12-03: the run
-    failed at it, naming that correct layer)."""
+def test_a_layer_that_edits_in_place_is_not_a_false_alarm(monkeypatch, tmp_path, cls, mutant, model, gone, dtype):
+    """Correct math, written in place: the values written over are not compared, every other one is
+    (found 2026-12-03: the run failed at the value written over, naming that correct layer)."""
     monkeypatch.setattr(manual, cls, mutant)
-    result = run(Config(model=model, epochs=1, batch_size=10, lr=0.05, dtype=dtype), data("class"))
+    result = run(Config(model=model, epochs=1, batch_size=10, lr=0.05, dtype=dtype),
+                 data("images" if "conv" in model else "class"), out=tmp_path)
     assert result.passed, result.first_failure
+    names = [s.name for s in spec.parse(model, (1, 28, 28) if "conv" in model else (784,), 10)]
+    every = {f"{n}.out" for n in names} | {f"{n}.dx" for n in ["loss", *names[1:]]}
+    assert compared(tmp_path) == every - gone
+
+
+class ReLUOverItsInputSlip(manual.ReLU):
+    def forward(self, z, train=True):
+        self.z = z
+        return np.maximum(z, 0.1 * z, out=z)          # slip: leaky, written over the flatten's view of conv1.out
+
+
+class SigmoidOverItsGradientSlip(manual.Sigmoid):
+    def backward(self, ds):
+        ds *= self.s * (1 + self.s)                   # slip: 1 + s, written over the flatten's view of fc1.dx
+        return ds
+
+
+@pytest.mark.parametrize("cls,mutant,model,first,where,note", [
+    ("ReLU", ReLUOverItsInputSlip, "conv:2:3,flatten,relu,linear", ("out", "relu1"), "forward > relu1 (relu) > out",
+     "flatten1.out is not compared: its array is also relu1.out's"),
+    ("Sigmoid", SigmoidOverItsGradientSlip, "conv:2:3,sigmoid,flatten,linear", ("dx", "sigmoid1"),
+     "backward > sigmoid1 (sigmoid) > dx", "flatten1.dx is not compared: its array is also sigmoid1.dx's")])
+def test_a_slip_written_in_place_through_a_view_fails_at_its_layer(monkeypatch, tmp_path, cls, mutant, model, first,
+                                                                     where, note):
+    """The values written over are left out, not the one that holds the slip: the first training step
+    fails there first, and the diagnosis says why the value before it is not the manual side's."""
+    import pandas as pd
+
+    from comparisons.explain.diagnosis import diagnosis_text
+    monkeypatch.setattr(manual, cls, mutant)
+    result = run(Config(model=model, epochs=1, batch_size=20, lr=0.05, dtype="float64"), data("images"), out=tmp_path)
+    assert not result.passed
+    rows = pd.read_csv(tmp_path / "steps.csv")
+    failed = rows[(rows.phase == "step") & (rows.step == 1) & ~rows.passed.astype(bool)]
+    assert (failed.quantity.iloc[0], failed.name.iloc[0]) == first
+    text = diagnosis_text(result.summary["diagnosis"])
+    assert result.summary["diagnosis"]["first_divergence"] == where, text
+    assert note in text, text
+
+
+def test_shared_memory_is_placed_element_by_element():
+    """aliasing.Shared.differ against each element's address, for views of any strides (the same array, a
+    reshape, a transpose, reversed, partly overlapping, interleaved: no element shared): torch's two values
+    differ only where both are held in one memory."""
+    from comparisons.sides.aliasing import Shared, shared
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((4, 6, 5))
+
+    def addresses(a):
+        start = a.__array_interface__["data"][0]
+        return {i: start + np.dot(i, a.strides) for i in np.ndindex(a.shape)}
+
+    for a, b in [(base, base), (base, base.reshape(4, -1)), (base, base.transpose(2, 0, 1)), (base.T, base.T),
+                 (base[:, ::-1], base[1:3]), (base[::-1, :, ::-2], base.T), (base.reshape(4, -1)[:, 3:20], base[2]),
+                 (base[:, ::2], base[:, 1::2])]:
+        assert shared({"a": a, "b": b}) == [Shared("a", "b", a, b)]      # their bounds overlap
+        ta, tb = rng.standard_normal(a.shape), rng.standard_normal(b.shape)
+        held = {address: ta[i] for i, address in addresses(a).items()}
+        agreed = tb.copy()         # torch's b equal to torch's a wherever one memory holds both
+        for i, address in addresses(b).items():
+            agreed[i] = held.get(address, tb[i])
+        assert Shared("a", "b", a, b).differ(ta, agreed) is False
+        assert Shared("a", "b", a, b).differ(ta, tb) is any(address in held for address in addresses(b).values())
 
 
 def test_views_and_unchanged_arrays_are_still_compared(tmp_path):

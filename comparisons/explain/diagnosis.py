@@ -154,7 +154,7 @@ class Diagnoser:
         if where_[0] == 1:    # step 1: the judge started from the declared state, the manual side from its own
             self.before["state"] = lockstep.initial_state
         if recomputed is None:
-            recomputed = lockstep.referee.step(self.before, x, y, lockstep.manual.outputs)
+            recomputed = lockstep.referee.step(self.before, x, y, lockstep.own_outputs())
         self.rec = recomputed
         self.local = Local(lockstep.referee, self.before, self.layers, self.config)
         self.derived: dict = {}     # stage inputs the manual side does not expose, recomputed from its values

@@ -243,9 +243,9 @@ class Referee:
     def step(self, before: dict, x: np.ndarray, y: np.ndarray, manual_outputs: dict,
              perturbed: int = PERTURBED) -> Recomputed:
         """``before``: the manual state the step started from: {"params", "buffers", "state"} (state in
-        the manual side's units). ``manual_outputs``: the manual side's layer outputs in this step.
-        ``perturbed``: how many shifted probes (0: the probe from the step's own inputs alone; with
-        them, the permuted referee)."""
+        the manual side's units). ``manual_outputs``: the manual side's layer outputs in this step (one
+        left out, written over in place, leaves the branches it decides to the referee). ``perturbed``: how
+        many shifted probes (0: the probe from the step's own inputs alone; with them, the permuted referee)."""
         taken = self._taken(x, manual_outputs, y)
         order = self._order(len(x)) if perturbed else None
         runs, flips = [], {}

@@ -4,7 +4,7 @@ import numpy as np
 import manual
 from comparisons.config import Config
 from comparisons.registry import LOSSES, build_optimizer, penalty_args
-from comparisons.sides.aliasing import same_array
+from comparisons.sides.aliasing import Shared, shared
 from manual.regularization import Penalty
 
 
@@ -40,9 +40,14 @@ class ManualSide:
         return self.net.grads
 
     @property
-    def same_array(self) -> dict:
-        """Outputs and dL/dx the network keeps in one array (a layer that edits in place: sides/aliasing.py)."""
-        return same_array(self.net.outputs, self.input_grads, [*self.net.layers, "loss"])
+    def shared(self) -> list[Shared]:
+        """Outputs and dL/dx whose arrays the network may hold in one memory (a layer that edits in place:
+        sides/aliasing.py), in the order they were made: the outputs, then dL/dx from the loss down. The
+        outputs are the network's own arrays, so a backward that writes over one (a sigmoid's, over its
+        kept output) is found too."""
+        grads = self.input_grads
+        return shared({**{("out", k): v for k, v in self.net.outputs.items()},
+                       **{("dx", k): grads[k] for k in ["loss", *reversed(self.net.layers)] if k in grads}})
 
     @property
     def buffers(self):

@@ -78,7 +78,7 @@ from comparisons import heartbeat
 from comparisons.config import Config
 from comparisons.errors import InputError, UserCodeError, describe, setting
 from comparisons.registry import build_optimizer, parse_optimizer
-from comparisons.sides.aliasing import same_array
+from comparisons.sides.aliasing import Shared, shared
 from manual.conventions import CONV_BIAS, CONV_LAYOUT, SAMPLE_AXES
 
 LAYOUTS = {"weight_layout": ("out_in", "in_out"), "bias_shape": ("flat", "row", "column"),
@@ -306,7 +306,7 @@ class ByoSide:
         self.input_grads: dict[str, np.ndarray] = {}
         self.extra: dict[str, np.ndarray] = {}      # intermediates with no row of their own ("probs")
         self.exposed: dict[str, np.ndarray] = {}    # the arrays intermediates() last gave (not copies)
-        self.same_array: dict[tuple, tuple] = {}    # ("dx", "fc2"): ("dx", "relu1"): one array (sides/aliasing.py)
+        self.shared: list[Shared] = []    # intermediates that may hold one memory (sides/aliasing.py)
         if probe is not None:
             self.probe(*probe)
         # the class's own initialisation, in torch's layout, before anything is written into it
@@ -611,7 +611,8 @@ class ByoSide:
     def _collect(self, found: dict, part_wanted: str) -> None:
         """Sort exposed intermediates into layer outputs (``part_wanted`` "out": as the forward left them)
         or input gradients ("dx": after the backward) and the rest (shapes checked); which of them the
-        class holds in one array (``same_array``, sides/aliasing.py)."""
+        class may hold in one memory (``shared``, sides/aliasing.py: outputs with outputs, dL/dx with dL/dx;
+        the outputs were copied before the backward, which cannot write over them)."""
         names = [s.name for s in self.layers] + ["loss"]
         raw = {}
         for key, value in found.items():
@@ -625,8 +626,9 @@ class ByoSide:
                     raw[layer] = self.exposed[key]
             else:
                 self.extra[key] = value
-        pairs = same_array(raw if part_wanted == "out" else {}, raw if part_wanted == "dx" else {}, names)
-        self.same_array = {k: v for k, v in self.same_array.items() if k[0] != part_wanted} | pairs
+        made = names if part_wanted == "out" else names[::-1]       # dL/dx from the loss down
+        pairs = shared({(part_wanted, k): raw[k] for k in made if k in raw}, own=self._to_course)
+        self.shared = [s for s in self.shared if s.earlier[0] != part_wanted] + pairs
 
 
 def _unpermuted(torch_shape: tuple, perm: tuple) -> tuple:
