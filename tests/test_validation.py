@@ -333,7 +333,7 @@ def _edit_cell(run_dir: Path, row: int, column: str, value: str) -> None:
 @pytest.mark.parametrize("column,value,fragment", [
     ("phase", "warmup", "row 1 (line 2): phase 'warmup' is not one of step, train, valid, test"),
     ("quantity", "speed", "row 1 (line 2): quantity 'speed' is not one of init, out, loss, accuracy"),
-    ("metric", "rel_linf", "row 1 (line 2): metric 'rel_linf' is not one of rel_l2, rel_l2_grid, rel, count, test, check"),
+    ("metric", "rel_linf", "row 1 (line 2): metric 'rel_linf' is not one of rel_l2, rel_l2_grid, abs_l2, rel, count, test, check"),
     ("passed", "maybe", "row 1 (line 2): passed 'maybe' is not one of True, False"),
     ("passed", "", "row 1 (line 2): passed '' is not one of True, False"),
     ("step", "-1", "row 1 (line 2): step '-1' is not an integer >= 0"),
