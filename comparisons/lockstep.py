@@ -308,13 +308,14 @@ class Lockstep:
                 self.referee_runs["update"] += 1
                 asked = {(r.quantity, r.name) for r in rows if r.rule == "direct" and not r.passed}
                 recomputed, judged = self.refereed(
-                    lambda k: self.referee.update(before, self.manual.grads, k, keys=asked), judge)
+                    lambda k, previous=None: self.referee.update(before, self.manual.grads, k, keys=asked,
+                                                                 previous=previous), judge)
                 if all(r.passed for r in judged):
                     rows, failing = judged, None
             if failing:
                 self.referee_runs["step"] += 1
                 recomputed, rows = self.refereed(
-                    lambda k: self.referee.step(before, x, y, self.own_outputs(), k), judge)
+                    lambda k, previous=None: self.referee.step(before, x, y, self.own_outputs(), k, previous), judge)
         results = self.with_messages(rows, manual_values, recomputed) + self.unmatched_state(where_, "state")
         if self.diagnosis is None and any(msg for _, msg in results):
             self.diagnosis = self.diagnose(where_, x, y, results, manual_values, recomputed)
@@ -358,15 +359,18 @@ class Lockstep:
     @staticmethod
     def refereed(recompute, rejudge) -> tuple:
         """(recomputed, rows) decided by the referee, cheapest first: ``recompute(0)`` (the float64 referee
-        and the probe from the step's own inputs), and ``recompute(PERTURBED)`` (every probe) only when a
-        row still fails. A row's rounding is the largest over the probes, so a row that passes with one
-        passes with all: the verdicts are those of every probe, and a passing step costs 2 recomputations
-        instead of 2 + 2 x PERTURBED (docs/benchmarks.md, group zoo). A passing row records the one
-        probe's rounding."""
+        and the probe from the step's own inputs), ``recompute(PERTURBED)`` (the shifted probes and the
+        permuted referee) only when a row still fails, and then ``recompute(PERTURBED, recomputed)`` (the
+        randomly rounded runs, joining those probes) only when a row still fails. A row's rounding is the
+        largest over the probes, so a row that passes with some passes with all: the verdicts are those of
+        every probe, and a passing step costs 2 recomputations instead of 2 + 2 x PERTURBED + 1 + ROUNDED
+        (docs/benchmarks.md, group zoo). A passing row records the rounding of the probes that ran."""
         recomputed = recompute(0)
         rows = rejudge(recomputed)
-        if not all(r.passed for r in rows):
-            recomputed = recompute(PERTURBED)
+        for more in (lambda: recompute(PERTURBED), lambda: recompute(PERTURBED, recomputed)):
+            if all(r.passed for r in rows):
+                break
+            recomputed = more()
             rows = rejudge(recomputed)
         return recomputed, rows
 
@@ -535,8 +539,8 @@ class Lockstep:
             recomputed = None
             if any(r.rule == "direct" and not r.passed for r in rows) and _finite(rows):
                 recomputed, rows = self.refereed(
-                    lambda perturbed: self.referee.evaluate(m.params, m.buffers, split.x, split.y, m.outputs,
-                                                            perturbed),
+                    lambda perturbed, previous=None: self.referee.evaluate(m.params, m.buffers, split.x, split.y,
+                                                                           m.outputs, perturbed, previous),
                     lambda recomputed: self.rejudge(rows, {("loss", ""): loss_m}, recomputed, pred_m, pred_t,
                                                     split.y))
             results = self.with_messages(rows, {("loss", ""): loss_m}, recomputed)

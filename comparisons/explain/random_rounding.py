@@ -28,8 +28,9 @@ aten = torch.ops.aten
 
 # Results exact in any float dtype: copies, selections, sign and order; (views are found by the op itself).
 EXACT = frozenset((
-    aten.clone, aten.copy_, aten._to_copy, aten.to, aten.detach, aten.lift_fresh, aten.alias, aten.cat,
-    aten.stack, aten.index, aten.index_select, aten.gather, aten.scatter, aten.embedding, aten.where,
+    aten.clone, aten.copy_, aten._to_copy, aten.to, aten.detach, aten.lift_fresh, aten.lift_fresh_copy,
+    aten.scalar_tensor, aten.alias, aten.cat, aten.stack, aten.index, aten.index_select, aten.gather,
+    aten.embedding, aten.where,
     aten.masked_fill, aten.neg, aten.abs, aten.relu, aten.threshold_backward, aten.max, aten.min, aten.amax,
     aten.amin, aten.maximum, aten.minimum, aten.clamp, aten.clamp_min, aten.clamp_max, aten.sign,
     aten.max_pool2d_with_indices, aten.constant_pad_nd, aten.flip, aten.fill, aten.fill_, aten.zero_,
@@ -52,17 +53,21 @@ class RandomRounding(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if func.is_view or func.overloadpacket in EXACT:
-            return func(*args, **kwargs)
+        if func.is_view or func.overloadpacket in EXACT or torch.Tag.inplace_view in func.tags:
+            return func(*args, **kwargs)        # (transpose_ and the like change a view, not its values)
         if func in decomposition_table:         # a fused kernel: its elementary operations, each rounded
             with self:
-                return decomposition_table[func](*args, **kwargs)
+                out = decomposition_table[func](*args, **kwargs)
+            if out is not NotImplemented:       # (a decomposition may decline; then the kernel, rounded)
+                return out
         out = func(*args, **kwargs)
-        if func._schema.is_mutable:     # written in place (p.add_(...), the optimizer): round what it wrote
-            for arg, spec in zip(args, func._schema.arguments):
-                if spec.alias_info is not None and spec.alias_info.is_write and isinstance(arg, torch.Tensor):
-                    if arg.is_floating_point() and arg.numel():
-                        arg.copy_(self._rounded(arg))
+        if func._schema.is_mutable:     # written in place (p.add_(...), out=, the optimizer): round what it wrote
+            for i, spec in enumerate(func._schema.arguments):
+                if spec.alias_info is not None and spec.alias_info.is_write:
+                    given = args[i] if i < len(args) else kwargs.get(spec.name)
+                    for arg in given if isinstance(given, (list, tuple)) else (given,):
+                        if isinstance(arg, torch.Tensor) and arg.is_floating_point() and arg.numel():
+                            arg.copy_(self._rounded(arg))
             return out
         if isinstance(out, (tuple, list)):
             return type(out)(self._rounded(o) for o in out)

@@ -174,11 +174,17 @@ class Referee:
                 flips[name] = (int(len(differ)), differ[:8].tolist())
         return flips
 
-    def _runs(self, before: dict, x, perturbed: int, permuted: bool = True):
+    def _runs(self, before: dict, x, perturbed: int, permuted: bool = True, rounded: bool = False):
         """(side, dtype, state, batch, role) in order: the referee ("ref"), the probe from the same inputs
         ("probe"), then for each of ``perturbed`` shifted probes its float64 partner ("partner") and itself
-        ("probe"), and with them the referee again, ROUNDED times, with every operation rounded at random to the
-        run's precision ("rounded") and (``permuted``) on the samples in another order ("permuted")."""
+        ("probe"), and with them (``permuted``) the referee again on the samples in another order
+        ("permuted"). ``rounded``: instead, the referee again ROUNDED times with every operation rounded at
+        random to the run's precision ("rounded")."""
+        if rounded:
+            self._draws = np.random.default_rng(1)        # their draws: one seeded stream per call
+            for _ in range(ROUNDED):
+                yield self.ref, np.float64, before, x, "rounded"
+            return
         yield self.ref, np.float64, before, x, "ref"
         yield self.probe, np.dtype(PROBE), before, x, "probe"
         rng = np.random.default_rng(0)
@@ -186,16 +192,16 @@ class Referee:
             state, batch = perturb(before, SHIFT, rng), perturb(x, SHIFT, rng)
             yield self.ref, np.float64, state, batch, "partner"
             yield self.probe, np.dtype(PROBE), state, batch, "probe"
-        self._draws = np.random.default_rng(1)        # the rounded runs' draws, one seeded stream per call
-        for _ in range(ROUNDED if perturbed else 0):
-            yield self.ref, np.float64, before, x, "rounded"
         if perturbed and permuted:
             yield self.ref, np.float64, before, x, "permuted"
 
-    def _collect(self, runs):
-        """(ref, [(probe values, partner values, scale)]) from (role, values) in _runs' order; the permuted
-        and the randomly rounded referee are probes of the referee itself, at scale 1 (their rounding is in
-        the run's units already)."""
+    def _collect(self, runs, flips: dict, previous: "Recomputed | None" = None) -> Recomputed:
+        """The Recomputed of (role, values) in _runs' order: the referee and [(probe values, partner values,
+        scale)]; the permuted and the randomly rounded referee are probes of the referee itself, at scale 1
+        (their rounding is in the run's units already). With ``previous``, the runs (rounded) join its probes."""
+        if previous is not None:
+            return Recomputed(previous.ref, previous.probes + [(values, previous.ref, 1.0) for _, values in runs],
+                              previous.flips)
         ref, partner, probes = None, None, []
         for role, values in runs:
             if role == "ref":
@@ -206,7 +212,7 @@ class Referee:
                 probes.append((values, ref, 1.0))
             else:
                 probes.append((values, partner, self.probe_scale))
-        return ref, probes
+        return Recomputed(ref, probes, flips)
 
     def _order(self, n: int, training: bool = True):
         """The permuted step's order of ``n`` samples, or None when it cannot be taken: fewer than 2
@@ -242,15 +248,18 @@ class Referee:
         return result, back
 
     def step(self, before: dict, x: np.ndarray, y: np.ndarray, manual_outputs: dict,
-             perturbed: int = PERTURBED) -> Recomputed:
+             perturbed: int = PERTURBED, previous: Recomputed | None = None) -> Recomputed:
         """``before``: the manual state the step started from: {"params", "buffers", "state"} (state in
         the manual side's units). ``manual_outputs``: the manual side's layer outputs in this step (one
         left out, written over in place, leaves the branches it decides to the referee). ``perturbed``: how
-        many shifted probes (0: the probe from the step's own inputs alone; with them, the permuted referee)."""
+        many shifted probes (0: the probe from the step's own inputs alone; with them, the permuted referee).
+        ``previous``: this step's Recomputed with every probe; then only the randomly rounded runs are made,
+        and join its probes (the third stage, Lockstep.refereed)."""
         taken = self._taken(x, manual_outputs, y)
-        order = self._order(len(x)) if perturbed else None
+        order = self._order(len(x)) if perturbed and previous is None else None
         runs, flips = [], {}
-        for side, dtype, state, batch, role in self._runs(before, x, perturbed, order is not None):
+        for side, dtype, state, batch, role in self._runs(before, x, perturbed, order is not None,
+                                                          rounded=previous is not None):
             side.load(state["params"], state["buffers"], state["state"], before.get("step"))
             batch = _cast(batch, dtype)
             if role == "permuted":
@@ -273,9 +282,10 @@ class Referee:
             if role == "permuted":
                 values = _back_in_order(values, back)
             runs.append((role, values))
-        return Recomputed(*self._collect(runs), flips)
+        return self._collect(runs, flips, previous)
 
-    def update(self, before: dict, grads: dict, perturbed: int = PERTURBED, keys=None) -> Recomputed:
+    def update(self, before: dict, grads: dict, perturbed: int = PERTURBED, keys=None,
+               previous: Recomputed | None = None) -> Recomputed:
         """The update stage alone: the twin's optimizer stepping from the manual side's state with the manual
         side's own gradients (what its update was given; the gradients are judged by their own rows), in
         float64, and its probes from the same and from shifted state and gradients. For a step whose rows
@@ -283,11 +293,12 @@ class Referee:
         m̂/sqrt(v̂) and p_after - p_before's cancellation send update rows here in float32).
         ``perturbed``: how many shifted probes, as in ``step``. ``keys``: the (quantity, name) values to
         give (the rows to rejudge; None: every update and state value): the step is the same, the
-        values no row asks for are not built."""
+        values no row asks for are not built. ``previous``: as in ``step``."""
         def wanted(key):
             return keys is None or key in keys
         runs = []
-        for side, dtype, state, g, role in self._runs(before, grads, perturbed, permuted=False):
+        for side, dtype, state, g, role in self._runs(before, grads, perturbed, permuted=False,
+                                                      rounded=previous is not None):
             side.load(state["params"], state["buffers"], state["state"], before.get("step"))
             given = {k: np.asarray(v, dtype) for k, v in g.items()}
             if role == "rounded":
@@ -299,15 +310,15 @@ class Referee:
             if keys is None or any(q == "state" for q, _ in keys):
                 values.update({("state", k): v for k, v in side.state_values().items() if wanted(("state", k))})
             runs.append((role, values))
-        return Recomputed(*self._collect(runs), {})
+        return self._collect(runs, {}, previous)
 
     def evaluate(self, params: dict, buffers: dict, x: np.ndarray, y: np.ndarray, manual_outputs: dict,
-                 perturbed: int = PERTURBED) -> Recomputed:
+                 perturbed: int = PERTURBED, previous: Recomputed | None = None) -> Recomputed:
         taken = self._taken(x, manual_outputs, y)
-        order = self._order(len(x), training=False) if perturbed else None
+        order = self._order(len(x), training=False) if perturbed and previous is None else None
         runs = []
         for side, dtype, state, batch, role in self._runs({"params": params, "buffers": buffers, "state": {}}, x,
-                                                          perturbed, order is not None):
+                                                          perturbed, order is not None, rounded=previous is not None):
             side.load(state["params"], state["buffers"])
             batch = _cast(batch, dtype)
             if role == "permuted":
@@ -321,7 +332,7 @@ class Referee:
             else:
                 loss, scores = side.evaluate(batch, y, taken=taken)
             runs.append((role, {("loss", ""): loss, ("scores", ""): scores}))
-        return Recomputed(*self._collect(runs), {})
+        return self._collect(runs, {}, previous)
 
 
 def _back_in_order(values: dict, back: np.ndarray) -> dict:

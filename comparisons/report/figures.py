@@ -178,7 +178,7 @@ def _differences(run, quantity: str, track: str = "judged"):
     """Each tensor's gated difference per step on a log axis; exact zeros leave gaps."""
     frame = run.frame
     rows = frame[(frame["quantity"] == quantity) & (frame["phase"] == "step") & (frame["track"] == track)
-                 & (frame["step"] > 0)]
+                 & (frame["step"] > 0) & (frame["metric"] != "abs_l2")]   # (a distance: not on this axis)
     if rows.empty:
         return None
     fig, ax = _axes()
