@@ -6,11 +6,13 @@ r (1 + u), u uniform in [-eps/2, eps/2]: one rounding to nearest in a dtype of t
 every element. A result that real arithmetic would hold exactly is rounded too (an optimizer's float
 step counter: 14 becomes 14 (1 + u)); it only widens that row's allowance by a rounding (64 x 8e-8
 for a float32 counter, where a count off by one is 7e-2). Whole numbers cannot be told apart from rounded
-ones: tanh(20) is 1.0 after rounding, and leaving it unrounded failed a saturated run again. Fused kernels (batchnorm, layernorm, groupnorm, softmax, GELU, the losses and their
-backwards: every operation torch has a decomposition for, torch._decomp) are first taken apart into the
-elementary operations that decomposition defines, so a cancellation inside them is rounded as a
-hand-written NumPy version rounds it. What is left out:
-views and operations that are exact in any float dtype (copies, selections, sign flips, max).
+ones: tanh(20) is 1.0 after rounding, and leaving it unrounded failed a saturated run again.
+
+Fused kernels (batchnorm, layernorm, groupnorm, softmax, GELU, the losses and their backwards: every
+operation torch has a decomposition for, torch._decomp) are first taken apart into the elementary
+operations that decomposition defines, so a cancellation inside them is rounded as a hand-written NumPy
+version rounds it. What is left out: views and operations that are exact in any float dtype (copies,
+selections, sign flips, max).
 
 Why the referee needs it (explain/referee.py): its float32 probes measure the rounding of torch's own
 float32 kernels, which can be exact where a NumPy derivation is not. A bias right before a batchnorm

@@ -15,9 +15,10 @@ float64 run), estimates the rounding in the run's dtype; the rounding of a value
 is the largest over the probes (rules.rejudge).
 
 The referee's own rounding is measured too, in its own dtype: with the probes from shifted inputs
-comes the referee's step again on the batch in another order (the samples reversed; every layer kind and loss treats the samples alike, so only the order of the batch's sums
-changes), and its distance from the referee (scale 1) joins the probes. Needed: torch's float64
-kernels are not always as accurate as its float32 ones scaled. Measured (2026-12-03): training-mode
+comes the referee's step again on the batch in another order (the samples reversed; every layer kind
+and loss treats the samples alike, so only the order of the batch's sums changes), and its distance
+from the referee (scale 1) joins the probes. Needed: torch's float64 kernels are not always as
+accurate as its float32 ones scaled. Measured (2026-12-03): training-mode
 F.batch_norm on CPU, (100, 4, 28, 28) of mean 5, std 3: float32 0.54 eps32 from exact, float64 69
 eps64 (NumPy's float64, the manual side's way: 1.6 eps64). A float32 probe, scaled by 2^-29, saw a
 sixtieth of the float64 referee's own error: in the zoo's float64 spatial-norms runs, manual vs
@@ -26,22 +27,23 @@ probes' rounding, against <= 10x in float32; with the permuted referee among the
 (seeds 0 and 5, every step refereed with every probe). tests/test_referee_order.py shows the
 permuted step to be the same step for every layer kind and loss.
 
-And the rounding of a hand-written version of the step: with the shifted probes comes the referee's step
-again with every elementary operation rounded at random to the run's precision (explain/random_rounding.py;
-scale 1). Needed: torch's fused float32 kernels can compute exactly what a NumPy derivation rounds. A
-bias right before a batchnorm has a gradient of 0 in exact arithmetic; with a batch of 2 torch's float32
-value was exactly 0 where the manual side's was 1e-15, and under Adam, RMSprop or Adagrad that rounding
-is a whole step. Of the 10 correct runs a configuration hunt (2026-12-03) still failed on rounding
+And the rounding of a hand-written version of the step: when a row fails even with the shifted probes,
+the referee's step again (ROUNDED times) with every elementary operation rounded at random to the run's
+precision (explain/random_rounding.py; scale 1). Needed: torch's fused float32 kernels can compute
+exactly what a NumPy derivation rounds. A bias right before a batchnorm has a gradient of 0 in exact
+arithmetic; with a batch of 2 torch's float32 value was exactly 0 where the manual side's was 1e-15,
+and under Adam, RMSprop or Adagrad that rounding is a whole step. Of the 10 correct runs a configuration hunt (2026-12-03) still failed on rounding
 (7 on gradients 0 by construction, 3 just over the allowance), 9 pass with it; the 10th, a float64
 groupnorm over one value, stays just over (5.6e-14 against 5.3e-14). A hunt of 93 slips of kinds not
 in tests/ (184 runs): every run that failed before fails at the same first row. On 250 fresh random
 configurations (a second hunt): 11 failed on rounding before, none now (one of them, float64 Adam with
-beta2 = 0 over a bias gradient that is 0 by construction, failed with an earlier version's draws). Where the referee's value
-is exactly 0 (a GELU far below 0, torch's 1 + erf cancelling), rows are judged as distances
-(rules.rejudge_at_zero).
+beta2 = 0 over a bias gradient that is 0 by construction, failed with an earlier version's draws).
+Where the referee's value is exactly 0 (a GELU far below 0, torch's 1 + erf cancelling), rows are
+judged as distances (rules.rejudge_at_zero).
 
 Cheapest first (comparisons/lockstep.py, Lockstep.refereed): the harness asks for the probe from
-the step's own inputs alone, and for the shifted ones only when a row still fails. A row's rounding
+the step's own inputs alone, for the shifted ones only when a row still fails, and for the rounded runs
+only when one fails even then. A row's rounding
 is the largest over the probes, so more probes can only widen its allowance: a row that passes with
 one passes with all, and the verdicts are those of every probe.
 
@@ -54,6 +56,7 @@ percentile 1.0e-7; a naive float32 p - y: 5.1e-8, 1.3e-7): a false alarm. Nudgin
 the inputs by one float32 ulp did not help (all three probes landed on the same
 grid point, 5.1e-10 off): hence float64 partners and a shift of 1e-3.
 """
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -90,10 +93,7 @@ class Recomputed:
     def absolute_noise(self, key) -> float:
         """The rounding of this value as a distance (scale x ||value - partner||, the largest over the probes):
         for a value the referee computes as exactly 0, where a relative rounding means nothing."""
-        found = [float(np.linalg.norm(np.asarray(values[key], np.float64) - np.asarray(partner[key], np.float64)))
-                 * scale for values, partner, scale in self.probes]
-        finite = [f for f in found if np.isfinite(f)]
-        return max(finite) if finite else float("nan")
+        return rounding([(values[key], partner[key], scale) for values, partner, scale in self.probes], _distance)
 
     @property
     def probe(self) -> dict:
@@ -101,14 +101,19 @@ class Recomputed:
         return self.probes[0][0]
 
 
-def rounding(probes) -> float:
-    """max over (value, its float64 partner, scale) of scale * ||value - partner|| / ||partner||, over the
+def rounding(probes, distance=None) -> float:
+    """max over (value, its float64 partner, scale) of scale * ||value - partner|| / ||partner|| (or
+    ``distance(value, partner)``), over the
     probes that measured something: a float32 probe that overflowed (parameters ~1e87 in a float64 run)
     gives NaN or Inf and is left out, so the others decide (NaN when none is finite: the row fails). Python's
     max over a NaN depended on the probes' order before (found by a config hunt: "allowed nan")."""
-    found = [_rel(value, partner) * scale for value, partner, scale in probes]
+    found = [(distance or _rel)(value, partner) * scale for value, partner, scale in probes]
     finite = [f for f in found if np.isfinite(f)]
     return max(finite) if finite else float("nan")
+
+
+def _distance(m, r) -> float:
+    return float(np.linalg.norm(np.asarray(m, np.float64) - np.asarray(r, np.float64)))
 
 
 def _rel(m, r) -> float:
@@ -223,10 +228,10 @@ class Referee:
             return None
         return np.arange(n)[::-1].copy()         # reversed: never the identity (a seeded draw was, for n = 2-4)
 
-    def _randomly_rounded(self) -> RandomRounding:
-        """Every operation of the referee's float64 step rounded at random to the run's precision (the next
-        draws of this call's seeded stream)."""
-        return RandomRounding(self.eps, self._draws)
+    def _arithmetic(self, role: str):
+        """For a "rounded" run, every operation of the referee's float64 step rounded at random to the run's
+        precision (the next draws of this call's seeded stream); for the others, plain float arithmetic."""
+        return RandomRounding(self.eps, self._draws) if role == "rounded" else contextlib.nullcontext()
 
     def _masks(self) -> list:
         """The dropout masks of this step (manual.DropoutMask, shared by every side of the spec)."""
@@ -266,11 +271,9 @@ class Referee:
             if role == "permuted":
                 (loss, scores), back = self._in_order(
                     order, lambda labels, branches: side.train_step(batch[order], labels, taken=branches), y, taken)
-            elif role == "rounded":
-                with self._randomly_rounded():
-                    loss, scores = side.train_step(batch, y, taken=taken)
             else:
-                loss, scores = side.train_step(batch, y, taken=taken)
+                with self._arithmetic(role):
+                    loss, scores = side.train_step(batch, y, taken=taken)
             values = {("loss", ""): loss, ("scores", ""): scores}
             values.update({("out", k): v for k, v in side.outputs.items()})
             values.update({("dx", k): v for k, v in side.input_grads.items()})
@@ -301,12 +304,8 @@ class Referee:
         for side, dtype, state, g, role in self._runs(before, grads, perturbed, permuted=False,
                                                       rounded=previous is not None):
             side.load(state["params"], state["buffers"], state["state"], before.get("step"))
-            given = {k: np.asarray(v, dtype) for k, v in g.items()}
-            if role == "rounded":
-                with self._randomly_rounded():
-                    side.update_only(given)
-            else:
-                side.update_only(given)
+            with self._arithmetic(role):
+                side.update_only({k: np.asarray(v, dtype) for k, v in g.items()})
             values = {("update", k): side.params[k] - side.before[k] for k in side.params if wanted(("update", k))}
             if keys is None or any(q == "state" for q, _ in keys):
                 values.update({("state", k): v for k, v in side.state_values().items() if wanted(("state", k))})
@@ -327,11 +326,9 @@ class Referee:
                     order, lambda labels, branches: side.evaluate(batch[order], labels, taken=branches), y, taken,
                     training=False)
                 scores = scores[back]
-            elif role == "rounded":
-                with self._randomly_rounded():
-                    loss, scores = side.evaluate(batch, y, taken=taken)
             else:
-                loss, scores = side.evaluate(batch, y, taken=taken)
+                with self._arithmetic(role):
+                    loss, scores = side.evaluate(batch, y, taken=taken)
             runs.append((role, {("loss", ""): loss, ("scores", ""): scores}))
         return self._collect(runs, {}, previous)
 
