@@ -484,19 +484,27 @@ class Lockstep:
             self.diagnosis = diagnose_initial(self, results)
         return results
 
-    def unmatched_state(self, where_, quantity: str) -> list[tuple[Row, str]]:
-        """A failed row per optimizer state key that only one side keeps (a manual optimizer that keeps a
-        buffer where the declared one has none yet, as torch's own momentum before its first step, or
-        one that lacks a key the declared optimizer keeps): manual and reference are the norms, 0 for
-        the side without it."""
+    def unmatched_state(self, where_, quantity: str) -> list[tuple[Row, str | None]]:
+        """A row per optimizer state key that only one side keeps: failed (a manual optimizer that keeps a
+        buffer where the declared one has none, or one that lacks a key the declared optimizer keeps), but
+        passed before training for a manual key that is all zeros. torch makes its state at its first step
+        (momentum_buffer = g, exp_avg and exp_avg_sq from zeros, step from 0), so a manual state made as
+        zeros up front is where torch's first step starts; any difference in that first step (dampening
+        on a zero buffer) fails the step-1 state rows (a student's zero momentum buffer failed a correct
+        run at step 0: found by a slip hunt). Manual and reference are the norms, 0 for the side without."""
         m_state, t_state = self.manual.state, self.judge.state
         results = []
         for key in sorted(set(m_state) ^ set(t_state)):
             mine = key in m_state
-            value = m_state[key][0] * m_state[key][1] if mine else t_state[key][0] * t_state[key][1]
-            norm = float(np.linalg.norm(np.asarray(value, np.float64)))
+            value = np.asarray(m_state[key][0] * m_state[key][1] if mine else t_state[key][0] * t_state[key][1],
+                               np.float64)
+            norm = float(np.linalg.norm(value))
+            zeros = quantity == "init" and mine and not np.any(value)
             row = Row(*where_, "judged", quantity, key, norm if mine else 0.0, 0.0 if mine else norm, math.nan,
-                      math.nan, math.nan, math.nan, "", math.nan, math.nan, "check", "check", 0.0, False)
+                      math.nan, math.nan, math.nan, "", math.nan, math.nan, "check", "check", 0.0, zeros)
+            if zeros:
+                results.append((row, None))
+                continue
             opt = self.config.optimizer or "momentum"
             what = (f"the manual optimizer keeps {key}; the declared optimizer ({opt}) has no such state here"
                     if mine else f"the declared optimizer ({opt}) keeps {key}; the manual optimizer has none")

@@ -117,8 +117,8 @@ SLIPS = {
     "nesterov-plain": (NesterovPlain, "Nesterov", "nesterov:momentum=0.9", (1, "update", "fc1.weight"),
                        "plain momentum without Nesterov's look-ahead"),
     "momentum-ema-as-torch": (MomentumEmaAsTorch, "Momentum", "momentum:form=torch,momentum=0.9",
-                              (0, "init", "fc1.bias.momentum_buffer"),     # torch keeps no buffer before step 1
-                              "the manual optimizer keeps fc1.bias.momentum_buffer; the declared optimizer"),
+                              (1, "update", "fc1.weight"),    # its zero buffer before step 1 is torch's start
+                              "the update follows the exponential-average form"),
     "sgd-no-weight-decay": (SGDNoWeightDecay, "SGD", "sgd:weight_decay=0.1", (1, "update", "fc1.weight"),
                             "update: the weight decay 0.1 is left out"),
 }

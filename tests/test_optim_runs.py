@@ -73,6 +73,33 @@ def test_the_same_slips_pass_when_they_are_the_declared_convention(tiny_data, mo
     assert result.passed, result.first_failure
 
 
+class ZeroBufferMomentum(__import__("manual.optim", fromlist=["Momentum"]).Momentum):
+    """A student's torch-form momentum that makes its buffers as zeros up front (torch makes them at its
+    first step): buf = momentum * 0 + (1 - dampening) * g on step 1."""
+    def __init__(self, params, lr, momentum, **kw):
+        super().__init__(params, lr, momentum, **kw)
+        self.state = {f"{n}.momentum_buffer": np.zeros_like(p) for n, p in params.items()}
+
+
+@pytest.mark.parametrize("dampening,passes", [(0.0, True), (0.3, False)])
+def test_a_zero_state_made_before_the_first_step_is_where_torch_starts(tiny_data, monkeypatch, dampening, passes):
+    """Undampened, a zero buffer's first step is torch's buf = g: the run passes (it failed at step 0 on a key
+    torch does not keep yet: a false alarm found by a slip hunt). Dampened, step 1 differs (0.7 g against
+    torch's g) and fails there, not at step 0."""
+    from comparisons.registry import optimizer_args
+
+    def build(config, params, side):
+        return ZeroBufferMomentum(params, config.lr, **optimizer_args(config)[1])
+    monkeypatch.setattr(builtin, "build_optimizer", build)
+    result = run(Config(**SMALL, epochs=1, optimizer=f"momentum:form=torch,dampening={dampening}", fail_fast=True,
+                        dtype="float64", mode="synced"), tiny_data)
+    init = result.frame[(result.frame.quantity == "init") & result.frame.name.str.endswith("momentum_buffer")]
+    assert len(init) == 4 and init.passed.all()
+    assert result.passed == passes, result.first_failure
+    if not passes:
+        assert result.first_failure["step"] == 1
+
+
 def test_optimizer_from_a_preset_and_flags_override_it(tmp_path):
     preset = tmp_path / "p.toml"
     preset.write_text('optimizer = "rmsprop:form=nnfs"\nlr = 0.001\n')
