@@ -266,3 +266,37 @@ def test_a_relu_derivative_taken_at_zero_in_a_cnn_is_located_at_the_kink(monkeyp
     assert first.startswith("backward > relu1 (relu) > dx: differs only where the layer's input sits exactly on "
                             "the branch point (e.g. ReLU input == 0)"), first
     assert "not taken" not in first
+
+
+# --- a sum carried over between steps ----------------------------------------------------------------
+
+def test_a_value_plus_its_previous_one_is_named_before_an_operand_that_equals_the_previous_one():
+    """m = r + previous. Here the previous value is also -20 x an operand (a bias that started at 0 after one
+    plain step of lr 0.05): the added term fits it exactly, but the carried-over sum fits with no coefficient."""
+    r, prev = RNG.standard_normal(30), RNG.standard_normal(30)
+    ctx = Context(operands={"the parameter fc2.bias": -0.05 * prev}, previous=prev)
+    text, exact = relations.explain(r + prev, r, 1e-12, ctx)
+    assert exact and text.startswith("the manual value is the reference plus its own value at the previous step")
+    ctx.previous = None      # without it, the operand is all there is
+    assert relations.explain(r + prev, r, 1e-12, ctx)[0].startswith("an added term")
+
+
+class AccumulatingLinear(manual.Linear):
+    """Gradients never reset: each backward adds this step's to the last one's."""
+    def backward(self, dz):
+        last = {k: v.copy() for k, v in self.grads.items()}
+        dx = super().backward(dz)
+        for k, v in last.items():
+            self.grads[k] += v
+        return dx
+
+
+def test_gradients_accumulated_across_steps_are_named_so_not_as_a_multiple_of_the_parameter(tiny_data, monkeypatch):
+    """A slip hunt's student: with biases starting at 0 and v0 = 0, step 1 leaves b = -lr g1, so the bias's
+    accumulated gradient at step 2 read as "manual = reference - 20·the parameter" (a weight decay)."""
+    monkeypatch.setattr(manual, "Linear", AccumulatingLinear)
+    result = run(Config(**SMALL, init_bias="zeros"), tiny_data)
+    first, findings = result.first_failure, result.summary["diagnosis"]["findings"]
+    assert (first["step"], first["quantity"]) == (2, "grad"), first
+    assert findings and all("its own value at the previous step" in f for f in findings), findings
+    assert not any("the parameter" in f for f in findings), findings

@@ -5,7 +5,7 @@ only when it *reproduces* m, that is when m and the hypothesis differ by no
 more than ``allow`` (relative L2, the same rounding allowance the pass rule
 uses). Nothing here knows a particular slip: the hypotheses are generic
 (a constant factor, a sign, a transposed layout, permuted rows, a subset of
-elements, an added multiple of another operand, a stale value, a coarser
+elements, a sum carried over from the previous step, an added multiple of another operand, a stale value, a coarser
 dtype's rounding, one term of a sum over time), and what they are tested against comes from the context
 (the run's constants, the stage's operands, masks the stage knows). When no
 hypothesis reproduces m, ``explain`` says how far apart the two are and
@@ -221,6 +221,21 @@ def permutation(m, r, allow, ctx) -> str | None:
     return None
 
 
+def accumulated(m, r, allow, ctx) -> str | None:
+    """m = r + m's own value at the previous step: a sum carried over between steps (gradients never reset
+    to zero). Tested before ``added_term``: it fits no coefficient, and an operand may equal the previous
+    value by coincidence (a bias that started at 0 is -lr times the first step's gradient after one plain
+    step, so "- 20·the parameter" fits an accumulated bias gradient exactly: found by a slip hunt)."""
+    prev = ctx.previous
+    if prev is None or np.shape(prev) != m.shape or not np.any(prev) or not np.any(r):
+        return None
+    prev = np.asarray(prev, np.float64)
+    if _residual(m, r + prev) <= allow and _residual(m, r) > allow:
+        return ("the manual value is the reference plus its own value at the previous step: a sum carried over "
+                "between steps (accumulated, never reset to zero)")
+    return None
+
+
 def added_term(m, r, allow, ctx) -> str | None:
     """m = r + c·X for one operand X, or a combination of the operands, fitted by least squares."""
     candidates = independent(ctx.operands, m.shape, allow)
@@ -410,8 +425,8 @@ def subset(m, r, allow, ctx) -> str | None:
     return text
 
 
-RELATIONS = (zero, constant, factor, partial_sum, combination, layout, permutation, added_term, stale, subset,
-             coarser_dtype)
+RELATIONS = (zero, constant, factor, partial_sum, combination, layout, permutation, accumulated, added_term, stale,
+             subset, coarser_dtype)
 
 
 def explain(m, r, allow: float, ctx: Context) -> tuple[str, bool]:
