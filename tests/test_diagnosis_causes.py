@@ -8,7 +8,7 @@ import manual
 import manual.optim as mo
 import manual.schedules as schedules
 from comparisons import Config, run
-from comparisons.data.builtin import images
+from comparisons.data.builtin import images, synthetic
 from comparisons.explain import relations
 from comparisons.explain.diagnosis import constants as stage_constants
 from comparisons.explain.relations import Context
@@ -300,3 +300,31 @@ def test_gradients_accumulated_across_steps_are_named_so_not_as_a_multiple_of_th
     assert (first["step"], first["quantity"]) == (2, "grad"), first
     assert findings and all("its own value at the previous step" in f for f in findings), findings
     assert not any("the parameter" in f for f in findings), findings
+
+
+# --- a stage given a value the manual side does not expose -------------------------------------------------
+
+def test_a_slip_in_an_unexposed_gradient_is_not_blamed_on_the_layer_below_it_alone():
+    """relu2's mask from its input A1 instead of Z2, relu2.dx not exposed: fc2's gradients are computed from a
+    recomputed (correct) relu2.dx, and differ. fc2's backward is right: the finding says the difference is in
+    fc2's backward or in the unexposed value (it named fc2 alone: a slip hunt)."""
+    students = "tests/students/dls_net.py"
+    data = synthetic(seed=5, sizes=(120, 40, 40), task="binary")
+    config = dict(batch_size=20, lr=0.05, optimizer="sgd", momentum=0.0, epochs=1, dtype="float64", mode="synced",
+                  fail_fast=True)
+    assert run(Config(manual=f"{students}:DlsNet", **config), data).passed
+    result = run(Config(manual=f"{students}:ReluMaskFromInput", **config), data)
+    findings = result.summary["diagnosis"]["findings"]
+    assert result.first_failure["name"].startswith("fc2."), result.first_failure
+    assert findings and all("relu2.dx is not exposed" in f and "is in fc2's backward or in that value as the "
+                            "manual side computed it" in f for f in findings), findings
+
+
+def test_one_element_is_a_multiple_of_anything_so_only_a_named_or_plain_factor_is_said():
+    ctx = Context(constants={"1/N": 0.05})
+    assert relations.explain(np.array([0.0914301]), np.array([0.0966729]), 1e-12, ctx) == \
+        ("manual 0.0914301, reference 0.0966729: rel_l2 5.42e-02", False)
+    text, exact = relations.explain(np.array([0.5]), np.array([10.0]), 1e-12, ctx)
+    assert exact and text == "a constant factor: manual = 0.05 × reference (= 1/N)", text
+    text, exact = relations.explain(np.array([-3.0]), np.array([1.5]), 1e-12, ctx)
+    assert exact and text == "a constant factor: manual = -2 × reference", text

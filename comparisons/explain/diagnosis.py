@@ -262,6 +262,13 @@ class Diagnoser:
             if implied:
                 return f"{check.label}: {implied}"
         note = f" ({check.borrowed})" if check.borrowed else ""
+        if not exact and check.borrowed:
+            # what the stage was given is torch's recomputation, not the manual side's own (unseen) value: a slip
+            # there (a ReLU's mask from the wrong array, not exposed) shows here, in a stage that may be right
+            stage, layer = check.label.split(" > ")[:2]
+            return (f"{check.label}: {text}{note}: so the difference is in {layer.split(' (')[0]}'s {stage} or in "
+                    f"that value as the manual side computed it, which is not seen here; expose it to tell them "
+                    f"apart")
         return f"{check.label}: {text}{note}"
 
     def incoming_candidates(self, i: int) -> dict[str, np.ndarray]:
@@ -313,6 +320,8 @@ class Diagnoser:
             if den == 0:
                 continue
             s = float(np.vdot(check.manual, hyp)) / den
+            if np.size(check.manual) < 2 and abs(s - 1) > relations.NAME_MATCH:
+                continue        # one element is any hypothesis times some scale: only the scale 1 says something
             if relations.rel(check.manual, s * hyp) <= self.allow(check):
                 scale = "" if abs(s - 1) <= relations.NAME_MATCH else f" (× {s:.6g})"
                 return (f"reproduced by {label}{scale}: that gradient is not exposed, the hypothesis was "

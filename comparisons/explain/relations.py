@@ -146,6 +146,8 @@ def factor(m, r, allow, ctx) -> str | None:
     if abs(s + 1) <= NAME_MATCH:
         return "a sign flip: manual = -reference"
     named = names_of(s, ctx.ratios | ctx.constants, ctx.weak)
+    if not named and m.size < 2 and plain(s) is None:
+        return None     # one element is a multiple of any other: only a named or plain factor says something
     if not named:
         return f"a constant factor: manual = {_fmt(s)} × reference"
     return f"a constant factor: manual = {_fmt(s)} × reference ({'; '.join(f'= {n}' for n in named)})"
@@ -447,6 +449,8 @@ def explain(m, r, allow: float, ctx: Context) -> tuple[str, bool]:
 def describe(m, r, ctx) -> str:
     """How far apart, with the closest constant factor when it nearly fits (said to be approximate)."""
     e = rel(m, r)
+    if np.size(m) == 1:     # a cosine, "throughout" and a factor say nothing of one element
+        return f"manual {float(m.flat[0]):.6g}, reference {float(r.flat[0]):.6g}: rel_l2 {e:.2e}"
     rr = float(np.vdot(r, r))
     mm = float(np.vdot(m, m))
     cosine = float(np.vdot(m, r)) / math.sqrt(rr * mm) if rr > 0 and mm > 0 else math.nan
