@@ -46,7 +46,8 @@ NEW = {
     "LrAppliedTwice": (1, "update > fc1.weight > change", "a constant factor: manual = 0.05 × reference "
                                                           "(= the learning rate 0.05)"),
     "IgnoresConfigLr": (1, "update > fc1.weight > change",     # lr 0.1 = 1 - momentum: both give these numbers
-                        "manual = -0.1·the gradient (= -(1 - momentum = 0.1); = -2 × the learning rate 0.05)"),
+                        "manual = -0.1·the gradient (= 2 × the reference's; = -(1 - momentum = 0.1); "
+                        "= -2 × the learning rate 0.05)"),
     "DampenedMomentum": (1, "update > fc1.weight > change", "manual = -0.005·the gradient (= -0.1 × the learning rate"),
     "StaleGradient": (2, "update > fc1.weight > change", "0.05·the previous step's gradient"),
     "HardcodedVelocity": (0, "init > fc1.weight.momentum_buffer", "the manual value is 0.1 everywhere "

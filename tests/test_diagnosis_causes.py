@@ -328,3 +328,13 @@ def test_one_element_is_a_multiple_of_anything_so_only_a_named_or_plain_factor_i
     assert exact and text == "a constant factor: manual = 0.05 × reference (= 1/N)", text
     text, exact = relations.explain(np.array([-3.0]), np.array([1.5]), 1e-12, ctx)
     assert exact and text == "a constant factor: manual = -2 × reference", text
+
+
+def test_a_coefficient_half_the_references_is_said_so_before_a_constant_it_equals_by_coincidence():
+    """Weight decay halved (g + wd/2·p) at lr 0.05, wd 0.1: the parameter's coefficient 0.0025 is lr² too; the
+    ratio to the reference's own coefficient comes first (a slip hunt read it as lr² alone)."""
+    g, p = RNG.standard_normal(40), RNG.standard_normal(40)
+    ctx = Context(constants={"lr²": 0.0025, "lr × weight decay": 0.005}, combine=True,
+                  operands={"the gradient": g, "the parameter": p})
+    text, exact = relations.explain(-0.05 * g - 0.0025 * p, -0.05 * g - 0.005 * p, 1e-12, ctx)
+    assert exact and "0.0025·the parameter (= 0.5 × the reference's; = -(lr²))" in text, text

@@ -272,12 +272,18 @@ def _fit(target, basis: dict, allow) -> np.ndarray | None:
     return coef if _residual(target, (a @ coef).reshape(target.shape)) <= allow else None
 
 
-def _terms(coef, labels, constants, weak=None) -> str:
+def _terms(coef, labels, constants, weak=None, versus=None) -> str:
+    """The combination's terms, each coefficient with what it equals; with ``versus`` (the reference's
+    coefficients) first a plain ratio to the reference's own, which a constant may equal by coincidence
+    (half of lr x weight decay 0.1 is lr^2 at lr 0.05: a slip hunt's weight decay halved was named lr^2)."""
     parts = []
-    for c, label in zip(coef, labels):
+    for i, (c, label) in enumerate(zip(coef, labels)):
         if abs(c) < 1e-12:
             continue
         named = names_of(c, constants, weak)
+        ratio = plain(c / versus[i]) if versus is not None and abs(versus[i]) >= 1e-12 else None
+        if ratio is not None and ratio != 1:
+            named = [f"{_fmt(ratio)} × the reference's"] + named
         parts.append(f"{_fmt(c)}·{label}" + (f" ({'; '.join('= ' + n for n in named)})" if named else ""))
     return " + ".join(parts).replace("+ -", "- ") or "0"
 
@@ -310,7 +316,7 @@ def combination(m, r, allow, ctx) -> str | None:
     cm, cr = _fit(m, basis, allow), _fit(r, basis, allow)
     if cm is None or cr is None:
         return None
-    return (f"manual = {_terms(cm, basis, ctx.constants, ctx.weak)}, where the reference is "
+    return (f"manual = {_terms(cm, basis, ctx.constants, ctx.weak, versus=cr)}, where the reference is "
             f"{_terms(cr, basis, ctx.constants, ctx.weak)}")
 
 
