@@ -338,3 +338,23 @@ def test_a_coefficient_half_the_references_is_said_so_before_a_constant_it_equal
                   operands={"the gradient": g, "the parameter": p})
     text, exact = relations.explain(-0.05 * g - 0.0025 * p, -0.05 * g - 0.005 * p, 1e-12, ctx)
     assert exact and "0.0025·the parameter (= 0.5 × the reference's; = -(lr²))" in text, text
+
+
+class BatchNormGradsSwapped(manual.BatchNorm1d):
+    """dgamma and dbeta returned under each other's names."""
+    def backward(self, dy):
+        dx = super().backward(dy)
+        self.grads = {"weight": self.grads["bias"], "bias": self.grads["weight"]}
+        return dx
+
+
+def test_two_gradients_returned_under_each_others_names_are_said_to_be_swapped(tiny_data, monkeypatch):
+    """Each alone only differs (the same norms, no relation to its own reference): a slip hunt's finding."""
+    monkeypatch.setattr(manual, "BatchNorm1d", BatchNormGradsSwapped)
+    result = run(Config(**{**SMALL, "model": "linear:32,batchnorm,relu,linear"}), tiny_data)
+    findings = result.summary["diagnosis"]["findings"]
+    assert findings[:2] == [
+        "backward > bn1 (batchnorm) > grad bn1.weight: swapped with bn1 (batchnorm) > grad bn1.bias: the manual "
+        "value of each is the other's reference (returned under each other's names)",
+        "backward > bn1 (batchnorm) > grad bn1.bias: swapped with bn1 (batchnorm) > grad bn1.weight: the manual "
+        "value of each is the other's reference (returned under each other's names)"], findings

@@ -239,7 +239,7 @@ class Diagnoser:
             return False
         return True
 
-    def finding(self, check: Check) -> str:
+    def finding(self, check: Check, every: tuple = (), failing: tuple = ()) -> str:
         ctx = check.context or Context(constants=self.constants, dtype=self.dtype)
         if self.dtype == "float64":
             ctx.coarse = ("float32", relations.rel(check.probes[0][0], check.ref), check.probes[0][0])
@@ -257,6 +257,9 @@ class Diagnoser:
             text, exact = softmax_epsilon(check.manual, self.value("out", self.layers[-1].name)[0])
         else:
             text, exact = relations.explain(check.manual, check.ref, self.allow(check), ctx)
+        crossed = None if exact else self.crossed(check, every, failing)
+        if crossed:
+            return crossed
         if not exact and check.layer is not None and self.incoming(check.layer)[1]:
             implied = self.implied_incoming(check)
             if implied:
@@ -270,6 +273,24 @@ class Diagnoser:
                     f"that value as the manual side computed it, which is not seen here; expose it to tell them "
                     f"apart")
         return f"{check.label}: {text}{note}"
+
+    def crossed(self, check: Check, every: list, failing: list) -> str | None:
+        """No relation to its own reference reproduces the manual value, but it is another value's reference
+        in the same stage (a gradient returned under another parameter's name): say which, and that the two
+        are swapped when the other's manual value is this one's reference (a slip hunt's batchnorm returned
+        dgamma and dbeta under each other's names: each said only to differ)."""
+        if check.borrowed or np.ndim(check.manual) == 0 or np.size(check.manual) < 2:
+            return None
+        for other in every:
+            if other is check or np.shape(other.ref) != np.shape(check.manual) or not np.any(other.ref) or \
+                    relations.rel(check.manual, other.ref) > self.allow(check):
+                continue
+            this, that = (c.label.split(" > ", 1)[1] for c in (check, other))
+            if other in failing and relations.rel(other.manual, check.ref) <= self.allow(other):
+                return (f"{check.label}: swapped with {that}: the manual value of each is the other's reference "
+                        f"(returned under each other's names)")
+            return f"{check.label}: the manual value is the reference's {that}, not {this}"
+        return None
 
     def incoming_candidates(self, i: int) -> dict[str, np.ndarray]:
         """Hypotheses about layer i's incoming gradient when the manual side does not expose it:
@@ -532,7 +553,7 @@ class Diagnoser:
                 self.dg.first_divergence = failing[0].label
             for check in failing[:2]:
                 if len(self.dg.findings) < MAX_FINDINGS:
-                    self.dg.findings.append(self.finding(check))
+                    self.dg.findings.append(self.finding(check, every, failing))
             if stage == "update" and failing:      # after the stage's own findings, beyond MAX_FINDINGS if need be
                 self.dg.findings += self.update_rule(every)
             if failing:
