@@ -96,8 +96,10 @@ def test_a_zero_state_made_before_the_first_step_is_where_torch_starts(tiny_data
     init = result.frame[(result.frame.quantity == "init") & result.frame.name.str.endswith("momentum_buffer")]
     assert len(init) == 4 and init.passed.all()
     assert result.passed == passes, result.first_failure
-    if not passes:
+    if not passes:      # named from torch's own first step, not from the zero buffer torch does not keep
         assert result.first_failure["step"] == 1
+        assert result.summary["diagnosis"]["findings"][0] == \
+            "update > fc1.weight > change: a constant factor: manual = 0.7 × reference (= 1 - dampening = 0.7)"
 
 
 def test_optimizer_from_a_preset_and_flags_override_it(tmp_path):

@@ -77,9 +77,11 @@ def constants(n: int, k: int, config, stage: str, lr: float | None = None, t: in
         return c | _update_hypers(config, lr)
     if stage == "init":
         return {}
-    return {f"N = {n}, the batch size": n, f"1/N = 1/{n}": 1 / n, f"K = {k}, the number of outputs": k,
-            f"1/K = 1/{k}": 1 / k, f"N·K = {n * k}": n * k, f"1/(N·K) = 1/{n * k}": 1 / (n * k),
-            "2": 2.0, "1/2": 0.5}
+    c = {f"N = {n}, the batch size": n, f"1/N = 1/{n}": 1 / n}
+    if k > 1:       # one output: K, 1/K and N·K would name a factor 1 or N again
+        c |= {f"K = {k}, the number of outputs": k, f"1/K = 1/{k}": 1 / k, f"N·K = {n * k}": n * k,
+              f"1/(N·K) = 1/{n * k}": 1 / (n * k)}
+    return c | {"2": 2.0, "1/2": 0.5}
 
 
 def _schedule_near(config, lr: float, t: int | None) -> dict[float, str]:
@@ -151,8 +153,10 @@ class Diagnoser:
         self.layers = lockstep.layers
         j = lockstep.judge
         self.before = {"params": j.before, "buffers": j.before_buffers, "state": j.before_state, "step": j.before_step}
-        if where_[0] == 1:    # step 1: the judge started from the declared state, the manual side from its own
-            self.before["state"] = lockstep.initial_state
+        if where_[0] == 1:    # step 1: the judge started from the declared state, the manual side from its own,
+            # less what torch does not keep before its first step (a zero buffer made up front passed at step 0;
+            # loaded, torch would follow it where the declared first step does not: a buffer dampened from 0)
+            self.before["state"] = {k: v for k, v in lockstep.initial_state.items() if k in j.before_state}
         if recomputed is None:
             recomputed = lockstep.referee.step(self.before, x, y, lockstep.own_outputs())
         self.rec = recomputed
@@ -260,18 +264,25 @@ class Diagnoser:
         crossed = None if exact else self.crossed(check, every, failing)
         if crossed:
             return crossed
-        if not exact and check.layer is not None and self.incoming(check.layer)[1]:
+        # a check of the same layer from the same inputs that passes (fc2.weight where fc2.bias fails): a wrong
+        # input would have moved it too, so the difference is this layer's own (a slip hunt's db2 summed before
+        # the mask was blamed on relu2 by a hypothesis fitted to fc2.bias alone)
+        own = check.layer is not None and any(o.layer == check.layer and o is not check and
+                                              not any(f is o for f in failing) for o in every)
+        if not exact and not own and check.layer is not None and self.incoming(check.layer)[1]:
             implied = self.implied_incoming(check)
             if implied:
                 return f"{check.label}: {implied}"
         note = f" ({check.borrowed})" if check.borrowed else ""
-        if not exact and check.borrowed:
-            # what the stage was given is torch's recomputation, not the manual side's own (unseen) value: a slip
-            # there (a ReLU's mask from the wrong array, not exposed) shows here, in a stage that may be right
+        # what the stage was given is torch's recomputation, not the manual side's own (unseen) value: a slip there
+        # (a ReLU's mask from the wrong array, not exposed) shows here, in a stage that may be right; exact or not
+        # (a dropout backward without its 1/keep made fc1's gradients 0.8 x: fc1 was named alone). A backward's
+        # unexposed input x would have failed the forward stage first: only its incoming gradient counts here.
+        given = self.incoming(check.layer)[1] if check.layer is not None else check.borrowed
+        if given and not own:
             stage, layer = check.label.split(" > ")[:2]
             return (f"{check.label}: {text}{note}: so the difference is in {layer.split(' (')[0]}'s {stage} or in "
-                    f"that value as the manual side computed it, which is not seen here; expose it to tell them "
-                    f"apart")
+                    f"what it was given, whose manual value is not seen here")
         return f"{check.label}: {text}{note}"
 
     def crossed(self, check: Check, every: list, failing: list) -> str | None:
@@ -279,14 +290,19 @@ class Diagnoser:
         in the same stage (a gradient returned under another parameter's name): say which, and that the two
         are swapped when the other's manual value is this one's reference (a slip hunt's batchnorm returned
         dgamma and dbeta under each other's names: each said only to differ)."""
-        if check.borrowed or np.ndim(check.manual) == 0 or np.size(check.manual) < 2:
+        if check.borrowed or check.key is None or np.size(check.manual) < 2 or \
+                not np.all(np.isfinite(check.manual)):
             return None
+        quantity, layer = check.key[0], check.key[1].split(".")[0]
         for other in every:
-            if other is check or np.shape(other.ref) != np.shape(check.manual) or not np.any(other.ref) or \
-                    relations.rel(check.manual, other.ref) > self.allow(check):
+            # only values of the same kind in the same layer: a layer's output is the next layer's input (a ReLU
+            # of positive values is its input), a dx the previous layer's incoming gradient
+            if other is check or other.key is None or other.key[0] != quantity or \
+                    other.key[1].split(".")[0] != layer or np.shape(other.ref) != np.shape(check.manual) or \
+                    not np.any(other.ref) or not relations.rel(check.manual, other.ref) <= self.allow(check):
                 continue
             this, that = (c.label.split(" > ", 1)[1] for c in (check, other))
-            if other in failing and relations.rel(other.manual, check.ref) <= self.allow(other):
+            if any(o is other for o in failing) and relations.rel(other.manual, check.ref) <= self.allow(other):
                 return (f"{check.label}: swapped with {that}: the manual value of each is the other's reference "
                         f"(returned under each other's names)")
             return f"{check.label}: the manual value is the reference's {that}, not {this}"
@@ -341,8 +357,8 @@ class Diagnoser:
             if den == 0:
                 continue
             s = float(np.vdot(check.manual, hyp)) / den
-            if np.size(check.manual) < 2 and abs(s - 1) > relations.NAME_MATCH:
-                continue        # one element is any hypothesis times some scale: only the scale 1 says something
+            if np.size(check.manual) < 2:
+                s = 1.0         # one element is any hypothesis times some scale: only the hypothesis itself counts
             if relations.rel(check.manual, s * hyp) <= self.allow(check):
                 scale = "" if abs(s - 1) <= relations.NAME_MATCH else f" (× {s:.6g})"
                 return (f"reproduced by {label}{scale}: that gradient is not exposed, the hypothesis was "
@@ -554,7 +570,9 @@ class Diagnoser:
             for check in failing[:2]:
                 if len(self.dg.findings) < MAX_FINDINGS:
                     self.dg.findings.append(self.finding(check, every, failing))
-            if stage == "update" and failing:      # after the stage's own findings, beyond MAX_FINDINGS if need be
+            if stage == "update" and any(c.label.endswith(" > change") for c in failing):     # a state-only failure:
+                # the changes agree, and every form that agrees at this step would be "named"
+                # after the stage's own findings, beyond MAX_FINDINGS if need be
                 self.dg.findings += self.update_rule(every)
             if failing:
                 failed.add(stage)

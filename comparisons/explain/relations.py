@@ -146,11 +146,20 @@ def factor(m, r, allow, ctx) -> str | None:
     if abs(s + 1) <= NAME_MATCH:
         return "a sign flip: manual = -reference"
     named = names_of(s, ctx.ratios | ctx.constants, ctx.weak)
-    if not named and m.size < 2 and plain(s) is None:
-        return None     # one element is a multiple of any other: only a named or plain factor says something
+    if m.size < 2 and not _exact_number(s, ctx, allow):
+        return None     # one element is a multiple of any other: only a factor that is exactly a number says something
     if not named:
         return f"a constant factor: manual = {_fmt(s)} × reference"
     return f"a constant factor: manual = {_fmt(s)} × reference ({'; '.join(f'= {n}' for n in named)})"
+
+
+def _exact_number(s: float, ctx, allow) -> bool:
+    """``s`` is, within ``allow`` (not NAME_MATCH), a plain number of size <= 10 or one of the run's constants."""
+    p = plain(s)
+    if p is not None and abs(p) <= 10 and abs(s - p) <= allow * abs(p):
+        return True
+    return any(v and math.isfinite(v) and abs(abs(s) - abs(v)) <= allow * abs(v)
+               for v in (ctx.ratios | ctx.constants).values())
 
 
 def partial_sum(m, r, allow, ctx) -> str | None:
@@ -232,14 +241,17 @@ def accumulated(m, r, allow, ctx) -> str | None:
     if prev is None or np.shape(prev) != m.shape or not np.any(prev) or not np.any(r):
         return None
     prev = np.asarray(prev, np.float64)
-    if _residual(m, r + prev) <= allow and _residual(m, r) > allow:
+    if _residual(m, r + prev) <= allow and _residual(m, r) > allow and _residual(m, prev) > allow:
         return ("the manual value is the reference plus its own value at the previous step: a sum carried over "
                 "between steps (accumulated, never reset to zero)")
     return None
 
 
 def added_term(m, r, allow, ctx) -> str | None:
-    """m = r + c·X for one operand X, or a combination of the operands, fitted by least squares."""
+    """m = r + c·X for one operand X, or a combination of the operands, fitted by least squares (not on one
+    element, which any operand fits)."""
+    if m.size < 2:
+        return None
     candidates = independent(ctx.operands, m.shape, allow)
     d = (m - r).ravel()
     for size in (1, 2):
@@ -282,7 +294,7 @@ def _terms(coef, labels, constants, weak=None, versus=None) -> str:
             continue
         named = names_of(c, constants, weak)
         ratio = plain(c / versus[i]) if versus is not None and abs(versus[i]) >= 1e-12 else None
-        if ratio is not None and ratio != 1:
+        if ratio is not None and ratio != 1 and abs(ratio) <= 10:
             named = [f"{_fmt(ratio)} × the reference's"] + named
         parts.append(f"{_fmt(c)}·{label}" + (f" ({'; '.join('= ' + n for n in named)})" if named else ""))
     return " + ".join(parts).replace("+ -", "- ") or "0"
@@ -308,7 +320,7 @@ def independent(operands: dict, shape, allow: float = 0.0) -> dict:
 def combination(m, r, allow, ctx) -> str | None:
     """Both m and r are combinations of the stage's operands (an update of the gradient, the state,
     the parameter): say each one's coefficients."""
-    if not ctx.combine:
+    if not ctx.combine or m.size < 2:
         return None
     basis = independent(ctx.operands, m.shape, allow)
     if not basis:

@@ -57,3 +57,19 @@ class DlsNet:
 class ReluMaskFromInput(DlsNet):
     def relu_mask(self, a_prev, z):
         return a_prev > 0 if a_prev.shape == z.shape else z > 0
+
+
+class ReluScaled(DlsNet):
+    """The hidden ReLUs' derivative 0.8 instead of 1 (an inverted-dropout 1/keep_prob applied as keep_prob)."""
+    def relu_mask(self, a_prev, z):
+        return 0.8 * (z > 0)
+
+
+class BiasFromUnmasked(DlsNet):
+    """db2 summed from dA2 before the ReLU mask (dW2 right): fc2's own slip, relu2 is right."""
+    def backward(self):
+        grads = super().backward()
+        a1, z2 = self.caches[1]
+        da2 = self.p["W3"].T @ ((self.AL - self.Y))        # dL/dA2 as the loop saw it (sigmoid + BCE: AL - Y)
+        grads["b2"] = da2.sum(axis=1, keepdims=True) / self.Y.shape[1]
+        return grads
