@@ -432,3 +432,15 @@ def test_a_value_is_not_called_the_reference_of_the_next_layer_that_passes_it_th
     findings = result.summary["diagnosis"]["findings"]
     assert findings[0].startswith("forward > fc1 (linear) > out: differs throughout"), findings
     assert not any("the reference's" in f for f in findings), findings
+
+
+def test_a_sibling_zero_by_construction_does_not_vouch_for_the_input():
+    """A bias right before a batchnorm has a gradient of ~0 whatever its incoming gradient: passing, it says nothing
+    about that input, so a failing weight gradient beside it keeps the "or in what it was given" clause (a slip hunt's
+    batchnorm backward, bn1.dx not exposed, lost the clause). A real bias gradient does vouch for it."""
+    from types import SimpleNamespace as Ref
+    from comparisons.explain.diagnosis import _informative
+    weight = Ref(ref=RNG.standard_normal((32, 20)) * 1e-2)
+    assert not _informative(Ref(ref=RNG.standard_normal(32) * 1e-17), weight)     # float64 rounding of a zero
+    assert not _informative(Ref(ref=RNG.standard_normal(32) * 1e-9), weight)      # float32's
+    assert _informative(Ref(ref=RNG.standard_normal(32) * 1e-3), weight)

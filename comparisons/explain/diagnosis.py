@@ -64,6 +64,18 @@ def diagnosis_text(d: dict) -> str:
     return "\n".join(lines)
 
 
+SIBLING = 1e-4      # a passing check of the same layer vouches for its inputs only if its reference is at least this
+                    # fraction of the failing one's (by RMS): a bias right before a batchnorm has a gradient of 0 by
+                    # construction (rounding: ~1e-15 of the weight's in float64, ~1e-6 in float32), whatever the input
+
+
+def _informative(sibling, check) -> bool:
+    """``sibling``'s reference is not ~0 next to ``check``'s, so a wrong input would have moved it too."""
+    rms = [float(np.sqrt(np.mean(np.square(np.asarray(c.ref, np.float64))))) if np.size(c.ref) else 0.0
+           for c in (sibling, check)]
+    return rms[0] > SIBLING * rms[1]
+
+
 def constants(n: int, k: int, config, stage: str, lr: float | None = None, t: int | None = None) -> dict[str, float]:
     """The quantities a constant factor is named after, per stage: only those that can enter that
     stage's computation (so lr = 0.01 = 1/N never names a batch-size slip in an update). ``lr``: the
@@ -267,8 +279,8 @@ class Diagnoser:
         # a check of the same layer from the same inputs that passes (fc2.weight where fc2.bias fails): a wrong
         # input would have moved it too, so the difference is this layer's own (a slip hunt's db2 summed before
         # the mask was blamed on relu2 by a hypothesis fitted to fc2.bias alone)
-        own = check.layer is not None and any(o.layer == check.layer and o is not check and
-                                              not any(f is o for f in failing) for o in every)
+        own = check.layer is not None and any(o.layer == check.layer and o is not check and _informative(o, check)
+                                              and not any(f is o for f in failing) for o in every)
         if not exact and not own and check.layer is not None and self.incoming(check.layer)[1]:
             implied = self.implied_incoming(check)
             if implied:
