@@ -145,3 +145,29 @@ def test_implementation_under_test_may_differ(runs):
     summary["config"]["manual"] = "student.py:MLP"
     comparison = compare_runs(base, dataclasses.replace(base, summary=summary))
     assert any(c.startswith("config manual ") and "student.py:MLP" in c for c in comparison.changes)
+
+
+def _final_entries(run, edit):
+    summary = copy.deepcopy(run.summary)
+    for split in summary["final"].values():
+        for entry in split.values():
+            edit(entry)
+    return dataclasses.replace(run, summary=summary)
+
+
+def test_final_metrics_a_run_does_not_have_are_not_compared(runs):
+    """No accuracy (a regression run's summary; or one side's missing): the loss alone is compared. It was a
+    KeyError traceback (found by the slow property run on a mutated summary.json)."""
+    base = load_run(runs / "base")
+    no_accuracy = _final_entries(base, lambda e: e.pop("accuracy", None))
+    for pair in ((no_accuracy, no_accuracy), (base, no_accuracy)):
+        finals = [c.subject for c in compare_runs(*pair).checks if c.kind == "final"]
+        assert finals and all(" loss " in f"{s} " for s in finals), finals
+
+
+def test_a_loss_stored_as_null_is_read_as_its_non_finite_kind(runs):
+    """summary.json keeps a non-finite loss as null with loss_nonfinite beside it: inf now is a regression."""
+    base = load_run(runs / "base")
+    inf_now = _final_entries(base, lambda e: e.update(loss=None, loss_nonfinite="inf"))
+    [check] = [c for c in compare_runs(base, inf_now).checks if c.subject == "test loss (manual)"]
+    assert check.regressed and check.current == "inf"
