@@ -487,11 +487,12 @@ class Lockstep:
     def unmatched_state(self, where_, quantity: str) -> list[tuple[Row, str | None]]:
         """A row per optimizer state key that only one side keeps: failed (a manual optimizer that keeps a
         buffer where the declared one has none, or one that lacks a key the declared optimizer keeps), but
-        passed before training for a manual key that is all zeros. torch.optim makes most of its state at its
-        first step (SGD's momentum_buffer = g; Adagrad's sum is made up front and compared as any key), so a
-        zero state made up front is a start torch does not keep; the step-1 rows judge the first step from
-        torch's declared start (dampening on a zero buffer fails there, and the diagnosis drops such keys) (a student's zero momentum buffer failed a correct
-        run at step 0: found by a slip hunt). Manual and reference are the norms, 0 for the side without."""
+        passed before training for a manual key that is all zeros (a student's zero momentum buffer failed a
+        correct run at step 0: a slip hunt). torch.optim makes most of its state at its first step (SGD's
+        momentum_buffer = g; Adagrad's sum is made up front and compared as any key), so a zero state made
+        up front is a start torch does not keep; the step-1 rows judge the first step from torch's declared
+        start (dampening on a zero buffer fails there; the diagnosis drops such keys). Manual and reference
+        are the norms, 0 for the side without."""
         m_state, t_state = self.manual.state, self.judge.state
         results = []
         for key in sorted(set(m_state) ^ set(t_state)):

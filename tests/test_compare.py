@@ -8,6 +8,7 @@ import pytest
 from comparisons.cli.main import main
 from comparisons.report.compare import compare_runs
 from comparisons.report.compare_thresholds import DEFAULT
+from comparisons.record.recorder import revive_nonfinite
 from comparisons.record.rundir import load_run
 from tiny_runs import ForgetsOneOverN, make_run
 
@@ -166,8 +167,10 @@ def test_final_metrics_a_run_does_not_have_are_not_compared(runs):
 
 
 def test_a_loss_stored_as_null_is_read_as_its_non_finite_kind(runs):
-    """summary.json keeps a non-finite loss as null with loss_nonfinite beside it: inf now is a regression."""
+    """summary.json keeps a non-finite loss as null with loss_nonfinite beside it, and the reader revives it
+    (revive_nonfinite, as load_run does): inf now is a regression."""
     base = load_run(runs / "base")
-    inf_now = _final_entries(base, lambda e: e.update(loss=None, loss_nonfinite="inf"))
+    stored = _final_entries(base, lambda e: e.update(loss=None, loss_nonfinite="inf"))
+    inf_now = dataclasses.replace(stored, summary=revive_nonfinite(stored.summary))
     [check] = [c for c in compare_runs(base, inf_now).checks if c.subject == "test loss (manual)"]
     assert check.regressed and check.current == "inf"

@@ -141,7 +141,7 @@ def _update_hypers(config, lr: float) -> dict[str, float]:
     return c
 
 
-@dataclass
+@dataclass(eq=False)      # one check is one object: ``in failing`` asks which, never compares the arrays
 class Check:
     """One stage operand: the manual value against its recomputation."""
     label: str           # "backward > fc2 (linear) > grad fc2.weight"
@@ -255,7 +255,9 @@ class Diagnoser:
             return False
         return True
 
-    def finding(self, check: Check, every: tuple = (), failing: tuple = ()) -> str:
+    def finding(self, check: Check, every: list, failing: list) -> str:
+        """What reproduces ``check``'s manual value, or where it differs; ``every`` and ``failing``: its stage's
+        checks, and those that fail (another value's reference, a sibling that passes)."""
         ctx = check.context or Context(constants=self.constants, dtype=self.dtype)
         if self.dtype == "float64":
             ctx.coarse = ("float32", relations.rel(check.probes[0][0], check.ref), check.probes[0][0])
@@ -279,8 +281,8 @@ class Diagnoser:
         # a check of the same layer from the same inputs that passes (fc2.weight where fc2.bias fails): a wrong
         # input would have moved it too, so the difference is this layer's own (a slip hunt's db2 summed before
         # the mask was blamed on relu2 by a hypothesis fitted to fc2.bias alone)
-        own = check.layer is not None and any(o.layer == check.layer and o is not check and _informative(o, check)
-                                              and not any(f is o for f in failing) for o in every)
+        own = check.layer is not None and any(o.layer == check.layer and o is not check and o not in failing
+                                              and _informative(o, check) for o in every)
         if not exact and not own and check.layer is not None and self.incoming(check.layer)[1]:
             implied = self.implied_incoming(check)
             if implied:
@@ -314,7 +316,7 @@ class Diagnoser:
                     not np.any(other.ref) or not relations.rel(check.manual, other.ref) <= self.allow(check):
                 continue
             this, that = (c.label.split(" > ", 1)[1] for c in (check, other))
-            if any(o is other for o in failing) and relations.rel(other.manual, check.ref) <= self.allow(other):
+            if other in failing and relations.rel(other.manual, check.ref) <= self.allow(other):
                 return (f"{check.label}: swapped with {that}: the manual value of each is the other's reference "
                         f"(returned under each other's names)")
             return f"{check.label}: the manual value is the reference's {that}, not {this}"
@@ -582,9 +584,9 @@ class Diagnoser:
             for check in failing[:2]:
                 if len(self.dg.findings) < MAX_FINDINGS:
                     self.dg.findings.append(self.finding(check, every, failing))
-            if stage == "update" and any(c.label.endswith(" > change") for c in failing):     # a state-only failure:
-                # the changes agree, and every form that agrees at this step would be "named"
-                # after the stage's own findings, beyond MAX_FINDINGS if need be
+            # a named update rule, after the stage's own findings (beyond MAX_FINDINGS if need be), only when a
+            # change fails: where only the state does, every form agrees with the changes at this step
+            if stage == "update" and any(c.key[0] == "update" for c in failing):
                 self.dg.findings += self.update_rule(every)
             if failing:
                 failed.add(stage)

@@ -32,8 +32,9 @@ the referee's step again (ROUNDED times) with every elementary operation rounded
 precision (explain/random_rounding.py; scale 1). Needed: torch's fused float32 kernels can compute
 exactly what a NumPy derivation rounds. A bias right before a batchnorm has a gradient of 0 in exact
 arithmetic; with a batch of 2 torch's float32 value was exactly 0 where the manual side's was 1e-15,
-and under Adam, RMSprop or Adagrad that rounding is a whole step. Of the 10 correct runs a configuration hunt (2026-12-03) still failed on rounding
-(7 on gradients 0 by construction, 3 just over the allowance), 9 pass with it; the 10th, a float64
+and under Adam, RMSprop or Adagrad that rounding is a whole step. Of the 10 correct runs a configuration
+hunt (2026-12-03) still failed on rounding (7 on gradients 0 by construction, 3 just over the allowance),
+9 pass with it; the 10th, a float64
 groupnorm over one value, stays just over (5.6e-14 against 5.3e-14). A hunt of 93 slips of kinds not
 in tests/ (184 runs): every run that failed before fails at the same first row. On 250 fresh random
 configurations (a second hunt): 11 failed on rounding before, none now (one of them, float64 Adam with

@@ -5,9 +5,10 @@ only when it *reproduces* m, that is when m and the hypothesis differ by no
 more than ``allow`` (relative L2, the same rounding allowance the pass rule
 uses). Nothing here knows a particular slip: the hypotheses are generic
 (a constant factor, a sign, a transposed layout, permuted rows, a subset of
-elements, a sum carried over from the previous step, an added multiple of another operand, a stale value, a coarser
-dtype's rounding, one term of a sum over time), and what they are tested against comes from the context
-(the run's constants, the stage's operands, masks the stage knows). When no
+elements, a sum carried over from the previous step, an added multiple of another
+operand, a stale value, a coarser dtype's rounding, one term of a sum over time),
+and what they are tested against comes from the context (the run's constants, the
+stage's operands, masks the stage knows). When no
 hypothesis reproduces m, ``explain`` says how far apart the two are and
 nothing more: a wrong cause is worse than none.
 """
@@ -153,13 +154,17 @@ def factor(m, r, allow, ctx) -> str | None:
     return f"a constant factor: manual = {_fmt(s)} × reference ({'; '.join(f'= {n}' for n in named)})"
 
 
+def _exactly_named(value: float, constants: dict[str, float], allow: float) -> list[str]:
+    """The constants ``value`` equals within ``allow`` (not NAME_MATCH): what an exact ratio may be called."""
+    return [label for label, c in _named(value, constants) if abs(value / c - 1) <= max(allow, 1e-12)]
+
+
 def _exact_number(s: float, ctx, allow) -> bool:
     """``s`` is, within ``allow`` (not NAME_MATCH), a plain number of size <= 10 or one of the run's constants."""
     p = plain(s)
     if p is not None and abs(p) <= 10 and abs(s - p) <= allow * abs(p):
         return True
-    return any(v and math.isfinite(v) and abs(abs(s) - abs(v)) <= allow * abs(v)
-               for v in (ctx.ratios | ctx.constants).values())
+    return bool(_exactly_named(s, ctx.ratios | ctx.constants, allow))
 
 
 def partial_sum(m, r, allow, ctx) -> str | None:
@@ -248,10 +253,7 @@ def accumulated(m, r, allow, ctx) -> str | None:
 
 
 def added_term(m, r, allow, ctx) -> str | None:
-    """m = r + c·X for one operand X, or a combination of the operands, fitted by least squares (not on one
-    element, which any operand fits)."""
-    if m.size < 2:
-        return None
+    """m = r + c·X for one operand X, or a combination of the operands, fitted by least squares."""
     candidates = independent(ctx.operands, m.shape, allow)
     d = (m - r).ravel()
     for size in (1, 2):
@@ -320,7 +322,7 @@ def independent(operands: dict, shape, allow: float = 0.0) -> dict:
 def combination(m, r, allow, ctx) -> str | None:
     """Both m and r are combinations of the stage's operands (an update of the gradient, the state,
     the parameter): say each one's coefficients."""
-    if not ctx.combine or m.size < 2:
+    if not ctx.combine:
         return None
     basis = independent(ctx.operands, m.shape, allow)
     if not basis:
@@ -447,6 +449,7 @@ def subset(m, r, allow, ctx) -> str | None:
 
 RELATIONS = (zero, constant, factor, partial_sum, combination, layout, permutation, accumulated, added_term, stale,
              subset, coarser_dtype)
+FITTED = (combination, added_term)      # coefficients fitted by least squares: one element fits any operand exactly
 
 
 def explain(m, r, allow: float, ctx: Context) -> tuple[str, bool]:
@@ -458,6 +461,8 @@ def explain(m, r, allow: float, ctx: Context) -> tuple[str, bool]:
             return layout_text, True
         return f"the manual value has shape {m.shape}, the reference {r.shape}", False
     for relation in RELATIONS:
+        if m.size < 2 and relation in FITTED:
+            continue
         found = relation(m, r, allow, ctx)
         if found:
             return found, True
@@ -489,7 +494,7 @@ def describe_scalar(m: float, r: float, allow: float, ctx: Context) -> tuple[str
         return f"manual {m:.6g}, reference {r:.6g}", False
     ratio = m / r
     named = names_of(ratio, ctx.ratios | ctx.constants, ctx.weak)
-    exact = [label for label, c in _named(ratio, ctx.ratios | ctx.constants) if abs(ratio / c - 1) <= max(allow, 1e-12)]
+    exact = _exactly_named(ratio, ctx.ratios | ctx.constants, allow)
     if abs(ratio - 1) > allow and exact:
         return f"manual = {_fmt(ratio)} × reference ({'; '.join('= ' + n for n in exact)})", True
     if named:

@@ -166,14 +166,6 @@ def _limit(quantity: str, t: Thresholds) -> str:
     return f"drop > {points:g} point{'' if points == 1 else 's'}"
 
 
-def _metric(entry: dict, quantity: str) -> float:
-    """One side's final metric as a float: a non-finite loss is stored as null with its kind beside it."""
-    value = entry[quantity]
-    if value is None:
-        return {"inf": math.inf, "-inf": -math.inf}.get(entry.get(f"{quantity}_nonfinite"), math.nan)
-    return float(value)
-
-
 def _final(base: RunDir, cur: RunDir, t: Thresholds) -> list[Check]:
     checks = []
     for split in [s for s in base.summary["final"] if s in cur.summary["final"]]:
@@ -182,8 +174,8 @@ def _final(base: RunDir, cur: RunDir, t: Thresholds) -> list[Check]:
         for quantity in [q for q in ("loss", "accuracy") if all(q in e for e in entries)]:
             options = []
             for side in ("manual", "torch"):
-                b = _metric(base.summary["final"][split][side], quantity)
-                c = _metric(cur.summary["final"][split][side], quantity)
+                b = float(base.summary["final"][split][side][quantity])   # non-finite: revived by load_run
+                c = float(cur.summary["final"][split][side][quantity])
                 options.append((_change(quantity, b, c, t), side, b, c))
             (worse, regressed), side, b, c = max(options, key=lambda o: o[0][0])
             shown_b, shown_c = _describe(quantity, b, c, worse)
